@@ -7,6 +7,7 @@ exactly-once effects come from offsets stored in the database (see shared/stream
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -67,10 +68,8 @@ async def ensure_topics(settings: BaseServiceSettings, names: Iterable[str] | No
         if not wanted:
             return
         topics = [NewTopic(n, settings.topic_partitions, 1) for n in wanted]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(topics)
-        except TopicAlreadyExistsError:
-            pass
         log.info("created topics %s", ", ".join(wanted))
     finally:
         await admin.close()

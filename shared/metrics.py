@@ -18,12 +18,15 @@ FLUSH_SECONDS = Histogram(
     "pulse_flush_seconds", "Time to store one batch's effects and offsets", ["service"]
 )
 BATCH_RECORDS = Histogram(
-    "pulse_batch_records", "Records per processed batch", ["service"],
+    "pulse_batch_records",
+    "Records per processed batch",
+    ["service"],
     buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000),
 )
 ACCOUNTS_LOADED = Gauge("pulse_scoring_accounts_in_memory", "Accounts held by this instance")
 DELIVERIES = Counter(
-    "pulse_alert_deliveries_total", "Alert delivery attempts, by channel and outcome",
+    "pulse_alert_deliveries_total",
+    "Alert delivery attempts, by channel and outcome",
     ["channel", "outcome"],
 )
 DELIVERIES_PENDING = Gauge("pulse_alert_deliveries_pending", "Deliveries waiting or retrying")

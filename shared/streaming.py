@@ -14,6 +14,7 @@ flush instead of overwriting the new owner's progress.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -91,9 +92,11 @@ async def load_offsets(
     )
     async with engine.connect() as conn:
         rows = await conn.execute(
-            select(consumer_offsets.c.topic, consumer_offsets.c.partition,
-                   consumer_offsets.c.next_offset)
-            .where((consumer_offsets.c.group_id == group_id) & wanted)
+            select(
+                consumer_offsets.c.topic,
+                consumer_offsets.c.partition,
+                consumer_offsets.c.next_offset,
+            ).where((consumer_offsets.c.group_id == group_id) & wanted)
         )
         return {TopicPartition(t, p): int(o) for t, p, o in rows}
 
@@ -243,19 +246,20 @@ class ConsumerLoop:
 
 
 def _describe(partitions: list[TopicPartition], stored: dict[TopicPartition, int]) -> str:
-    return ", ".join(
-        f"{tp.topic}[{tp.partition}]@{stored.get(tp, 'start')}" for tp in sorted(partitions)
-    ) or "nothing"
+    return (
+        ", ".join(
+            f"{tp.topic}[{tp.partition}]@{stored.get(tp, 'start')}" for tp in sorted(partitions)
+        )
+        or "nothing"
+    )
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Listener(ConsumerRebalanceListener):
     def __init__(self, loop: ConsumerLoop) -> None:
         self.loop = loop
 

@@ -1,0 +1,135 @@
+"""Applying one signal to an account: the pure core of scoring.
+
+`apply_signal` changes the account's state, recomputes its health and evaluates the trigger
+rules, in event time, and returns the triggers that fired. No I/O happens here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.scoring.accounts.state import CSAT_KEPT, RECORDS_KEPT, AccountState
+from services.scoring.accounts.time import day_of, month_of
+from services.scoring.health.score import compute_health
+from services.scoring.triggers.rules import (
+    Trigger,
+    check_all_plan_limits,
+    check_health_red,
+    check_plan_limit,
+    check_single_threaded,
+)
+from shared.config import RuleSettings
+
+Signal = dict[str, Any]
+PERSON_FIELDS = ("name", "title", "department", "role", "status")
+MONTHS_KEPT = 14
+
+
+def apply_signal(
+    state: AccountState, signal: Signal, rules: RuleSettings, dedup_window: int
+) -> list[Trigger]:
+    """Apply one signal; a repeated event_id changes nothing and fires nothing."""
+    kind = signal["kind"]
+    if kind in ("account", "stakeholder"):
+        return _apply_record(state, signal, rules)
+    if not state.remember(signal["signal_id"], dedup_window):
+        return []
+    ts = float(signal["ts"])
+    state.advance(ts)
+    touched: list[str] = []
+    if kind == "usage":
+        touched = _apply_usage(state, signal, ts)
+    elif kind == "login":
+        touched = _apply_login(state, signal, ts)
+    elif kind == "support":
+        _apply_support(state, signal, ts)
+    else:
+        raise ValueError(f"unknown signal kind {kind!r}")
+    fired = [t for m in touched if (t := check_plan_limit(state, m, ts, rules))]
+    return fired + evaluate(state, state.now, rules)
+
+
+def evaluate(state: AccountState, at: float, rules: RuleSettings) -> list[Trigger]:
+    """Recompute health at event time `at` and run the time-dependent rules."""
+    state.health = compute_health(state, at, rules)
+    if state.now == 0.0:
+        return []  # no event yet: nothing in event time to evaluate against
+    fired = [check_single_threaded(state, at, rules), check_health_red(state, at, rules)]
+    return [t for t in fired if t]
+
+
+def _seen(state: AccountState, ts: float, user_id: str | None, email: str | None) -> bool:
+    """Mark a person active at ts; True if this is their first activity in that month."""
+    person = state.person(user_id=user_id, email=email)
+    person["last_seen"] = max(person["last_seen"], ts)
+    month = month_of(ts)
+    if month in person["months"]:
+        return False
+    person["months"] = sorted([*person["months"], month])[-MONTHS_KEPT:]
+    return True
+
+
+def _apply_usage(state: AccountState, signal: Signal, ts: float) -> list[str]:
+    touched = []
+    day = day_of(ts)
+    state.activity[day] = state.activity.get(day, 0) + 1
+    if signal.get("user_id") and _seen(state, ts, signal["user_id"], None):
+        touched.append("seats")
+    if feature := signal.get("feature"):
+        state.features[feature] = max(state.features.get(feature, 0.0), ts)
+    if metric := signal.get("metric"):
+        value = float(signal["value"])
+        if signal.get("mode") == "absolute":
+            # A gauge keeps its newest reading by event time; late readings are history.
+            if metric not in state.gauges or ts >= state.gauges[metric][1]:
+                state.gauges[metric] = [value, ts]
+        else:
+            months = state.usage.setdefault(metric, {})
+            months[month_of(ts)] = months.get(month_of(ts), 0.0) + value
+        touched.append(metric)
+    return touched
+
+
+def _apply_login(state: AccountState, signal: Signal, ts: float) -> list[str]:
+    day = day_of(ts)
+    state.activity[day] = state.activity.get(day, 0) + 1
+    first_this_month = _seen(state, ts, signal["user_id"], signal.get("email"))
+    person = state.person(user_id=signal["user_id"], email=signal.get("email"))
+    for key in ("title", "department"):
+        if signal.get(key):
+            person[key] = signal[key]
+    return ["seats"] if first_this_month else []
+
+
+def _apply_support(state: AccountState, signal: Signal, ts: float) -> None:
+    ticket = state.tickets.setdefault(
+        signal["ticket_id"], {"status": "open", "priority": "normal", "opened": ts, "updated": 0.0}
+    )
+    if ts >= ticket["updated"]:
+        status = signal["status"]
+        if status in ("solved", "closed"):
+            ticket["status"] = "closed"
+        elif status in ("opened", "reopened"):
+            ticket["status"] = "open"
+        ticket["priority"] = signal.get("priority", ticket["priority"])
+        ticket["category"] = signal.get("category", "other")
+        ticket["updated"] = ts
+    if signal.get("requested_feature"):
+        ticket["requested_feature"] = signal["requested_feature"]
+    if "csat" in signal:
+        state.csat = sorted([*state.csat, [ts, float(signal["csat"])]])[-CSAT_KEPT:]
+
+
+def _apply_record(state: AccountState, signal: Signal, rules: RuleSettings) -> list[Trigger]:
+    """CRM records replace what they describe; they carry no event time."""
+    body = {k: v for k, v in signal.items() if k not in ("kind", "signal_id")}
+    state.recent_records = [*state.recent_records, signal["signal_id"]][-RECORDS_KEPT:]
+    if signal["kind"] == "account":
+        state.profile = body
+        fired = check_all_plan_limits(state, rules)
+    else:
+        person = state.person(email=body["email"])
+        for key in PERSON_FIELDS:
+            person[key] = body.get(key)
+        fired = []
+    return fired + evaluate(state, state.now, rules)

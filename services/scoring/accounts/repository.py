@@ -1,0 +1,123 @@
+"""Reading and writing accounts and triggers: one query to load a partition, one
+transaction to store a batch (accounts, new triggers and offsets together)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.views import active_triggers, stakeholders_view, usage_view
+from services.scoring.triggers.rules import Trigger
+from shared.clock import utcnow
+from shared.config import RuleSettings
+from shared.db.tables import accounts, triggers
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _insert(conn: AsyncConnection, table: Any) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+async def load_partitions(engine: AsyncEngine, partitions: Iterable[int]) -> list[AccountState]:
+    wanted = list(partitions)
+    if not wanted:
+        return []
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(accounts.c.account_id, accounts.c.partition, accounts.c.state).where(
+                accounts.c.partition.in_(wanted)
+            )
+        )
+        return [AccountState.from_bytes(a, p, blob) for a, p, blob in rows]
+
+
+def account_row(state: AccountState, rules: RuleSettings, wall_ts: float) -> dict[str, Any]:
+    at = state.now or wall_ts
+    health = {
+        "account_id": state.account_id,
+        **state.health,
+        "active_triggers": active_triggers(state),
+        "updated_at": None,  # filled at read time from the row
+    }
+    return {
+        "account_id": state.account_id,
+        "partition": state.partition,
+        "name": (state.profile or {}).get("name"),
+        "score": state.health["score"],
+        "band": state.health["band"],
+        "profile": _dumps(state.profile) if state.profile is not None else None,
+        "health": _dumps(health),
+        "usage": _dumps(usage_view(state, at)),
+        "stakeholders": _dumps(stakeholders_view(state, rules)),
+        "recent_records": _dumps(state.recent_records),
+        "state": state.to_bytes(),
+        "updated_at": utcnow(),
+    }
+
+
+async def store_accounts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    stmt = _insert(conn, accounts)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[accounts.c.account_id],
+        set_={c: stmt.excluded[c] for c in rows[0] if c != "account_id"},
+    )
+    await conn.execute(stmt, rows)
+
+
+async def store_triggers(conn: AsyncConnection, fired: list[Trigger]) -> list[Trigger]:
+    """Insert new triggers (the outbox); returns those not already stored for their dedup_key."""
+    if not fired:
+        return []
+    new = []
+    for trigger in fired:
+        stmt = (
+            _insert(conn, triggers)
+            .values(
+                trigger_id=trigger["trigger_id"],
+                dedup_key=trigger["dedup_key"],
+                type=trigger["type"],
+                account_id=trigger["account_id"],
+                fired_at=datetime.fromisoformat(trigger["fired_at"]),
+                severity=trigger["severity"],
+                payload=_dumps(trigger),
+                published=False,
+            )
+            .on_conflict_do_nothing()
+            .returning(triggers.c.trigger_id)
+        )
+        if (await conn.execute(stmt)).first() is not None:
+            new.append(trigger)
+    return new
+
+
+async def unpublished_triggers(engine: AsyncEngine, limit: int = 1000) -> list[Trigger]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(triggers.c.payload)
+            .where(triggers.c.published.is_(False))
+            .order_by(triggers.c.fired_at)
+            .limit(limit)
+        )
+        return [orjson.loads(p) for (p,) in rows]
+
+
+async def mark_published(engine: AsyncEngine, trigger_ids: list[str]) -> None:
+    if not trigger_ids:
+        return
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(triggers).where(triggers.c.trigger_id.in_(trigger_ids)).values(published=True)
+        )

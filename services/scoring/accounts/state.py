@@ -1,0 +1,173 @@
+"""One account's compact state: what scoring keeps in memory and stores as one blob.
+
+Everything is bounded: usage by month, activity by day, a window of recent event ids, so a
+million accounts fit in one instance and loading a partition is one query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from services.scoring.accounts.time import DAY, day_of
+
+Person = dict[str, Any]
+
+ACTIVITY_DAYS = 60
+FEATURE_DAYS = 90
+CLOSED_TICKET_DAYS = 30
+USAGE_MONTHS = 14
+CSAT_KEPT = 10
+RECORDS_KEPT = 16
+
+
+@dataclass(slots=True)
+class AccountState:
+    account_id: str
+    partition: int
+    profile: dict[str, Any] | None = None
+    now: float = 0.0  # newest event time seen (epoch seconds); 0 before the first event
+    first_seen: float = 0.0
+    usage: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> month -> sum
+    gauges: dict[str, list[float]] = field(default_factory=dict)  # metric -> [value, ts]
+    people: dict[str, Person] = field(default_factory=dict)
+    activity: dict[int, int] = field(default_factory=dict)  # day -> login and usage events
+    features: dict[str, float] = field(default_factory=dict)  # feature -> last used
+    tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    csat: list[list[float]] = field(default_factory=list)  # [ts, score], oldest first
+    seen: dict[str, None] = field(default_factory=dict)  # recent event ids, oldest first
+    rules: dict[str, Any] = field(default_factory=dict)
+    recent_records: list[str] = field(default_factory=list)
+    health: dict[str, Any] = field(default_factory=dict)
+    # Derived indexes, rebuilt on load, never stored.
+    by_user: dict[str, str] = field(default_factory=dict)
+    by_email: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str((self.profile or {}).get("name") or self.account_id)
+
+    @property
+    def plan(self) -> dict[str, Any]:
+        return (self.profile or {}).get("plan") or {}
+
+    def remember(self, event_id: str, window: int) -> bool:
+        """Record an event id; False if it was already seen (a producer duplicate)."""
+        if event_id in self.seen:
+            return False
+        self.seen[event_id] = None
+        if len(self.seen) > window:
+            del self.seen[next(iter(self.seen))]
+        return True
+
+    def advance(self, ts: float) -> None:
+        """Move the account's event time forward (late events leave it where it is)."""
+        if self.first_seen == 0.0 or ts < self.first_seen:
+            self.first_seen = ts
+        if ts > self.now:
+            new_day = day_of(ts) != day_of(self.now)
+            self.now = ts
+            if new_day:
+                self.prune()
+
+    def prune(self) -> None:
+        """Forget what no window can reach any more."""
+        today = day_of(self.now)
+        for day in [d for d in self.activity if d < today - ACTIVITY_DAYS]:
+            del self.activity[day]
+        for feature in [f for f, ts in self.features.items() if ts < self.now - FEATURE_DAYS * DAY]:
+            del self.features[feature]
+        for tid in [
+            t
+            for t, ticket in self.tickets.items()
+            if ticket["status"] == "closed"
+            and ticket["updated"] < self.now - CLOSED_TICKET_DAYS * DAY
+        ]:
+            del self.tickets[tid]
+        for months in self.usage.values():
+            for month in sorted(months)[:-USAGE_MONTHS]:
+                del months[month]
+
+    def person(self, user_id: str | None = None, email: str | None = None) -> Person:
+        """The person these identifiers name, created or merged as needed."""
+        by_user = self.by_user.get(user_id) if user_id else None
+        by_email = self.by_email.get(email) if email else None
+        if by_user and by_email and by_user != by_email:
+            self._merge(keep=by_email, gone=by_user)
+            by_user = by_email
+        pid = by_email or by_user
+        if pid is None:
+            pid = f"e:{email}" if email else f"u:{user_id}"
+            self.people[pid] = {"user_id": None, "email": None, "last_seen": 0.0, "months": []}
+        person = self.people[pid]
+        if user_id and not person.get("user_id"):
+            person["user_id"] = user_id
+            self.by_user[user_id] = pid
+        if email and not person.get("email"):
+            person["email"] = email
+            self.by_email[email] = pid
+        return person
+
+    def _merge(self, keep: str, gone: str) -> None:
+        # The email-matched person usually carries the CRM record; the other was known by
+        # user_id from events only. Keep record fields, combine the activity.
+        kept, other = self.people[keep], self.people.pop(gone)
+        for key, value in other.items():
+            if kept.get(key) is None:
+                kept[key] = value
+        kept["last_seen"] = max(kept["last_seen"], other["last_seen"])
+        kept["months"] = sorted(set(kept["months"]) | set(other["months"]))[-USAGE_MONTHS:]
+        for index in (self.by_user, self.by_email):
+            for ident, pid in list(index.items()):
+                if pid == gone:
+                    index[ident] = keep
+
+    def reindex(self) -> None:
+        self.by_user = {p["user_id"]: pid for pid, p in self.people.items() if p.get("user_id")}
+        self.by_email = {p["email"]: pid for pid, p in self.people.items() if p.get("email")}
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "profile": self.profile,
+                "now": self.now,
+                "first_seen": self.first_seen,
+                "usage": self.usage,
+                "gauges": self.gauges,
+                "people": self.people,
+                "activity": list(self.activity.items()),
+                "features": self.features,
+                "tickets": self.tickets,
+                "csat": self.csat,
+                "seen": list(self.seen),
+                "rules": self.rules,
+                "recent_records": self.recent_records,
+                "health": self.health,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, account_id: str, partition: int, blob: bytes) -> AccountState:
+        data = orjson.loads(blob)
+        state = cls(
+            account_id=account_id,
+            partition=partition,
+            profile=data["profile"],
+            now=data["now"],
+            first_seen=data["first_seen"],
+            usage=data["usage"],
+            gauges=data["gauges"],
+            people=data["people"],
+            activity={int(d): n for d, n in data["activity"]},
+            features=data["features"],
+            tickets=data["tickets"],
+            csat=data["csat"],
+            seen=dict.fromkeys(data["seen"]),
+            rules=data["rules"],
+            recent_records=data["recent_records"],
+            health=data["health"],
+        )
+        state.reindex()
+        return state

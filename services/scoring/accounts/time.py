@@ -1,0 +1,34 @@
+"""Event-time helpers: days, plan periods and ISO text from epoch seconds (UTC)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+DAY = 86400.0
+
+
+def day_of(ts: float) -> int:
+    return int(ts // DAY)
+
+
+def month_of(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")
+
+
+def period_of(ts: float, period: str) -> str:
+    """The plan period containing ts: "2026-11" for a monthly plan, "2026" for a yearly one."""
+    return month_of(ts)[:4] if period == "year" else month_of(ts)
+
+
+def months_in(period_key: str) -> list[str]:
+    if len(period_key) == 4:
+        return [f"{period_key}-{m:02d}" for m in range(1, 13)]
+    return [period_key]
+
+
+def iso_of(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def date_of(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).date().isoformat()

@@ -1,0 +1,261 @@
+"""The HTTP API (see docs/contract.md): reads precomputed views from the database, so any
+scoring instance answers for any account; writes go through cs.signals like every change."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI, HTTPException, Path, Query, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.clock import iso
+from shared.config import ScoringSettings
+from shared.db.tables import accounts, triggers
+from shared.events import AccountFields, Email, StakeholderFields, parse_event_time
+from shared.readiness import Readiness
+
+AccountId = Annotated[str, Path(min_length=1, max_length=200, description="The account's id")]
+Band = Literal["green", "yellow", "red"]
+TriggerType = Literal["plan_limit_80", "single_threaded", "health_red"]
+EMAIL_CHECK: TypeAdapter[str] = TypeAdapter(Email)
+
+
+def create_app(
+    settings: ScoringSettings,
+    engine: AsyncEngine,
+    producer: AIOKafkaProducer | None,
+    readiness: Readiness,
+) -> FastAPI:
+    app = FastAPI(
+        title="AccountPulse",
+        version="1.0",
+        description="Real-time account health: scores, their reasons, and triggers.",
+    )
+    writer = RecordWriter(settings, engine, producer)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        if readiness.ready:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "not ready", "problems": readiness.problems}, 503)
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.put("/v1/accounts/{account_id}", tags=["accounts"])
+    async def put_account(account_id: AccountId, record: AccountFields) -> JSONResponse:
+        body = {"account_id": account_id, **record.model_dump(mode="json", exclude_none=True)}
+        applied = await writer.write("account", account_id, body)
+        return JSONResponse(body, status_code=200 if applied else 202)
+
+    @app.get("/v1/accounts/{account_id}", tags=["accounts"])
+    async def get_account(account_id: AccountId) -> dict[str, Any]:
+        row = await _account_row(engine, account_id)
+        profile = orjson.loads(row.profile) if row.profile else {}
+        return {
+            **profile,
+            "account_id": account_id,
+            "name": profile.get("name"),
+            "health": {"score": row.score, "band": row.band},
+            "usage": orjson.loads(row.usage),
+            "updated_at": iso(row.updated_at),
+        }
+
+    @app.get("/v1/accounts", tags=["accounts"])
+    async def list_accounts(
+        band: Band | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        query = (
+            select(
+                accounts.c.account_id,
+                accounts.c.name,
+                accounts.c.score,
+                accounts.c.band,
+                accounts.c.updated_at,
+            )
+            .order_by(accounts.c.score, accounts.c.account_id)
+            .limit(limit + 1)
+        )
+        if band:
+            query = query.where(accounts.c.band == band)
+        if cursor:
+            score, after = _decode_cursor(cursor, (int, str))
+            query = query.where(
+                or_(
+                    accounts.c.score > score,
+                    and_(accounts.c.score == score, accounts.c.account_id > after),
+                )
+            )
+        async with engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        page = [
+            {
+                "account_id": r.account_id,
+                "name": r.name,
+                "score": r.score,
+                "band": r.band,
+                "updated_at": iso(r.updated_at),
+            }
+            for r in rows[:limit]
+        ]
+        more = len(rows) > limit
+        last = rows[limit - 1] if more else None
+        return {
+            "accounts": page,
+            "next_cursor": _encode_cursor([last.score, last.account_id]) if last else None,
+        }
+
+    @app.get("/v1/accounts/{account_id}/health", tags=["accounts"])
+    async def get_health(account_id: AccountId) -> dict[str, Any]:
+        row = await _account_row(engine, account_id)
+        return {**orjson.loads(row.health), "updated_at": iso(row.updated_at)}
+
+    @app.put("/v1/accounts/{account_id}/stakeholders/{email}", tags=["stakeholders"])
+    async def put_stakeholder(
+        account_id: AccountId,
+        email: Annotated[str, Path(max_length=320)],
+        record: StakeholderFields,
+    ) -> JSONResponse:
+        try:
+            email = EMAIL_CHECK.validate_python(email)
+        except ValidationError:
+            raise HTTPException(
+                422, "email: must be an email address like name@example.com"
+            ) from None
+        body = {
+            "account_id": account_id,
+            "email": email,
+            **record.model_dump(mode="json", exclude_none=True),
+        }
+        applied = await writer.write("stakeholder", account_id, body)
+        return JSONResponse(body, status_code=200 if applied else 202)
+
+    @app.get("/v1/accounts/{account_id}/stakeholders", tags=["stakeholders"])
+    async def get_stakeholders(account_id: AccountId) -> dict[str, Any]:
+        row = await _account_row(engine, account_id)
+        return {"account_id": account_id, "stakeholders": orjson.loads(row.stakeholders)}
+
+    @app.get("/v1/triggers", tags=["triggers"])
+    async def list_triggers(
+        account_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+        type: TriggerType | None = None,
+        since: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        query = (
+            select(triggers.c.payload, triggers.c.fired_at, triggers.c.trigger_id)
+            .order_by(triggers.c.fired_at.desc(), triggers.c.trigger_id.desc())
+            .limit(limit + 1)
+        )
+        if account_id:
+            query = query.where(triggers.c.account_id == account_id)
+        if type:
+            query = query.where(triggers.c.type == type)
+        if since:
+            try:
+                query = query.where(triggers.c.fired_at >= parse_event_time(since))
+            except ValueError as exc:
+                raise HTTPException(422, f"since: {exc}") from None
+        if cursor:
+            fired_at, after = _decode_cursor(cursor, (str, str))
+            moment = datetime.fromisoformat(fired_at)
+            query = query.where(
+                or_(
+                    triggers.c.fired_at < moment,
+                    and_(triggers.c.fired_at == moment, triggers.c.trigger_id < after),
+                )
+            )
+        async with engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        more = len(rows) > limit
+        last = rows[limit - 1] if more else None
+        return {
+            "triggers": [orjson.loads(r.payload) for r in rows[:limit]],
+            "next_cursor": (
+                _encode_cursor([last.fired_at.isoformat(), last.trigger_id]) if last else None
+            ),
+        }
+
+    return app
+
+
+async def _account_row(engine: AsyncEngine, account_id: str) -> Any:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(select(accounts).where(accounts.c.account_id == account_id))
+        ).first()
+    if row is None:
+        raise HTTPException(
+            404, f"account {account_id!r} has never been named by an event or record"
+        )
+    return row
+
+
+def _encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, types: tuple[type, ...]) -> list[Any]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if len(values) != len(types) or not all(
+            isinstance(v, t) for v, t in zip(values, types, strict=True)
+        ):
+            raise ValueError
+        return list(values)
+    except (ValueError, TypeError):
+        raise HTTPException(422, "cursor: not a cursor this API returned") from None
+
+
+class RecordWriter:
+    """Publishes API writes to cs.signals, keyed by account, so they are applied in order with
+    the account's events; then waits briefly to answer 200 once applied (else 202)."""
+
+    def __init__(
+        self, settings: ScoringSettings, engine: AsyncEngine, producer: AIOKafkaProducer | None
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.producer = producer
+
+    async def write(self, kind: str, account_id: str, body: dict[str, Any]) -> bool:
+        if self.producer is None:
+            raise HTTPException(503, "this instance does not accept writes")
+        signal_id = f"api:{uuid.uuid4()}"
+        signal = {"kind": kind, "signal_id": signal_id, **body}
+        try:
+            await self.producer.send_and_wait(
+                self.settings.topics.signals, orjson.dumps(signal), key=account_id.encode()
+            )
+        except Exception as exc:
+            raise HTTPException(503, f"could not accept the write: {type(exc).__name__}") from None
+        return await self._applied(account_id, signal_id)
+
+    async def _applied(self, account_id: str, signal_id: str) -> bool:
+        deadline = asyncio.get_running_loop().time() + self.settings.api_write_wait_seconds
+        query = select(accounts.c.recent_records).where(accounts.c.account_id == account_id)
+        while asyncio.get_running_loop().time() < deadline:
+            async with self.engine.connect() as conn:
+                recent = (await conn.execute(query)).scalar()
+            if recent and signal_id in orjson.loads(recent):
+                return True
+            await asyncio.sleep(0.05)
+        return False

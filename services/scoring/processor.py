@@ -1,0 +1,143 @@
+"""Scoring's side of the consumer loop: signals in, account state and triggers out.
+
+Per batch: decode every signal, apply it to the in-memory account (pure functions), then
+store the touched accounts, the new triggers (outbox) and the offsets in one transaction, and
+only then relay the new triggers to cs.triggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer, TopicPartition
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.scoring.accounts import repository
+from services.scoring.accounts.apply import apply_signal, evaluate
+from services.scoring.accounts.state import AccountState
+from services.scoring.triggers.rules import Trigger
+from shared.config import ScoringSettings
+from shared.deadletter import dead_letter
+from shared.metrics import (
+    ACCOUNTS_LOADED,
+    BATCH_RECORDS,
+    FLUSH_SECONDS,
+    SIGNALS_APPLIED,
+    TRIGGERS_FIRED,
+)
+from shared.streaming import Batch, OffsetMoves
+
+log = logging.getLogger(__name__)
+
+
+class ScoringProcessor:
+    def __init__(
+        self, settings: ScoringSettings, engine: AsyncEngine, producer: AIOKafkaProducer
+    ) -> None:
+        self.settings = settings
+        self.rules = settings.rules
+        self.engine = engine
+        self.producer = producer
+        self.accounts: dict[str, AccountState] = {}
+
+    async def assign(self, partitions: list[TopicPartition]) -> None:
+        for state in await repository.load_partitions(
+            self.engine, {tp.partition for tp in partitions}
+        ):
+            self.accounts[state.account_id] = state
+        ACCOUNTS_LOADED.set(len(self.accounts))
+
+    async def revoke(self, partitions: list[TopicPartition]) -> None:
+        gone = {tp.partition for tp in partitions}
+        self.accounts = {a: s for a, s in self.accounts.items() if s.partition not in gone}
+        ACCOUNTS_LOADED.set(len(self.accounts))
+
+    async def process(self, batch: Batch, offsets: OffsetMoves) -> None:
+        dirty: dict[str, AccountState] = {}
+        fired: list[Trigger] = []
+        rejects = []
+        for tp, records in batch.items():
+            BATCH_RECORDS.labels("scoring").observe(len(records))
+            for record in records:
+                try:
+                    signal = orjson.loads(record.value)
+                    state = self._account(signal["account_id"], tp.partition)
+                    fired += apply_signal(state, signal, self.rules, self.settings.dedup_window)
+                    dirty[state.account_id] = state
+                    SIGNALS_APPLIED.labels(signal["kind"], "applied").inc()
+                except Exception as exc:  # a malformed signal must not stop the partition
+                    SIGNALS_APPLIED.labels("unknown", "rejected").inc()
+                    rejects.append(
+                        await dead_letter(
+                            self.producer,
+                            self.settings.topics.dead_letter,
+                            record,
+                            f"scoring could not apply signal: {type(exc).__name__}: {exc}",
+                            "scoring",
+                        )
+                    )
+        if rejects:
+            await asyncio.gather(*rejects)
+        await self._store(dirty.values(), fired, offsets)
+
+    async def tick(self) -> None:
+        """Time passes for live accounts even when they send nothing: evaluate them at the
+        wall clock. Accounts replaying old history are left to their own event time."""
+        wall = time.time()
+        live_after = wall - self.settings.live_window_seconds
+        dirty, fired = [], []
+        for state in self.accounts.values():
+            if live_after <= state.now < wall:
+                before = (state.health.get("score"), orjson.dumps(state.rules))
+                state.advance(wall)
+                fired += evaluate(state, state.now, self.rules)
+                if (state.health.get("score"), orjson.dumps(state.rules)) != before:
+                    dirty.append(state)
+        await self._store(dirty, fired, None)
+        await self.relay_pending()
+
+    async def relay_pending(self) -> None:
+        """Publish triggers stored but not yet relayed (after a crash or a broker outage)."""
+        await self._relay(await repository.unpublished_triggers(self.engine))
+
+    def _account(self, account_id: str, partition: int) -> AccountState:
+        state = self.accounts.get(account_id)
+        if state is None:
+            state = self.accounts[account_id] = AccountState(account_id, partition)
+            ACCOUNTS_LOADED.set(len(self.accounts))
+        return state
+
+    async def _store(self, dirty: Any, fired: list[Trigger], offsets: OffsetMoves | None) -> None:
+        started = time.perf_counter()
+        rows = [repository.account_row(s, self.rules, time.time()) for s in dirty]
+        async with self.engine.begin() as conn:
+            await repository.store_accounts(conn, rows)
+            new = await repository.store_triggers(conn, fired)
+            if offsets is not None:
+                await offsets.store(conn)
+        FLUSH_SECONDS.labels("scoring").observe(time.perf_counter() - started)
+        for trigger in new:
+            TRIGGERS_FIRED.labels(trigger["type"]).inc()
+            log.info("trigger %s: %s", trigger["dedup_key"], trigger["summary"])
+        await self._relay(new)
+
+    async def _relay(self, fired: list[Trigger]) -> None:
+        if not fired:
+            return
+        try:
+            sends = [
+                await self.producer.send(
+                    self.settings.topics.triggers,
+                    value=orjson.dumps(t),
+                    key=t["account_id"].encode(),
+                )
+                for t in fired
+            ]
+            await asyncio.gather(*sends)
+            await repository.mark_published(self.engine, [t["trigger_id"] for t in fired])
+        except Exception as exc:  # stored already: the next tick relays what is left
+            log.warning("relaying %d triggers failed (%s); will retry", len(fired), exc)

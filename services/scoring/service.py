@@ -1,0 +1,94 @@
+"""The scoring service: the signal consumer and the HTTP API, side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.scoring.api.app import create_app
+from services.scoring.processor import ScoringProcessor
+from shared.config import ScoringSettings
+from shared.kafka import create_consumer, create_producer
+from shared.readiness import Readiness
+from shared.streaming import ConsumerLoop
+
+log = logging.getLogger(__name__)
+
+
+async def run_scoring(
+    settings: ScoringSettings,
+    engine: AsyncEngine,
+    readiness: Readiness,
+    stop: asyncio.Event,
+    *,
+    serve_api: bool = True,
+) -> None:
+    producer = create_producer(settings)
+    await producer.start()
+    consumer = create_consumer(settings, settings.group("scoring"))
+    processor = ScoringProcessor(settings, engine, producer)
+    loop = ConsumerLoop(
+        name="scoring",
+        consumer=consumer,
+        engine=engine,
+        group_id=settings.group("scoring"),
+        topics=[settings.topics.signals],
+        processor=processor,
+        readiness=readiness,
+        max_records=settings.batch_max_records,
+        max_wait_ms=settings.batch_max_wait_ms,
+        tick_seconds=settings.tick_seconds,
+    )
+    try:
+        await consumer.start()
+        await processor.relay_pending()
+        tasks = [asyncio.create_task(loop.run(stop), name="scoring-consumer")]
+        if serve_api:
+            app = create_app(settings, engine, producer, readiness)
+            tasks.append(asyncio.create_task(serve(app, settings, stop), name="scoring-api"))
+        await _until_stopped(tasks, stop)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def serve(app: FastAPI, settings: ScoringSettings, stop: asyncio.Event) -> None:
+    config = uvicorn.Config(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+    )
+    server = _QuietServer(config)
+    log.info("API on http://%s:%d (OpenAPI at /docs)", settings.api_host, settings.api_port)
+    serving = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await serving
+
+
+class _QuietServer(uvicorn.Server):
+    """Signals belong to the process (its stop event), not to the API server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _until_stopped(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
+    """Run until stop is set; if any part dies, stop the others and raise its error."""
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    for task in done:
+        if task.exception() is not None:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise task.exception()  # type: ignore[misc]
+    await asyncio.gather(*tasks)

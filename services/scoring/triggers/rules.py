@@ -1,0 +1,185 @@
+"""Trigger rules: pure functions over an account's state, edge-triggered like alerting rules.
+
+Each rule fires on the transition into its condition, once per dedup_key, and re-arms only
+once the condition has cleared (below a lower threshold where a number is involved). A rule's
+own state (armed, pending since, firing) lives in `state.rules`, so it survives restarts with
+the rest of the account. Time is the account's event time, so replaying history fires the same
+triggers as processing it live.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.time import DAY, date_of, iso_of, month_of, months_in, period_of
+from services.scoring.health.score import engaged_people
+from shared.config import RuleSettings
+
+Trigger = dict[str, Any]
+TRIGGER_NAMESPACE = uuid.UUID("6f1c1d52-8a53-4e0e-9a58-2b3f1f0d7a11")
+SEVERITY = {"plan_limit_80": "warning", "single_threaded": "warning", "health_red": "critical"}
+
+
+def trigger_id_of(dedup_key: str) -> str:
+    """Deterministic: a trigger re-derived after a crash carries the same id."""
+    return str(uuid.uuid5(TRIGGER_NAMESPACE, dedup_key))
+
+
+def _fire(
+    state: AccountState, kind: str, tail: str, at: float, summary: str, details: dict[str, Any]
+) -> Trigger:
+    dedup_key = f"{state.account_id}:{kind}:{tail}"
+    trigger = {
+        "trigger_id": trigger_id_of(dedup_key),
+        "type": kind,
+        "account_id": state.account_id,
+        "fired_at": iso_of(at),
+        "severity": SEVERITY[kind],
+        "dedup_key": dedup_key,
+        "summary": summary,
+        "details": details,
+        "health": {"score": state.health.get("score"), "band": state.health.get("band")},
+    }
+    active = state.rules.setdefault("active", {})
+    active[kind if kind != "plan_limit_80" else dedup_key] = {
+        k: trigger[k] for k in ("trigger_id", "type", "dedup_key", "fired_at", "summary")
+    }
+    return trigger
+
+
+def _clear(state: AccountState, key: str) -> None:
+    state.rules.setdefault("active", {}).pop(key, None)
+
+
+# --- plan_limit_80 -------------------------------------------------------------------------
+
+
+def used_of(state: AccountState, metric: str, period_key: str) -> float:
+    """Seats fall back to distinct users seen in the period; gauges ignore periods."""
+    if metric in state.gauges:
+        return state.gauges[metric][0]
+    months = months_in(period_key)
+    if metric == "seats":
+        return float(sum(1 for p in state.people.values() if set(p["months"]) & set(months)))
+    by_month = state.usage.get(metric, {})
+    return sum(by_month.get(m, 0.0) for m in months)
+
+
+def check_plan_limit(
+    state: AccountState, metric: str, at: float, rules: RuleSettings
+) -> Trigger | None:
+    """Evaluate one metric in the plan period containing `at` (an event's own time)."""
+    limit = state.plan.get("limits", {}).get(metric)
+    if not limit:
+        return None
+    period_key = period_of(at, state.plan.get("period", "month"))
+    used = used_of(state, metric, period_key)
+    ratio = used / limit
+    # A gauge's episode spans periods; a delta metric starts afresh each period.
+    rule_key = f"gauge|{metric}" if metric in state.gauges else f"delta|{metric}|{period_key}"
+    firing: dict[str, str] = state.rules.setdefault("plan_limit", {})
+    dedup_tail = f"{metric}:{period_key}"
+    if ratio >= rules.plan_limit_fire_ratio and rule_key not in firing:
+        _forget_old_periods(firing, state.now)
+        firing[rule_key] = dedup_tail
+        when = "this month" if len(period_key) == 7 else "this year"
+        if period_key != period_of(state.now, state.plan.get("period", "month")):
+            when = f"in {period_key}"
+        summary = f"{state.name} used {ratio:.0%} of {metric} ({used:,.0f} of {limit:,.0f}) {when}"
+        details = {
+            "metric": metric,
+            "used": used,
+            "limit": limit,
+            "ratio": round(ratio, 4),
+            "period": period_key,
+        }
+        return _fire(state, "plan_limit_80", dedup_tail, at, summary, details)
+    if ratio < rules.plan_limit_rearm_ratio and rule_key in firing:
+        tail = firing.pop(rule_key)
+        _clear(state, f"{state.account_id}:plan_limit_80:{tail}")
+    return None
+
+
+def check_all_plan_limits(state: AccountState, rules: RuleSettings) -> list[Trigger]:
+    """After a plan change: every limited metric, in the current period."""
+    if state.now == 0.0:
+        return []
+    fired = (check_plan_limit(state, m, state.now, rules) for m in state.plan.get("limits", {}))
+    return [t for t in fired if t]
+
+
+def _forget_old_periods(firing: dict[str, str], now: float) -> None:
+    """Delta-metric episodes of periods that ended over a year ago are over for good."""
+    cutoff = month_of(now - 400 * DAY)
+    for key in list(firing):
+        kind, _, rest = key.partition("|")
+        period = rest.rpartition("|")[2]
+        if kind == "delta" and period < cutoff[: len(period)]:
+            del firing[key]
+
+
+# --- single_threaded -----------------------------------------------------------------------
+
+
+def check_single_threaded(state: AccountState, at: float, rules: RuleSettings) -> Trigger | None:
+    people = engaged_people(state, at, rules.engaged_window_days)
+    departments = {p.get("department") for p in people}
+    few = len(people) < rules.single_threaded_min_engaged
+    one_department = bool(people) and None not in departments and len(departments) == 1
+    rule = state.rules.setdefault("single_threaded", {"state": "inactive", "since": 0.0})
+    if not (few or one_department):
+        if rule["state"] == "firing":
+            _clear(state, "single_threaded")
+        rule.update(state="inactive", since=0.0)
+        return None
+    if rule["state"] == "inactive":
+        rule.update(state="pending", since=at)
+    if rule["state"] != "pending" or at - rule["since"] < rules.single_threaded_hold_days * DAY:
+        return None
+    rule["state"] = "firing"
+    if few:
+        why = (
+            f"only {len(people)} engaged stakeholder{'s' if len(people) != 1 else ''} "
+            f"(fewer than {rules.single_threaded_min_engaged})"
+        )
+    else:
+        why = f"all {len(people)} engaged stakeholders in {next(iter(departments))}"
+    held = round((at - rule["since"]) / DAY)
+    details = {
+        "engaged": len(people),
+        "departments": sorted(d for d in departments if d),
+        "people": sorted(p.get("email") or p.get("user_id") or "" for p in people)[:20],
+        "since": iso_of(rule["since"]),
+        "held_days": held,
+    }
+    summary = f"{state.name} is single-threaded: {why} for {held} days"
+    return _fire(state, "single_threaded", date_of(rule["since"]), at, summary, details)
+
+
+# --- health_red ----------------------------------------------------------------------------
+
+
+def check_health_red(state: AccountState, at: float, rules: RuleSettings) -> Trigger | None:
+    score = state.health["score"]
+    rule = state.rules.setdefault("health_red", {"state": "inactive", "since": 0.0})
+    if rule["state"] == "firing":
+        if score >= rules.health_red_below + rules.health_red_rearm_margin:
+            _clear(state, "health_red")
+            rule.update(state="inactive", since=0.0)
+        return None
+    if score >= rules.health_red_below:
+        return None
+    rule.update(state="firing", since=at)
+    components = state.health["components"]
+    weakest = sorted((c["score"], n) for n, c in components.items() if c["score"] is not None)[:2]
+    reasons = ", ".join(f"{n} {s}" for s, n in weakest)
+    details = {
+        "score": score,
+        "band": state.health["band"],
+        "components": {n: c["score"] for n, c in components.items()},
+        "weakest": [n for _, n in weakest],
+    }
+    summary = f"{state.name}'s health fell to {score} (red): {reasons}"
+    return _fire(state, "health_red", date_of(at), at, summary, details)
