@@ -1,0 +1,162 @@
+"""The scoring core as pure functions: state, health and the three v1 trigger rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.scoring.accounts.apply import apply_signal
+from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.views import usage_view
+from shared.config import RuleSettings
+from tests.scoring.factories import account_record, login, stakeholder, support, usage
+
+RULES = RuleSettings()
+
+
+def run(state: AccountState, *signals: dict[str, Any]) -> list[dict[str, Any]]:
+    fired = []
+    for signal in signals:
+        fired += apply_signal(state, signal, RULES, dedup_window=1000)
+    return fired
+
+
+def types(fired: list[dict[str, Any]]) -> list[str]:
+    return [t["type"] for t in fired]
+
+
+def test_plan_limit_fires_once_at_80_percent_and_again_next_period() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", {"api_calls": 100_000}, name="Acme Corp"))
+    assert run(acme, usage("acme", 0, metric="api_calls", value=79_000)) == []
+    fired = run(acme, usage("acme", 1, metric="api_calls", value=3_000))
+    assert types(fired) == ["plan_limit_80"]
+    trigger = fired[0]
+    assert trigger["dedup_key"] == "acme:plan_limit_80:api_calls:2026-09"
+    assert trigger["details"] == {
+        "metric": "api_calls",
+        "used": 82_000,
+        "limit": 100_000,
+        "ratio": 0.82,
+        "period": "2026-09",
+    }
+    assert trigger["summary"] == "Acme Corp used 82% of api_calls (82,000 of 100,000) this month"
+    assert trigger["health"]["band"] in ("green", "yellow", "red")
+    # Still over the line: no second alert in the same episode.
+    assert "plan_limit_80" not in types(
+        run(acme, usage("acme", 2, metric="api_calls", value=9_000))
+    )
+    # October starts from zero; crossing again is a new episode with its own key.
+    run(acme, usage("acme", 30, metric="api_calls", value=10))
+    fired = run(acme, usage("acme", 31, metric="api_calls", value=85_000))
+    assert [t["dedup_key"] for t in fired if t["type"] == "plan_limit_80"] == [
+        "acme:plan_limit_80:api_calls:2026-10"
+    ]
+
+
+def test_plan_limit_rearms_only_below_70_percent() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", {"storage_gb": 100}))
+    assert types(run(acme, usage("acme", 0, metric="storage_gb", value=85, mode="absolute"))) == [
+        "plan_limit_80"
+    ]
+    assert run(acme, usage("acme", 1, metric="storage_gb", value=75, mode="absolute")) == []
+    assert run(acme, usage("acme", 2, metric="storage_gb", value=90, mode="absolute")) == []
+    run(acme, usage("acme", 3, metric="storage_gb", value=60, mode="absolute"))
+    # Re-armed, but the same period's dedup_key was used: the store keeps it once.
+    fired = run(acme, usage("acme", 4, metric="storage_gb", value=95, mode="absolute"))
+    assert [t["dedup_key"] for t in fired] == ["acme:plan_limit_80:storage_gb:2026-09"]
+
+
+def test_seats_count_distinct_users_unless_a_gauge_is_sent() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", {"seats": 5}))
+    fired = run(acme, *(login("acme", f"user-{i}", 0.1 * i) for i in range(4)))
+    assert "plan_limit_80" in types(fired)
+    assert fired[0]["details"]["used"] == 4
+    assert usage_view(acme, acme.now)["seats"]["used"] == 4
+    run(acme, usage("acme", 1, metric="seats", value=2, mode="absolute"))
+    assert usage_view(acme, acme.now)["seats"] == {
+        "used": 2,
+        "limit": 5,
+        "ratio": 0.4,
+        "period": "2026-09",
+    }
+
+
+def test_redelivered_event_id_changes_nothing() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", {"api_calls": 1000}))
+    event = usage("acme", 0, metric="api_calls", value=500)
+    run(acme, event)
+    before = acme.to_bytes()
+    assert run(acme, event, event) == []
+    assert acme.to_bytes() == before
+
+
+def test_single_threaded_is_pending_for_seven_days_of_event_time() -> None:
+    acme = AccountState("acme", 0)
+    assert run(acme, login("acme", "u1", 0)) == []  # a first login is not an alert
+    assert "single_threaded" not in types(run(acme, *(login("acme", "u1", d) for d in range(1, 7))))
+    fired = run(acme, login("acme", "u1", 7))
+    assert types(fired) == ["single_threaded"]
+    assert fired[0]["dedup_key"] == "acme:single_threaded:2026-09-01"
+    assert fired[0]["details"]["engaged"] == 1
+    assert run(acme, login("acme", "u1", 8)) == []  # still the same episode
+
+
+def test_single_threaded_clears_with_three_people_across_departments() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, login("acme", "u1", 0, department="ops"), login("acme", "u2", 1, department="ops"))
+    run(acme, login("acme", "u3", 2, department="ops"))  # three, but one department
+    fired = run(acme, login("acme", "u1", 7.5, department="ops"))
+    assert types(fired) == ["single_threaded"]
+    assert "all 3 engaged stakeholders in ops" in fired[0]["summary"]
+    run(acme, login("acme", "u4", 8, department="finance"))
+    assert acme.rules["single_threaded"]["state"] == "inactive"
+    assert "single_threaded" not in {t["type"] for t in acme.rules["active"].values()}
+
+
+def test_people_who_left_are_not_engaged_and_email_matches_case_insensitively() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, stakeholder("acme", "dana@acme.com", role="champion"))
+    run(acme, login("acme", "u17", 0, email="dana@acme.com"))
+    assert len(acme.people) == 1
+    person = next(iter(acme.people.values()))
+    assert person["role"] == "champion" and person["user_id"] == "u17"
+    run(acme, stakeholder("acme", "dana@acme.com", role="champion", status="left"))
+    assert acme.health["components"]["engagement"]["score"] == 0
+
+
+def test_new_account_is_not_red_but_an_abandoned_one_is() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, login("acme", "u1", 0))
+    assert acme.health["band"] != "red"
+    run(acme, *(login("acme", f"u{i}", d) for d in range(0, 20) for i in range(3)))
+    assert acme.health["band"] == "green"
+    # A month of silence, then urgent tickets: the first event of the new month finds it red.
+    fired = run(acme, support("acme", 50, "T1", "opened", priority="urgent"))
+    assert types(fired) == ["health_red"]
+    red = fired[0]
+    assert red["dedup_key"] == "acme:health_red:2026-10-21"
+    assert red["severity"] == "critical" and red["health"]["band"] == "red"
+    assert red["details"]["weakest"] == ["activity", "engagement"]  # both 0, by name
+    # Still red on the next events: the same episode, nothing new.
+    assert run(acme, support("acme", 50, "T2", "opened", priority="urgent")) == []
+    assert run(acme, login("acme", "u1", 55)) == []
+    components = acme.health["components"]
+    assert set(components) == {"engagement", "activity", "support", "adoption", "usage_trend"}
+    assert all(c["why"] for c in components.values())
+
+
+def test_state_survives_a_round_trip_through_storage() -> None:
+    acme = AccountState("acme", 3)
+    run(
+        acme,
+        account_record("acme", {"api_calls": 100}),
+        login("acme", "u1", 0, email="a@acme.com"),
+        usage("acme", 1, metric="api_calls", value=90, user_id="u2", feature="export"),
+        support("acme", 2, "T1", "opened", csat=4),
+    )
+    copy = AccountState.from_bytes("acme", 3, acme.to_bytes())
+    assert copy.to_bytes() == acme.to_bytes()
+    assert copy.by_email == acme.by_email and copy.by_user == acme.by_user
