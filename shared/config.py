@@ -45,6 +45,9 @@ class BaseServiceSettings(BaseSettings):
     # Batch bounds for every consumer loop: records per poll and how long a poll may wait.
     batch_max_records: int = Field(default=5000, ge=1)
     batch_max_wait_ms: int = Field(default=100, ge=0)
+    # `pulse up` without PULSE_KAFKA_BOOTSTRAP_SERVERS starts a broker here; `pulse demo`
+    # finds it here.
+    embedded_broker_port: int = 9092
     log_level: str = "INFO"
     metrics_port: int | None = None
 

@@ -171,7 +171,7 @@ class ConsumerLoop:
                 log.warning("%s: batch failed (%s); retrying in %.1fs", self.name, exc, backoff)
                 self.readiness.fail(self.name, f"{type(exc).__name__}: {exc}")
                 self._stale = True
-                await _sleep_or_stop(stop, backoff)
+                await sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 10.0)
 
     async def _handle(self, batch: Batch) -> None:
@@ -254,7 +254,7 @@ def _describe(partitions: list[TopicPartition], stored: dict[TopicPartition, int
     )
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
 

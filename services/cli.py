@@ -1,0 +1,233 @@
+"""`pulse`: run AccountPulse's services, alone or all in one process.
+
+pulse up [--demo]     everything in one process (embedded broker unless configured)
+pulse ingest | scoring | alerts   one service (needs PULSE_KAFKA_BOOTSTRAP_SERVERS)
+pulse demo            stream synthetic telemetry to the input topics
+pulse migrate         bring the database schema up to date
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from prometheus_client import start_http_server
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.config import (
+    AlertsSettings,
+    BaseServiceSettings,
+    IngestSettings,
+    ScoringSettings,
+    UpSettings,
+)
+from shared.db.engine import create_engine, redact
+from shared.db.migrate import migrate
+from shared.kafka import EmbeddedBroker, ensure_topics
+from shared.readiness import Readiness
+
+log = logging.getLogger("pulse")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="pulse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_cmd = commands.add_parser("up", help="run everything in one process")
+    up_cmd.add_argument("--demo", action="store_true", help="also stream synthetic telemetry")
+    up_cmd.add_argument("--accounts", type=int, default=30, help="demo accounts (default 30)")
+    commands.add_parser("ingest", help="validate input topics into cs.signals")
+    commands.add_parser("scoring", help="score accounts, fire triggers, serve the API")
+    commands.add_parser("alerts", help="deliver triggers to Slack and email")
+    demo_cmd = commands.add_parser("demo", help="stream synthetic telemetry")
+    demo_cmd.add_argument("--accounts", type=int, default=30)
+    demo_cmd.add_argument("--no-live", action="store_true", help="send the history, then exit")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    args = parser.parse_args(argv)
+
+    runners: dict[str, Callable[[argparse.Namespace, asyncio.Event], Coroutine[Any, Any, None]]]
+    runners = {
+        "up": _up,
+        "ingest": _ingest,
+        "scoring": _scoring,
+        "alerts": _alerts,
+        "demo": _demo,
+        "migrate": _migrate,
+    }
+    try:
+        _run(_with_signals(runners[args.command], args))
+    except ConfigurationError as exc:
+        print(f"pulse {args.command}: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+class ConfigurationError(Exception):
+    pass
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(coro)
+    except ImportError:
+        asyncio.run(coro)
+
+
+async def _with_signals(
+    runner: Callable[[argparse.Namespace, asyncio.Event], Coroutine[Any, Any, None]],
+    args: argparse.Namespace,
+) -> None:
+    """SIGINT and SIGTERM stop the runner gracefully: consumers leave their groups."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await runner(args, stop)
+
+
+def _configure_logging(settings: BaseServiceSettings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def _require_broker(settings: BaseServiceSettings) -> None:
+    if not settings.kafka_bootstrap_servers:
+        raise ConfigurationError(
+            "PULSE_KAFKA_BOOTSTRAP_SERVERS is not set (only `pulse up` starts its own broker)"
+        )
+
+
+async def _database(settings: BaseServiceSettings) -> AsyncEngine:
+    engine = create_engine(settings.database_url)
+    await migrate(engine)
+    log.info("database %s is up to date", redact(settings.database_url))
+    return engine
+
+
+def _serve_metrics(settings: BaseServiceSettings) -> None:
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
+
+
+async def _up(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    from services.alerts.service import run_alerts
+    from services.demo import run_demo
+    from services.ingest.service import run_ingest
+    from services.scoring.service import run_scoring
+
+    settings = UpSettings()
+    _configure_logging(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        if not settings.kafka_bootstrap_servers:
+            broker = EmbeddedBroker(settings.embedded_broker_port)
+            try:
+                await broker.start()
+            except RuntimeError as exc:
+                raise ConfigurationError(
+                    f"could not start the embedded broker on port {broker.port} ({exc}); "
+                    "set PULSE_EMBEDDED_BROKER_PORT or PULSE_KAFKA_BOOTSTRAP_SERVERS"
+                ) from None
+            stack.callback(broker.stop)
+            settings.kafka_bootstrap_servers = broker.bootstrap
+        engine = await _database(settings)
+        stack.push_async_callback(engine.dispose)
+        await ensure_topics(settings)
+        readiness = Readiness()
+        parts: list[Awaitable[None]] = [
+            run_ingest(settings, readiness, stop),
+            run_scoring(settings, engine, readiness, stop),
+            run_alerts(settings, engine, readiness, stop),
+        ]
+        if args.demo:
+            parts.append(run_demo(settings, stop, accounts=args.accounts))
+        log.info(
+            "AccountPulse is up: broker %s, API http://%s:%d (docs at /docs); Ctrl+C stops",
+            settings.kafka_bootstrap_servers,
+            settings.api_host,
+            settings.api_port,
+        )
+        await _together(parts, stop)
+
+
+async def _together(parts: list[Awaitable[None]], stop: asyncio.Event) -> None:
+    """Run the parts until stop; the first to fail stops the rest and is re-raised."""
+    tasks = [asyncio.ensure_future(p) for p in parts]
+    stopping = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
+    failed = [t for t in done if t is not stopping and t.exception() is not None]
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if failed:
+        raise failed[0].exception()  # type: ignore[misc]
+
+
+async def _ingest(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    from services.ingest.service import run_ingest
+
+    settings = IngestSettings()
+    _configure_logging(settings)
+    _require_broker(settings)
+    await ensure_topics(settings)
+    _serve_metrics(settings)
+    await run_ingest(settings, Readiness(), stop)
+
+
+async def _scoring(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    from services.scoring.service import run_scoring
+
+    settings = ScoringSettings()
+    _configure_logging(settings)
+    _require_broker(settings)
+    engine = await _database(settings)
+    try:
+        await ensure_topics(settings)
+        await run_scoring(settings, engine, Readiness(), stop)
+    finally:
+        await engine.dispose()
+
+
+async def _alerts(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    from services.alerts.service import run_alerts
+
+    settings = AlertsSettings()
+    _configure_logging(settings)
+    _require_broker(settings)
+    engine = await _database(settings)
+    try:
+        _serve_metrics(settings)
+        await run_alerts(settings, engine, Readiness(), stop)
+    finally:
+        await engine.dispose()
+
+
+async def _demo(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    from services.demo import run_demo
+
+    settings = BaseServiceSettings()
+    _configure_logging(settings)
+    if not settings.kafka_bootstrap_servers:
+        settings.kafka_bootstrap_servers = f"127.0.0.1:{settings.embedded_broker_port}"
+    await ensure_topics(settings)
+    await run_demo(settings, stop, accounts=args.accounts, live=not args.no_live)
+
+
+async def _migrate(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    settings = BaseServiceSettings()
+    _configure_logging(settings)
+    engine = await _database(settings)
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
