@@ -35,6 +35,9 @@ class BaseServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PULSE_", extra="ignore")
 
     kafka_bootstrap_servers: str | None = None
+    # How long the group waits for a silent member before moving its partitions elsewhere;
+    # also how long a restarted member may wait to get its partitions back.
+    kafka_session_timeout_ms: int = Field(default=10000, ge=1000)
     database_url: str = "sqlite+aiosqlite:///./pulse.db"
     topics: Topics = Field(default_factory=Topics)
     # Partitions used when the service creates a missing topic (scale-out limit per group).

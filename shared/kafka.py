@@ -52,8 +52,8 @@ def create_consumer(settings: BaseServiceSettings, group_id: str) -> AIOKafkaCon
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=max(4 * settings.max_message_bytes, 1024 * 1024),
         fetch_max_bytes=64 * 1024 * 1024,
-        session_timeout_ms=30000,
-        heartbeat_interval_ms=3000,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=max(1000, settings.kafka_session_timeout_ms // 5),
         max_poll_interval_ms=600000,
     )
 

@@ -146,10 +146,11 @@ class ConsumerLoop:
         self.lock = asyncio.Lock()
         self._last_tick = time.monotonic()
         self._stale = False
+        self._joined = False
 
     async def run(self, stop: asyncio.Event) -> None:
         self.consumer.subscribe(self.topics, listener=_Listener(self))
-        self.readiness.ok(self.name)
+        self.readiness.fail(self.name, "joining the consumer group")
         backoff = 0.5
         while not stop.is_set():
             try:
@@ -161,7 +162,8 @@ class ConsumerLoop:
                 async with self.lock:
                     await self._handle(batch)
                     await self._maybe_tick()
-                self.readiness.ok(self.name)
+                if self._joined:
+                    self.readiness.ok(self.name)
                 backoff = 0.5
             except asyncio.CancelledError:
                 raise
@@ -208,6 +210,8 @@ class ConsumerLoop:
     async def assigned(self, partitions: list[TopicPartition]) -> None:
         async with self.lock:
             await self._load(partitions)
+            self._joined = True
+            self.readiness.ok(self.name)
 
     async def revoked(self, partitions: list[TopicPartition]) -> None:
         async with self.lock:

@@ -78,6 +78,7 @@ async def settings_factory(
         "database_url": database_url,
         "topics": topics,
         "topic_partitions": 4,
+        "kafka_session_timeout_ms": 6000,
         "consumer_group_prefix": group_prefix,
         "batch_max_wait_ms": 50,
         "delivery_poll_seconds": 0.1,
@@ -106,3 +107,4 @@ async def wait_for(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
         await asyncio.sleep(interval)
+from tests.servers import slack_server, smtp_server  # noqa: E402,F401

@@ -1,0 +1,209 @@
+"""Scoring on the real broker and PostgreSQL: state, triggers and offsets stored together,
+restarts that neither lose nor double anything, and the API a user reads them through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.config import UpSettings
+from shared.db.tables import consumer_offsets, triggers
+from shared.deadletter import headers_of
+from tests.conftest import wait_for
+from tests.scoring.conftest import scoring
+from tests.scoring.factories import account_record, login, usage
+
+
+async def _json(client: httpx.AsyncClient, path: str, status: int = 200) -> Any:
+    response = await client.get(path)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def _usage_of(client: httpx.AsyncClient, account: str, metric: str) -> float | None:
+    response = await client.get(f"/v1/accounts/{account}")
+    if response.status_code != 200:
+        return None
+    return response.json()["usage"].get(metric, {}).get("used")
+
+
+async def test_usage_crossing_80_percent_shows_in_the_api_once(
+    scoring_settings: UpSettings, engine: AsyncEngine, send: Any
+) -> None:
+    async with scoring(scoring_settings, engine) as api:
+        put = await api.put(
+            "/v1/accounts/acme",
+            json={
+                "name": "Acme Corp",
+                "csm": {"email": "sam@vendor.example"},
+                "plan": {"period": "month", "limits": {"api_calls": 100000}},
+            },
+        )
+        assert put.status_code == 200, put.text
+        await send(*(usage("acme", 0.1 * i, metric="api_calls", value=21_000) for i in range(5)))
+        await wait_for(lambda: _usage_of(api, "acme", "api_calls"), what="usage")
+        await wait_for(lambda: _usage_of(api, "acme", "api_calls"), what="all usage", timeout=20)
+
+        async def all_applied() -> bool:
+            return await _usage_of(api, "acme", "api_calls") == 105_000
+
+        await wait_for(all_applied, what="105,000 api_calls")
+        account = await _json(api, "/v1/accounts/acme")
+        assert account["name"] == "Acme Corp"
+        assert account["usage"]["api_calls"] == {
+            "used": 105000.0,
+            "limit": 100000.0,
+            "ratio": 1.05,
+            "period": "2026-09",
+        }
+        health = await _json(api, "/v1/accounts/acme/health")
+        assert set(health["components"]) >= {"engagement", "activity", "support"}
+        assert [t["type"] for t in health["active_triggers"]] == ["plan_limit_80"]
+        fired = (await _json(api, "/v1/triggers?account_id=acme"))["triggers"]
+        assert [t["dedup_key"] for t in fired] == ["acme:plan_limit_80:api_calls:2026-09"]
+        assert fired[0]["details"]["used"] == 84000  # fired on the crossing event
+
+
+async def test_restart_resumes_from_stored_offsets_and_ignores_duplicates(
+    scoring_settings: UpSettings, engine: AsyncEngine, send: Any
+) -> None:
+    first = [usage("acme", 0, metric="api_calls", value=1) for _ in range(50)]
+    async with scoring(scoring_settings, engine) as api:
+        await send(*first)
+
+        async def fifty() -> bool:
+            return await _usage_of(api, "acme", "api_calls") == 50
+
+        await wait_for(fifty, what="first 50 events")
+    # Stopped. Redeliveries of old events (same event_id) and new ones arrive meanwhile.
+    second = [usage("acme", 1, metric="api_calls", value=1) for _ in range(30)]
+    await send(*first[:10], *second, *second[:5])
+    async with scoring(scoring_settings, engine, abrupt=True) as api:
+
+        async def eighty() -> bool:
+            return await _usage_of(api, "acme", "api_calls") == 80
+
+        await wait_for(eighty, what="80 distinct events")
+    async with engine.connect() as conn:
+        stored = await conn.execute(
+            select(func.sum(consumer_offsets.c.next_offset)).where(
+                consumer_offsets.c.topic == scoring_settings.topics.signals
+            )
+        )
+        assert stored.scalar() == 50 + 10 + 30 + 5  # every record consumed exactly once
+
+
+async def test_api_write_applies_in_order_with_events_and_the_list_is_worst_first(
+    scoring_settings: UpSettings, engine: AsyncEngine, send: Any
+) -> None:
+    async with scoring(scoring_settings, engine) as api:
+        # Three accounts of different health: active, quiet, and never active.
+        await send(*(login("busy", f"u{i}", d) for d in range(3) for i in range(4)))
+        await send(login("quiet", "u1", 0), login("quiet", "u1", 20))
+        assert (await api.put("/v1/accounts/idle", json={"name": "Idle"})).status_code == 200
+
+        async def three() -> bool:
+            return len((await _json(api, "/v1/accounts"))["accounts"]) == 3
+
+        await wait_for(three, what="three accounts")
+        page1 = await _json(api, "/v1/accounts?limit=2")
+        page2 = await _json(api, f"/v1/accounts?limit=2&cursor={page1['next_cursor']}")
+        listed = page1["accounts"] + page2["accounts"]
+        assert page2["next_cursor"] is None
+        scores = [a["score"] for a in listed]
+        assert scores == sorted(scores) and [a["account_id"] for a in listed][-1] == "busy"
+        red = await _json(api, "/v1/accounts?band=red")
+        assert all(a["band"] == "red" for a in red["accounts"])
+        people = await _json(api, "/v1/accounts/busy/stakeholders")
+        assert len(people["stakeholders"]) == 4 and all(
+            p["engaged"] for p in people["stakeholders"]
+        )
+        put = await api.put(
+            "/v1/accounts/busy/stakeholders/Dana@Busy.com",
+            json={"name": "Dana", "role": "champion", "department": "Ops"},
+        )
+        assert put.status_code == 200, put.text
+        assert put.json()["email"] == "dana@busy.com"
+        people = await _json(api, "/v1/accounts/busy/stakeholders")
+        dana = next(p for p in people["stakeholders"] if p["email"] == "dana@busy.com")
+        assert dana["role"] == "champion" and dana["department"] == "ops"
+        assert dana["engaged"] is False
+
+
+async def test_bad_requests_get_4xx_naming_the_field_and_store_nothing(
+    scoring_settings: UpSettings, engine: AsyncEngine
+) -> None:
+    async with scoring(scoring_settings, engine) as api:
+        cases = [
+            ("put", "/v1/accounts/acme", {"tier": "one"}, "tier"),
+            ("put", "/v1/accounts/acme", {"arr": -5}, "arr"),
+            ("put", "/v1/accounts/acme", {"csm": {"email": "not-an-email"}}, "csm"),
+            ("put", "/v1/accounts/acme", {"plan": {"period": "week"}}, "period"),
+            ("put", "/v1/accounts/acme", {"plan": {"limits": {"seats": 0}}}, "seats"),
+            ("put", "/v1/accounts/acme", {"renewal_date": "soon"}, "renewal_date"),
+            ("put", "/v1/accounts/" + "x" * 201, {}, "account_id"),
+            ("put", "/v1/accounts/acme/stakeholders/nobody", {}, "email"),
+            ("put", "/v1/accounts/acme/stakeholders/a@b.com", {"role": "king"}, "role"),
+            ("put", "/v1/accounts/acme/stakeholders/a@b.com", {"status": "gone"}, "status"),
+            ("get", "/v1/accounts?band=purple", None, "band"),
+            ("get", "/v1/accounts?limit=0", None, "limit"),
+            ("get", "/v1/accounts?limit=100000", None, "limit"),
+            ("get", "/v1/accounts?cursor=garbage", None, "cursor"),
+            ("get", "/v1/triggers?since=yesterday", None, "since"),
+            ("get", "/v1/triggers?type=plan_limit_99", None, "type"),
+            ("get", "/v1/triggers?cursor=%%%", None, "cursor"),
+        ]
+        for method, path, body, field in cases:
+            response = await api.request(method.upper(), path, json=body)
+            assert 400 <= response.status_code < 500, (path, body, response.status_code)
+            assert field in response.text, (path, body, response.text)
+        not_json = await api.put(
+            "/v1/accounts/acme", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert not_json.status_code == 422
+        for path in (
+            "/v1/accounts/acme",
+            "/v1/accounts/acme/health",
+            "/v1/accounts/acme/stakeholders",
+        ):
+            missing = await api.get(path)
+            assert missing.status_code == 404 and "never been named" in missing.json()["detail"]
+        assert (await _json(api, "/v1/accounts"))["accounts"] == []
+
+
+async def test_a_malformed_signal_is_dead_lettered_and_the_partition_moves_on(
+    scoring_settings: UpSettings, engine: AsyncEngine, send: Any, broker: Any
+) -> None:
+    async with scoring(scoring_settings, engine) as api:
+        await send(b"not json", b'{"kind": "usage"}', account_record("acme", {"seats": 10}))
+
+        async def stored() -> bool:
+            return (await api.get("/v1/accounts/acme")).status_code == 200
+
+        await wait_for(stored, what="the record after the bad signals")
+    reader = AIOKafkaConsumer(
+        scoring_settings.topics.dead_letter,
+        bootstrap_servers=broker.bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
+    await reader.start()
+    try:
+        got: list[Any] = []
+
+        async def two() -> bool:
+            batch = await reader.getmany(timeout_ms=200)
+            got.extend(r for records in batch.values() for r in records)
+            return len(got) >= 2
+
+        await wait_for(two, what="two dead letters")
+    finally:
+        await reader.stop()
+    assert sorted(r.value for r in got) == [b"not json", b'{"kind": "usage"}']
+    assert all("scoring could not apply signal" in headers_of(r)["pulse-reason"] for r in got)
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(triggers))).scalar() == 0
