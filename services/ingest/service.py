@@ -1,0 +1,191 @@
+"""The ingest loop: read a batch, send a signal or a dead letter for every record, wait until
+the broker has all of them, and only then commit the batch's offsets.
+
+Ingest keeps no state, so Kafka's committed offsets are the whole truth about its progress:
+at-least-once, and a redelivered record becomes a signal with the same signal_id, which
+scoring drops. Any broker error (send, commit, fetch) is reported through readiness and answered
+by rewinding every owned partition to its committed offset, so the unfinished batch is read
+again in the same process instead of being lost or needing a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.structs import ConsumerRecord, RecordMetadata
+
+from services.ingest.convert import Signal, convert, input_kinds
+from shared.clock import utcnow
+from shared.config import IngestSettings
+from shared.deadletter import dead_letter
+from shared.kafka import create_consumer, create_producer
+from shared.metrics import BATCH_RECORDS, INGESTED
+from shared.readiness import Readiness
+
+log = logging.getLogger(__name__)
+
+PART = "ingest"
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 10.0
+
+Batch = Mapping[TopicPartition, list[ConsumerRecord]]
+Delivery = asyncio.Future[RecordMetadata]
+
+
+async def run_ingest(settings: IngestSettings, readiness: Readiness, stop: asyncio.Event) -> None:
+    """Run ingest until `stop` is set."""
+    ingest = Ingest(
+        settings,
+        create_consumer(settings, settings.group("ingest")),
+        create_producer(settings),
+        readiness,
+    )
+    try:
+        await ingest.run(stop)
+    finally:
+        await ingest.close()
+
+
+class Ingest:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        readiness: Readiness,
+    ) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.producer = producer
+        self.readiness = readiness
+        self.kinds = input_kinds(settings.topics)
+        self._backoff = BACKOFF_FIRST
+        # Set while a fetched batch is not committed: a failure then means reading it again.
+        self._rewind_needed = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.readiness.fail(PART, "connecting to Kafka")
+        self.consumer.subscribe(list(self.kinds))
+        # Started one by one so a broker that is down at startup is waited for, not fatal.
+        for start in (self.producer.start, self.consumer.start):
+            while not stop.is_set() and not await self._attempt(start, stop):
+                pass
+        while not stop.is_set():
+            if await self._attempt(self._step, stop):
+                self.readiness.ok(PART)
+
+    async def close(self) -> None:
+        await self.consumer.stop()
+        await self.producer.stop()
+
+    async def _attempt(self, action: Callable[[], Awaitable[None]], stop: asyncio.Event) -> bool:
+        """Run `action`; on failure report it and wait out a growing backoff."""
+        try:
+            await action()
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            log.warning("ingest: %s; retrying in %.1fs", reason, self._backoff)
+            self.readiness.fail(PART, reason)
+            await _sleep_or_stop(stop, self._backoff)
+            self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+            return False
+        self._backoff = BACKOFF_FIRST
+        return True
+
+    async def _step(self) -> None:
+        if self._rewind_needed:
+            await self._rewind()
+            self._rewind_needed = False
+        batch = await self.consumer.getmany(
+            timeout_ms=self.settings.batch_max_wait_ms,
+            max_records=self.settings.batch_max_records,
+        )
+        if not batch:
+            return
+        self._rewind_needed = True
+        await self._forward(batch)
+        await self._commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+        self._rewind_needed = False
+
+    async def _forward(self, batch: Batch) -> None:
+        """Queue a signal or dead letter per record, then wait until the broker has them all."""
+        latest = utcnow() + timedelta(seconds=self.settings.max_future_skew_seconds)
+        deliveries: list[Delivery] = []
+        outcomes: Counter[tuple[str, str]] = Counter()
+        for records in batch.values():
+            for record in records:
+                delivery, outcome = await self._send(record, latest)
+                deliveries.append(delivery)
+                outcomes[record.topic, outcome] += 1
+        results = await asyncio.gather(*deliveries, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
+        # Counted once delivered, so a batch read again after a failure is not counted twice.
+        for (topic, outcome), count in outcomes.items():
+            INGESTED.labels(topic, outcome).inc(count)
+        BATCH_RECORDS.labels(PART).observe(sum(outcomes.values()))
+
+    async def _send(self, record: ConsumerRecord, latest: datetime) -> tuple[Delivery, str]:
+        result = convert(
+            self.kinds[record.topic],
+            record,
+            max_bytes=self.settings.max_message_bytes,
+            latest=latest,
+        )
+        if isinstance(result, Signal):
+            delivery = await self.producer.send(
+                self.settings.topics.signals, result.value, key=result.key
+            )
+            return delivery, "valid"
+        log.warning(
+            "ingest: dead-lettering %s[%d]@%d: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            result.reason,
+        )
+        return await self._dead_letter(record, result.reason), "invalid"
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> Delivery:
+        topic = self.settings.topics.dead_letter
+        try:
+            return await dead_letter(self.producer, topic, record, reason, PART)
+        except MessageSizeTooLargeError:
+            # Bigger than even a dead letter may be: keep the reason and the source position,
+            # drop the bytes, rather than block the partition behind this record forever.
+            size = len(record.value or b"")
+            bare = dataclasses.replace(record, value=None)
+            reason = f"{reason}; the {size}-byte value was too large to keep"
+            return await dead_letter(self.producer, topic, bare, reason, PART)
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        # A partition lost to a rebalance mid-batch is not ours to commit; its new owner reads
+        # it again from the last commit, and the signals sent twice are harmless.
+        owned = self.consumer.assignment()
+        mine = {tp: offset for tp, offset in offsets.items() if tp in owned}
+        if mine:
+            await self.consumer.commit(mine)
+
+    async def _rewind(self) -> None:
+        """Move every owned partition back to its committed offset (or the beginning)."""
+        for tp in self.consumer.assignment():
+            committed = await self.consumer.committed(tp)
+            if committed is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
+        log.info("ingest: rewound to the committed offsets")
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

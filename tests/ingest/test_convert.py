@@ -1,0 +1,96 @@
+"""convert() alone: one record in, a signal or a readable rejection out, never an exception."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from aiokafka.structs import ConsumerRecord
+
+from services.ingest.convert import Rejection, Signal, convert, input_kinds
+from shared.config import Topics
+from tests.ingest.examples import EXAMPLES, example
+
+LATEST = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def record(value: bytes | None, topic: str = "cs.accounts", offset: int = 7) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic=topic,
+        partition=2,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=value,
+        checksum=None,
+        serialized_key_size=-1,
+        serialized_value_size=len(value or b""),
+        headers=(),
+    )
+
+
+def test_every_input_topic_has_its_kind() -> None:
+    kinds = input_kinds(Topics())
+    assert kinds == {
+        "cs.product-usage": "usage",
+        "cs.logins": "login",
+        "cs.support": "support",
+        "cs.accounts": "account",
+        "cs.stakeholders": "stakeholder",
+    }
+
+
+def test_event_keeps_its_event_id_and_is_keyed_by_account() -> None:
+    value = orjson.dumps(example("login", occurred_at="2026-11-20T11:58:00+02:00"))
+    result = convert("login", record(value, "cs.logins"), max_bytes=1 << 20, latest=LATEST)
+    assert isinstance(result, Signal)
+    assert result.key == b"acme"
+    signal = orjson.loads(result.value)
+    assert signal["signal_id"] == "l-1"
+    assert signal["occurred_at"] == "2026-11-20T09:58:00Z"
+    assert signal["ts"] == datetime(2026, 11, 20, 9, 58, tzinfo=UTC).timestamp()
+
+
+def test_record_signal_id_is_its_position_so_redelivery_dedupes() -> None:
+    value = orjson.dumps(EXAMPLES["account"])
+    first = convert("account", record(value), max_bytes=1 << 20, latest=LATEST)
+    again = convert("account", record(value), max_bytes=1 << 20, latest=LATEST)
+    assert isinstance(first, Signal)
+    assert first == again
+    assert orjson.loads(first.value)["signal_id"] == "cs.accounts:2:7"
+
+
+def test_future_bound_is_the_given_latest() -> None:
+    soon = (LATEST - timedelta(minutes=1)).isoformat()
+    later = (LATEST + timedelta(minutes=1)).isoformat()
+    ok = convert(
+        "usage",
+        record(orjson.dumps(example("usage", occurred_at=soon))),
+        max_bytes=1 << 20,
+        latest=LATEST,
+    )
+    late = convert(
+        "usage",
+        record(orjson.dumps(example("usage", occurred_at=later))),
+        max_bytes=1 << 20,
+        latest=LATEST,
+    )
+    assert isinstance(ok, Signal)
+    assert isinstance(late, Rejection)
+    assert "occurred_at" in late.reason
+
+
+def test_unexpected_error_becomes_a_rejection_naming_it() -> None:
+    # A kind validation does not know is a bug upstream of the record, not in it: it must
+    # still cost one dead letter, not the loop.
+    result = convert("telepathy", record(b"{}"), max_bytes=1 << 20, latest=LATEST)
+    assert isinstance(result, Rejection)
+    assert result.reason.startswith("KeyError")
+
+
+def test_out_of_range_time_is_rejected_not_raised() -> None:
+    value = orjson.dumps(example("usage", occurred_at="9999-12-31T23:59:59-01:00"))
+    result = convert("usage", record(value), max_bytes=1 << 20, latest=LATEST)
+    assert isinstance(result, Rejection)
+    assert result.reason.startswith("occurred_at:")
