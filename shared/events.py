@@ -56,7 +56,10 @@ def parse_event_time(value: Any) -> datetime:
         raise ValueError("must be an RFC 3339 timestamp like 2026-11-20T10:00:00Z") from None
     if parsed.tzinfo is None:
         raise ValueError("must carry a UTC offset (Z or +hh:mm)")
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 falls past year 9999 in UTC
+        raise ValueError("is out of range") from None
     if parsed < EARLIEST:
         raise ValueError("is before 2000-01-01")
     return parsed
