@@ -1,0 +1,165 @@
+"""The `deliveries` table: one row per (dedup_key, channel), the unit of exactly-once alerting.
+
+A row is created `pending` when its trigger is consumed (in the transaction that stores the
+consumer offsets), claimed by one worker under a lease, then ends `delivered`, `failed` (a
+permanent error, or too many attempts) or `skipped` (nobody to send it to). A failed attempt
+puts it back to `pending` with a later next_attempt_at.
+
+Claims take a lease rather than holding a transaction open during the send: the send may take
+seconds, and a worker that dies mid-send frees its rows when the lease runs out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
+
+from services.alerts.models import Account, Trigger
+from shared.db.tables import accounts, deliveries
+
+PENDING = "pending"
+DELIVERED = "delivered"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery this worker holds the lease on, for its attempt number `attempts`."""
+
+    dedup_key: str
+    channel: str
+    trigger_id: str
+    account_id: str
+    payload: str
+    attempts: int
+
+
+async def add(
+    conn: AsyncConnection, triggers: Iterable[Trigger], channels: Iterable[str], now: datetime
+) -> None:
+    """A pending row per (trigger, channel); rows that exist already are left alone, which is
+    what makes a redelivered or duplicated trigger (same dedup_key) alert only once."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    channels = list(channels)
+    for trigger in triggers:
+        for channel in channels:
+            rows.setdefault(
+                (trigger.dedup_key, channel),
+                {
+                    "dedup_key": trigger.dedup_key,
+                    "channel": channel,
+                    "trigger_id": trigger.trigger_id,
+                    "account_id": trigger.account_id,
+                    "payload": trigger.model_dump_json(),
+                    "status": PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                },
+            )
+    if not rows:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(deliveries).on_conflict_do_nothing(index_elements=["dedup_key", "channel"])
+    await conn.execute(statement, list(rows.values()))
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    c = deliveries.c
+    return (
+        (c.status == PENDING)
+        & (c.next_attempt_at <= now)
+        & (c.lease_until.is_(None) | (c.lease_until <= now))
+    )
+
+
+async def claim_due(
+    engine: AsyncEngine, *, now: datetime, lease_until: datetime, limit: int
+) -> list[Claimed]:
+    """Lease up to `limit` due rows to this worker and count the attempt.
+
+    On PostgreSQL, FOR UPDATE SKIP LOCKED lets several instances claim at once without
+    waiting for or double-claiming each other's rows (a row whose claim committed meanwhile
+    is re-checked against the condition and dropped). SQLite runs one writer at a time, so the
+    conditional UPDATE alone is enough there.
+    """
+    c = deliveries.c
+    due = select(c.dedup_key, c.channel).where(_claimable(now)).order_by(c.next_attempt_at)
+    due = due.limit(limit)
+    if engine.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    statement = (
+        update(deliveries)
+        .where(tuple_(c.dedup_key, c.channel).in_(due) & _claimable(now))
+        .values(lease_until=lease_until, attempts=c.attempts + 1)
+        .returning(c.dedup_key, c.channel, c.trigger_id, c.account_id, c.payload, c.attempts)
+    )
+    async with engine.begin() as conn:
+        rows = (await conn.execute(statement)).all()
+    return [Claimed(*row) for row in rows]
+
+
+async def load_accounts(engine: AsyncEngine, account_ids: Iterable[str]) -> dict[str, Account]:
+    """The named accounts as they are now; one not stored yet gets a bare Account."""
+    wanted = sorted(set(account_ids))
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(accounts.c.account_id, accounts.c.profile).where(
+                accounts.c.account_id.in_(wanted)
+            )
+        )
+        found = {account_id: profile for account_id, profile in rows}
+    return {a: Account.from_profile(a, found.get(a)) for a in wanted}
+
+
+async def _finish(engine: AsyncEngine, row: Claimed, **values: Any) -> bool:
+    # Only the holder of this attempt may record its outcome: if the lease ran out and another
+    # worker claimed the row again (attempts moved on), this late answer changes nothing.
+    c = deliveries.c
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(deliveries)
+            .where(
+                (c.dedup_key == row.dedup_key)
+                & (c.channel == row.channel)
+                & (c.attempts == row.attempts)
+                & (c.status == PENDING)
+            )
+            .values(lease_until=None, **values)
+        )
+    return bool(result.rowcount == 1)
+
+
+async def mark_delivered(engine: AsyncEngine, row: Claimed, recipient: str, now: datetime) -> bool:
+    return await _finish(
+        engine, row, status=DELIVERED, recipient=recipient, delivered_at=now, last_error=None
+    )
+
+
+async def mark_retry(
+    engine: AsyncEngine, row: Claimed, recipient: str | None, error: str, at: datetime
+) -> bool:
+    return await _finish(engine, row, recipient=recipient, last_error=error, next_attempt_at=at)
+
+
+async def mark_final(
+    engine: AsyncEngine, row: Claimed, status: str, recipient: str | None, error: str
+) -> bool:
+    """End a delivery without sending it: `failed` or `skipped`, with the reason."""
+    return await _finish(engine, row, status=status, recipient=recipient, last_error=error)
+
+
+async def count_pending(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        count = await conn.scalar(
+            select(func.count()).select_from(deliveries).where(deliveries.c.status == PENDING)
+        )
+    return int(count or 0)

@@ -1,0 +1,236 @@
+"""Rendering of alerts: pure functions from a trigger and its account to text, Slack Block Kit
+and email. No I/O here, so every format is testable on its own and identical on a resend."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from services.alerts.models import Account, Trigger
+from shared.clock import as_utc, iso
+
+TITLES = {
+    "plan_limit_80": "Plan limit 80% reached",
+    "plan_limit_100": "Plan limit reached",
+    "single_threaded": "Single-threaded account",
+    "health_red": "Health turned red",
+}
+SEVERITY_EMOJI = {
+    "critical": ":rotating_light:",
+    "warning": ":warning:",
+    "info": ":information_source:",
+}
+
+# Slack's own limits (Block Kit reference); longer text makes chat.postMessage fail.
+_HEADER_MAX = 150
+_SECTION_MAX = 3000
+_FIELD_MAX = 2000
+
+
+def title(trigger: Trigger) -> str:
+    return TITLES.get(trigger.type) or trigger.type.replace("_", " ").capitalize()
+
+
+def health_text(trigger: Trigger) -> str:
+    if trigger.health is None:
+        return "unknown"
+    return f"{trigger.health.score:g} ({trigger.health.band})"
+
+
+def details_text(trigger: Trigger) -> str:
+    parts = []
+    for key, value in trigger.details.items():
+        shown = value if isinstance(value, str) else orjson.dumps(value).decode()
+        parts.append(f"{key}: {shown}")
+    return ", ".join(parts)
+
+
+def account_link(public_url: str | None, account_id: str) -> str | None:
+    """Where a reader finds the account's health and its explanation, when the API is public."""
+    if not public_url:
+        return None
+    return f"{public_url.rstrip('/')}/v1/accounts/{quote(account_id, safe='')}/health"
+
+
+def message_id(dedup_key: str) -> str:
+    """The same for every send of one alert, so a resend is recognizably the same message."""
+    return f"<{hashlib.sha256(dedup_key.encode()).hexdigest()}@accountpulse>"
+
+
+def console_line(trigger: Trigger, account: Account) -> str:
+    return (
+        f"ALERT [{trigger.severity}] {account.name} ({trigger.account_id}): {title(trigger)}"
+        f" - {_one_line(trigger.summary)} | health {health_text(trigger)}"
+        f" | dedup_key {trigger.dedup_key}"
+    )
+
+
+# --- Slack ---------------------------------------------------------------------------------
+
+
+def slack_message(
+    trigger: Trigger, account: Account, channel: str, link: str | None
+) -> dict[str, Any]:
+    """The chat.postMessage body: a text fallback (notifications, screen readers), Block Kit
+    for the message itself, and metadata other Slack apps can act on."""
+    return {
+        "channel": channel,
+        "text": slack_text(trigger, account),
+        "blocks": slack_blocks(trigger, account, link),
+        "metadata": {
+            "event_type": "pulse_trigger",
+            "event_payload": {
+                "type": trigger.type,
+                "account_id": trigger.account_id,
+                "dedup_key": trigger.dedup_key,
+                "trigger_id": trigger.trigger_id,
+            },
+        },
+        "unfurl_links": False,
+    }
+
+
+def slack_text(trigger: Trigger, account: Account) -> str:
+    return _slack_escape(
+        f"[{trigger.severity}] {account.name}: {title(trigger)} - {trigger.summary}"
+        f" (health {health_text(trigger)})"
+    )
+
+
+def slack_blocks(trigger: Trigger, account: Account, link: str | None) -> list[dict[str, Any]]:
+    emoji = SEVERITY_EMOJI.get(trigger.severity, ":bell:")
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": _cut(f"{emoji} {account.name}: {title(trigger)}", _HEADER_MAX),
+                "emoji": True,
+            },
+        },
+        {
+            "type": "section",
+            "text": _mrkdwn(_cut(_slack_escape(trigger.summary), _SECTION_MAX)),
+            "fields": [
+                _mrkdwn(f"*Severity*\n{_slack_escape(trigger.severity)}"),
+                _mrkdwn(f"*Health*\n{_slack_escape(health_text(trigger))}"),
+                _mrkdwn(
+                    _cut(
+                        f"*Account*\n{_slack_escape(account.name)}"
+                        f" (`{_slack_escape(trigger.account_id)}`)",
+                        _FIELD_MAX,
+                    )
+                ),
+                _mrkdwn(f"*Fired at*\n{iso(trigger.fired_at)}"),
+            ],
+        },
+    ]
+    if link:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Open account health"},
+                        "url": link,
+                    }
+                ],
+            }
+        )
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                _mrkdwn(_cut(f"{trigger.type} · `{_slack_escape(trigger.dedup_key)}`", 2000))
+            ],
+        }
+    )
+    return blocks
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _slack_escape(text: str) -> str:
+    # Slack reads &, < and > as control characters in message text.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# --- Email ---------------------------------------------------------------------------------
+
+
+def email_message(
+    trigger: Trigger, account: Account, *, sender: str, recipient: str, link: str | None
+) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = _header(f"[{trigger.severity.upper()}] {account.name}: {title(trigger)}")
+    message["From"] = sender
+    message["To"] = recipient
+    # Date and Message-ID come from the trigger, not the clock: a resend is byte-identical.
+    message["Date"] = format_datetime(as_utc(trigger.fired_at))
+    message["Message-ID"] = message_id(trigger.dedup_key)
+    message["X-Pulse-Trigger-Type"] = _header(trigger.type)
+    message["X-Pulse-Account-Id"] = _header(trigger.account_id)
+    message["X-Pulse-Dedup-Key"] = _header(trigger.dedup_key)
+    message.set_content(email_text(trigger, account, link))
+    message.add_alternative(email_html(trigger, account, link), subtype="html")
+    return message
+
+
+def _facts(trigger: Trigger, account: Account) -> list[tuple[str, str]]:
+    facts = [
+        ("Severity", trigger.severity),
+        ("Health", health_text(trigger)),
+        ("Account", f"{account.name} ({trigger.account_id})"),
+        ("Fired at", iso(trigger.fired_at)),
+    ]
+    if trigger.details:
+        facts.append(("Details", details_text(trigger)))
+    return facts
+
+
+def email_text(trigger: Trigger, account: Account, link: str | None) -> str:
+    lines = [f"{title(trigger)}: {account.name}", "", trigger.summary, ""]
+    lines += [f"{name + ':':<10}{value}" for name, value in _facts(trigger, account)]
+    if link:
+        lines += ["", f"Account health: {link}"]
+    lines += ["", f"Trigger {trigger.type}, dedup key {trigger.dedup_key}"]
+    return "\n".join(lines) + "\n"
+
+
+def email_html(trigger: Trigger, account: Account, link: str | None) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><th align='left'>{e(name)}</th><td>{e(value)}</td></tr>"
+        for name, value in _facts(trigger, account)
+    )
+    link_html = f"<p><a href='{e(link)}'>Account health</a></p>" if link else ""
+    return (
+        "<html><body>"
+        f"<h2>{e(title(trigger))}: {e(account.name)}</h2>"
+        f"<p>{e(trigger.summary)}</p>"
+        f"<table>{rows}</table>{link_html}"
+        f"<p style='color:#888'>Trigger {e(trigger.type)}, dedup key {e(trigger.dedup_key)}</p>"
+        "</body></html>\n"
+    )
+
+
+def _header(value: str) -> str:
+    # A header value may not contain line breaks (header injection); fold them to spaces.
+    return " ".join(value.splitlines())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,31 @@
+"""Delivery channels behind one small interface (`Sender`), chosen by settings."""
+
+from __future__ import annotations
+
+import httpx
+
+from services.alerts.senders.base import DeliveryError, Sender
+from services.alerts.senders.console import ConsoleSender
+from services.alerts.senders.email import EmailSender
+from services.alerts.senders.slack import SlackSender
+from shared.config import AlertsSettings
+
+__all__ = ["ConsoleSender", "DeliveryError", "EmailSender", "Sender", "SlackSender", "build"]
+
+
+def build(settings: AlertsSettings, client: httpx.AsyncClient) -> dict[str, Sender]:
+    """The enabled channels: Slack with a bot token, email with an SMTP host, else the console."""
+    senders: dict[str, Sender] = {}
+    if settings.slack_bot_token and settings.slack_bot_token.get_secret_value():
+        senders["slack"] = SlackSender(
+            client,
+            api_url=settings.slack_api_url,
+            token=settings.slack_bot_token.get_secret_value(),
+            default_channel=settings.slack_default_channel,
+            public_url=settings.public_url,
+        )
+    if settings.smtp_host:
+        senders["email"] = EmailSender(settings)
+    if not senders:
+        senders["console"] = ConsoleSender()
+    return senders

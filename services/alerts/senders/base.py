@@ -1,0 +1,36 @@
+"""The interface every channel implements, and how a sender reports a failed send."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from services.alerts.models import Account, Trigger
+
+
+class DeliveryError(Exception):
+    """A send that did not go through.
+
+    `permanent` means retrying cannot help (a wrong channel, a refused address): the delivery
+    fails at once instead of retrying for hours. `retry_after` is the receiver's own wish for
+    when to try again (Slack's Retry-After), used instead of the backoff schedule.
+    """
+
+    def __init__(
+        self, reason: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class Sender(Protocol):
+    channel: str
+    # Why an account has no recipient on this channel; stored on a skipped delivery.
+    no_recipient: str
+
+    def recipient(self, account: Account) -> str | None:
+        """Who gets this account's alerts on this channel, or None when nobody does."""
+
+    async def send(self, trigger: Trigger, account: Account, recipient: str) -> None:
+        """Deliver one alert; raise DeliveryError (or anything else: retried) on failure."""

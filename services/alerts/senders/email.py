@@ -1,0 +1,56 @@
+"""Email: one SMTP conversation per alert to the account's CSM, text and HTML parts.
+
+SMTP says itself whether to retry: 4xx replies are transient, 5xx replies permanent.
+"""
+
+from __future__ import annotations
+
+import aiosmtplib
+
+from services.alerts import messages
+from services.alerts.models import Account, Trigger
+from services.alerts.senders.base import DeliveryError
+from shared.config import AlertsSettings
+
+
+class EmailSender:
+    channel = "email"
+    no_recipient = "no email recipient: the account has no csm.email"
+
+    def __init__(self, settings: AlertsSettings) -> None:
+        self.settings = settings
+
+    def recipient(self, account: Account) -> str | None:
+        return account.csm_email
+
+    async def send(self, trigger: Trigger, account: Account, recipient: str) -> None:
+        s = self.settings
+        message = messages.email_message(
+            trigger,
+            account,
+            sender=s.email_from,
+            recipient=recipient,
+            link=messages.account_link(s.public_url, trigger.account_id),
+        )
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                start_tls=s.smtp_starttls,
+                timeout=s.delivery_timeout_seconds,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusals = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+            permanent = all(r.code >= 500 for r in exc.recipients)
+            raise DeliveryError(
+                f"SMTP refused the recipient: {refusals}", permanent=permanent
+            ) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise DeliveryError(
+                f"SMTP {exc.code}: {exc.message}", permanent=exc.code >= 500
+            ) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"SMTP unreachable: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,228 @@
+"""The delivery worker: sends due deliveries and records each outcome.
+
+Every poll it leases the due rows it has room for and sends each in its own task, so one slow
+or failing receiver never holds up the others, nor the next poll. Outcomes:
+
+- sent: `delivered`, with the recipient and the time;
+- a transient error: back to `pending` with exponential backoff (or the receiver's own
+  Retry-After), until delivery_max_attempts, then `failed`;
+- a permanent error: `failed` at once;
+- nobody to send to: `skipped`, with the reason.
+
+Secrets (the Slack token, the SMTP password) are scrubbed from every error text before it is
+logged or stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.alerts import deliveries
+from services.alerts.deliveries import DELIVERED, FAILED, SKIPPED, Claimed
+from services.alerts.models import Account, Trigger
+from services.alerts.senders import DeliveryError, Sender
+from shared.clock import utcnow
+from shared.config import AlertsSettings
+from shared.events import describe
+from shared.metrics import DELIVERIES, DELIVERIES_PENDING
+from shared.readiness import Readiness
+
+log = logging.getLogger(__name__)
+
+READINESS_PART = "alerts-delivery"
+RETRY = "retry"
+# Sends in flight per instance: bounds sockets and memory when a backlog builds up.
+MAX_IN_FLIGHT = 100
+
+
+def backoff_seconds(
+    attempts: int, base: float, cap: float, jitter: Callable[[], float] = random.random
+) -> float:
+    """base * 2^(attempts-1), capped; plus up to 10% jitter so retries of many deliveries
+    that failed together (a receiver outage) do not all come back at the same instant."""
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    return delay * (1 + 0.1 * jitter())
+
+
+def scrubber(secrets: Iterable[str | None]) -> Callable[[str], str]:
+    hidden = [s for s in secrets if s]
+
+    def scrub(text: str) -> str:
+        for secret in hidden:
+            text = text.replace(secret, "***")
+        return text
+
+    return scrub
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # DELIVERED, RETRY, FAILED or SKIPPED
+    recipient: str | None
+    error: str = ""
+    retry_after: float | None = None
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        *,
+        settings: AlertsSettings,
+        engine: AsyncEngine,
+        senders: Mapping[str, Sender],
+        readiness: Readiness,
+        scrub: Callable[[str], str],
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.senders = senders
+        self.readiness = readiness
+        self.scrub = scrub
+        self._wake = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        # What currently stops alerts from going out, by channel (or "poll"): for readiness.
+        self._problems: dict[str, str] = {}
+
+    def nudge(self) -> None:
+        """New deliveries were added: poll now instead of at the next interval."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                await self._poll()
+                await self._sleep(stop)
+        finally:
+            # Let sends already under way finish (each is bounded by the delivery timeout),
+            # so a clean stop leaves no delivery waiting for its lease to run out.
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(
+                waiters,
+                timeout=self.settings.delivery_poll_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        self._wake.clear()
+
+    async def _poll(self) -> None:
+        try:
+            room = MAX_IN_FLIGHT - len(self._in_flight)
+            if room > 0:
+                await self._claim_and_send(room)
+            DELIVERIES_PENDING.set(await deliveries.count_pending(self.engine))
+        except Exception as exc:  # database trouble: report it and try again next poll
+            reason = self.scrub(f"{type(exc).__name__}: {exc}")
+            log.warning("alerts: delivery poll failed: %s", reason)
+            self._set_problem("poll", reason)
+        else:
+            self._set_problem("poll", None)
+
+    async def _claim_and_send(self, limit: int) -> None:
+        now = utcnow()
+        lease = now + timedelta(seconds=2 * self.settings.delivery_timeout_seconds)
+        claimed = await deliveries.claim_due(self.engine, now=now, lease_until=lease, limit=limit)
+        if not claimed:
+            return
+        accounts = await deliveries.load_accounts(self.engine, (r.account_id for r in claimed))
+        for row in claimed:
+            task = asyncio.create_task(self._deliver(row, accounts[row.account_id]))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _deliver(self, row: Claimed, account: Account) -> None:
+        outcome = await self._attempt(row, account)
+        try:
+            await self._record(row, outcome)
+        except Exception as exc:
+            # The row keeps its lease and is tried again once it runs out: if the send
+            # succeeded, that is the one resend the service module documents.
+            log.warning(
+                "alerts: could not record %s of %s/%s: %s",
+                outcome.status,
+                row.channel,
+                row.dedup_key,
+                self.scrub(f"{type(exc).__name__}: {exc}"),
+            )
+
+    async def _attempt(self, row: Claimed, account: Account) -> Outcome:
+        sender = self.senders.get(row.channel)
+        if sender is None:  # configuration changed since the row was created
+            return Outcome(SKIPPED, None, f"channel {row.channel} is not configured")
+        recipient = sender.recipient(account)
+        if recipient is None:
+            return Outcome(SKIPPED, None, sender.no_recipient)
+        try:
+            trigger = Trigger.model_validate_json(row.payload)
+        except ValidationError as exc:
+            return Outcome(FAILED, recipient, f"stored trigger unreadable: {describe(exc)}")
+        timeout = self.settings.delivery_timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                await sender.send(trigger, account, recipient)
+        except DeliveryError as exc:
+            status = FAILED if exc.permanent else RETRY
+            return Outcome(status, recipient, exc.reason, exc.retry_after)
+        except TimeoutError:
+            return Outcome(RETRY, recipient, f"no answer within {timeout:g}s")
+        except Exception as exc:  # anything unforeseen is retried, not lost
+            return Outcome(RETRY, recipient, f"{type(exc).__name__}: {exc}")
+        return Outcome(DELIVERED, recipient)
+
+    async def _record(self, row: Claimed, outcome: Outcome) -> None:
+        s = self.settings
+        status, error = outcome.status, self.scrub(outcome.error)
+        if status == RETRY and row.attempts >= s.delivery_max_attempts:
+            status, error = FAILED, f"gave up after {row.attempts} attempts: {error}"
+        now = utcnow()
+        if status == DELIVERED:
+            await deliveries.mark_delivered(self.engine, row, outcome.recipient or "", now)
+        elif status == RETRY:
+            delay = outcome.retry_after
+            if delay is None:
+                delay = backoff_seconds(
+                    row.attempts, s.delivery_backoff_base_seconds, s.delivery_backoff_max_seconds
+                )
+            at = now + timedelta(seconds=delay)
+            await deliveries.mark_retry(self.engine, row, outcome.recipient, error, at)
+        else:
+            await deliveries.mark_final(self.engine, row, status, outcome.recipient, error)
+        DELIVERIES.labels(row.channel, status).inc()
+        self._log(row, status, outcome.recipient, error)
+        if status in (DELIVERED, RETRY, FAILED):
+            self._set_problem(row.channel, error or None)
+
+    def _log(self, row: Claimed, status: str, recipient: str | None, error: str) -> None:
+        what = f"{row.channel} alert {row.dedup_key} (attempt {row.attempts})"
+        if status == DELIVERED:
+            log.info("alerts: delivered %s to %s", what, recipient)
+        elif status == RETRY:
+            log.warning("alerts: %s failed, will retry: %s", what, error)
+        elif status == FAILED:
+            log.error("alerts: %s failed for good: %s", what, error)
+        else:
+            log.warning("alerts: skipped %s: %s", what, error)
+
+    def _set_problem(self, part: str, problem: str | None) -> None:
+        if problem is None:
+            self._problems.pop(part, None)
+        else:
+            self._problems[part] = problem
+        if self._problems:
+            reasons = "; ".join(f"{k}: {v}" for k, v in sorted(self._problems.items()))
+            self.readiness.fail(READINESS_PART, reasons)
+        else:
+            self.readiness.ok(READINESS_PART)

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from shared.config import UpSettings
+from tests.servers import SlackServer, SmtpServer
+
+TOKEN = "xoxb-test-0123456789-secret"
+
+
+@pytest.fixture
+def alert_settings(
+    settings_factory: Callable[..., UpSettings],
+    slack_server: SlackServer,
+    smtp_server: SmtpServer,
+) -> Callable[..., UpSettings]:
+    """Settings with Slack and email both pointed at this test's receivers."""
+
+    def make(**overrides: Any) -> UpSettings:
+        wired: dict[str, Any] = {
+            "slack_bot_token": TOKEN,
+            "slack_api_url": slack_server.url,
+            "smtp_host": smtp_server.host,
+            "smtp_port": smtp_server.port,
+            "smtp_starttls": False,
+            "email_from": "pulse@vendor.example",
+            "delivery_timeout_seconds": 2.0,
+        }
+        return settings_factory(**{**wired, **overrides})
+
+    return make
