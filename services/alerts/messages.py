@@ -1,5 +1,5 @@
 """Rendering of alerts: pure functions from a trigger and its account to text, Slack Block Kit
-and email. No I/O here, so every format is testable on its own and identical on a resend."""
+and email. No I/O here, so every format is testable on its own and the same on a resend."""
 
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ def email_message(
     message["Subject"] = _header(f"[{trigger.severity.upper()}] {account.name}: {title(trigger)}")
     message["From"] = sender
     message["To"] = recipient
-    # Date and Message-ID come from the trigger, not the clock: a resend is byte-identical.
+    # Date and Message-ID come from the trigger, not the clock: a resend is the same message.
     message["Date"] = format_datetime(as_utc(trigger.fired_at))
     message["Message-ID"] = message_id(trigger.dedup_key)
     message["X-Pulse-Trigger-Type"] = _header(trigger.type)

@@ -183,27 +183,33 @@ class DeliveryWorker:
         return Outcome(DELIVERED, recipient)
 
     async def _record(self, row: Claimed, outcome: Outcome) -> None:
-        s = self.settings
         status, error = outcome.status, self.scrub(outcome.error)
-        if status == RETRY and row.attempts >= s.delivery_max_attempts:
+        if status == RETRY and row.attempts >= self.settings.delivery_max_attempts:
             status, error = FAILED, f"gave up after {row.attempts} attempts: {error}"
-        now = utcnow()
+        recorded = await self._store(row, status, outcome, error)
+        DELIVERIES.labels(row.channel, status).inc()
+        if not recorded:
+            # The lease ran out during the send and another worker holds the row now; its
+            # outcome is the one that counts.
+            log.warning("alerts: lost the lease of %s/%s", row.channel, row.dedup_key)
+            return
+        self._log(row, status, outcome.recipient, error)
+        if status in (DELIVERED, RETRY, FAILED):
+            self._set_problem(row.channel, error or None)
+
+    async def _store(self, row: Claimed, status: str, outcome: Outcome, error: str) -> bool:
+        s, now = self.settings, utcnow()
         if status == DELIVERED:
-            await deliveries.mark_delivered(self.engine, row, outcome.recipient or "", now)
-        elif status == RETRY:
+            return await deliveries.mark_delivered(self.engine, row, outcome.recipient or "", now)
+        if status == RETRY:
             delay = outcome.retry_after
             if delay is None:
                 delay = backoff_seconds(
                     row.attempts, s.delivery_backoff_base_seconds, s.delivery_backoff_max_seconds
                 )
             at = now + timedelta(seconds=delay)
-            await deliveries.mark_retry(self.engine, row, outcome.recipient, error, at)
-        else:
-            await deliveries.mark_final(self.engine, row, status, outcome.recipient, error)
-        DELIVERIES.labels(row.channel, status).inc()
-        self._log(row, status, outcome.recipient, error)
-        if status in (DELIVERED, RETRY, FAILED):
-            self._set_problem(row.channel, error or None)
+            return await deliveries.mark_retry(self.engine, row, outcome.recipient, error, at)
+        return await deliveries.mark_final(self.engine, row, status, outcome.recipient, error)
 
     def _log(self, row: Claimed, status: str, recipient: str | None, error: str) -> None:
         what = f"{row.channel} alert {row.dedup_key} (attempt {row.attempts})"

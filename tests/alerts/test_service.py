@@ -7,6 +7,8 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
+from email.message import EmailMessage
+from functools import partial
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -28,6 +30,12 @@ def slack_for(server: SlackServer, dedup_key: str) -> list[dict]:
         for r in server.posted()
         if r.body["metadata"]["event_payload"]["dedup_key"] == dedup_key
     ]
+
+
+def body_of(mail: EmailMessage, subtype: str) -> str:
+    part = mail.get_body((subtype,))
+    assert part is not None, f"no text/{subtype} part"
+    return str(part.get_content())
 
 
 def emails_for(server: SmtpServer, dedup_key: str) -> list:
@@ -82,8 +90,7 @@ async def test_one_trigger_one_slack_message_and_one_email(
     assert mail["X-Pulse-Dedup-Key"] == key
     assert mail["Message-ID"] == f"<{hashlib.sha256(key.encode()).hexdigest()}@accountpulse>"
     assert mail.get_content_type() == "multipart/alternative"
-    text = mail.get_body(("plain",)).get_content()
-    html = mail.get_body(("html",)).get_content()
+    text, html = body_of(mail, "plain"), body_of(mail, "html")
     assert "82% of api_calls" in text and "71 (green)" in text
     assert "<h2>" in html and "Acme Corp" in html
 
@@ -272,7 +279,7 @@ async def test_recipients_fall_back_or_skip(
     async with running(settings, engine):
         await produce(settings, with_csm_email, unknown_account)
         for event in (with_csm_email, unknown_account):
-            await wait_for(lambda e=event: finished(engine, e["dedup_key"], "slack", "email"))
+            await wait_for(partial(finished, engine, event["dedup_key"], "slack", "email"))
 
     assert sorted(r.body["channel"] for r in slack_server.posted()) == ["#cs-alerts"] * 2
     assert [m.rcpt_tos for m in smtp_server.messages] == [["k@v.example"]]
@@ -310,7 +317,7 @@ async def test_malformed_triggers_are_dead_lettered(
     async with running(settings, engine):
         await produce(settings, before, b"{not json", missing_key, after)
         for event in (before, after):
-            await wait_for(lambda e=event: finished(engine, e["dedup_key"], "console"))
+            await wait_for(partial(finished, engine, event["dedup_key"], "console"))
         letters = await read_all(settings, settings.topics.dead_letter, count=2)
 
     reasons = sorted(headers_of(r)["pulse-reason"] for r in letters)

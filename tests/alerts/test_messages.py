@@ -1,0 +1,135 @@
+"""Pure parts of alerts: parsing triggers, rendering, Slack answers, backoff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from services.alerts import messages
+from services.alerts.models import Account, Trigger, parse_trigger
+from services.alerts.senders import DeliveryError
+from services.alerts.senders.slack import check_response
+from services.alerts.worker import backoff_seconds, scrubber
+from shared.events import Rejected
+from tests.alerts.factories import trigger
+
+ACME = Account("acme", "Acme Corp", "Sam Lee", "sam@vendor.example", "U024BE7LH")
+
+
+def parsed(**overrides: Any) -> Trigger:
+    return parse_trigger(orjson.dumps(trigger(**overrides)), max_bytes=1 << 20)
+
+
+def test_parse_accepts_the_contract_example_and_ignores_unknown_fields() -> None:
+    event = parsed(future_field={"x": 1})
+    assert event.type == "plan_limit_80" and event.health is not None
+    assert event.health.score == 71 and event.fired_at.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "JSON"),
+        (b"[1, 2]", "JSON object"),
+        (orjson.dumps({k: v for k, v in trigger().items() if k != "dedup_key"}), "dedup_key"),
+        (orjson.dumps(trigger(fired_at="2026-11-20 10:00")), "fired_at"),
+        (orjson.dumps(trigger(trigger_id="x" * 65)), "trigger_id"),
+        (b"", "JSON"),
+    ],
+)
+def test_parse_rejects_with_a_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(Rejected, match=reason):
+        parse_trigger(raw, max_bytes=1 << 20)
+
+
+def test_account_from_profile_is_lenient() -> None:
+    assert Account.from_profile("a", None) == Account("a", "a")
+    assert Account.from_profile("a", "not json") == Account("a", "a")
+    assert Account.from_profile("a", '{"name": "A", "csm": "x"}') == Account("a", "A")
+    profile = '{"name": "A", "csm": {"email": "s@v.example", "slack": " "}}'
+    assert Account.from_profile("a", profile).csm_email == "s@v.example"
+    assert Account.from_profile("a", profile).csm_slack is None
+
+
+def test_message_id_is_deterministic_per_dedup_key() -> None:
+    assert messages.message_id("k1") == messages.message_id("k1")
+    assert messages.message_id("k1") != messages.message_id("k2")
+    assert messages.message_id("k1").endswith("@accountpulse>")
+
+
+def test_slack_message_escapes_and_respects_limits() -> None:
+    event = parsed(summary="<!channel> & friends")
+    account = Account("acme", "A" * 300)
+    body = messages.slack_message(event, account, "C1", None)
+    assert "&lt;!channel&gt; &amp; friends" in body["blocks"][1]["text"]["text"]
+    assert "<!channel>" not in body["text"]
+    assert len(body["blocks"][0]["text"]["text"]) == 150
+    assert all(b["type"] != "actions" for b in body["blocks"])  # no link without public_url
+
+
+def test_email_is_multipart_with_pulse_headers_and_no_header_injection() -> None:
+    event = parsed(type="health_red", severity="critical")
+    account = Account("acme", "Acme\r\nBcc: victim@example.com")
+    mail = messages.email_message(event, account, sender="p@v", recipient="s@v", link=None)
+    assert mail.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
+    assert mail["Subject"].startswith("[CRITICAL]") and "Health turned red" in mail["Subject"]
+    assert mail["Bcc"] is None and "\n" not in mail["Subject"]
+    assert mail["X-Pulse-Dedup-Key"] == event.dedup_key
+    assert mail["Message-ID"] == messages.message_id(event.dedup_key)
+    # A resend carries the same identity and content.
+    again = messages.email_message(event, account, sender="p@v", recipient="s@v", link=None)
+    for header in ("Message-ID", "Date", "Subject"):
+        assert mail[header] == again[header]
+    assert [p.get_content() for p in mail.iter_parts()] == [
+        p.get_content() for p in again.iter_parts()
+    ]
+
+
+def test_console_line_is_one_readable_line() -> None:
+    line = messages.console_line(parsed(summary="two\nlines"), ACME)
+    assert "\n" not in line
+    assert line.startswith("ALERT [warning] Acme Corp (acme): Plan limit 80% reached")
+
+
+def _response(status: int, body: object, headers: dict[str, str] | None = None) -> httpx.Response:
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    return httpx.Response(status, content=content, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("response", "permanent", "retry_after"),
+    [
+        (_response(200, {"ok": False, "error": "channel_not_found"}), True, None),
+        (_response(200, {"ok": False, "error": "invalid_auth"}), True, None),
+        (_response(200, {"ok": False, "error": "not_in_channel"}), True, None),
+        (_response(200, {"ok": False, "error": "internal_error"}), False, None),
+        (_response(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}), False, 7),
+        (_response(503, b"unavailable"), False, None),
+        (_response(200, b"<html>captive portal</html>"), False, None),
+        (_response(404, b"no such method"), True, None),
+    ],
+)
+def test_slack_answers(response: httpx.Response, permanent: bool, retry_after: float) -> None:
+    with pytest.raises(DeliveryError) as caught:
+        check_response(response)
+    assert caught.value.permanent is permanent
+    assert caught.value.retry_after == retry_after
+
+
+def test_slack_ok_is_success() -> None:
+    check_response(_response(200, {"ok": True, "channel": "C1", "ts": "1.2"}))
+
+
+def test_backoff_doubles_up_to_the_cap_with_small_jitter() -> None:
+    exact = [backoff_seconds(n, 1.0, 20.0, jitter=lambda: 0.0) for n in range(1, 8)]
+    assert exact == [1, 2, 4, 8, 16, 20, 20]
+    assert backoff_seconds(3, 1.0, 20.0, jitter=lambda: 1.0) == pytest.approx(4.4)
+
+
+def test_scrubber_hides_every_secret() -> None:
+    scrub = scrubber(["xoxb-1", None, "hunter2"])
+    assert scrub("token xoxb-1, password hunter2") == "token ***, password ***"
