@@ -105,6 +105,10 @@ async def wait_for(
         if result:
             return result
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what or check} (last: {result!r})"
+            )
         await asyncio.sleep(interval)
+
+
 from tests.servers import slack_server, smtp_server  # noqa: E402,F401

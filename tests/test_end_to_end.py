@@ -1,0 +1,215 @@
+"""End to end, as a user runs it: `pulse up` as a process on the real broker and PostgreSQL,
+Slack's Web API stood in by a local server, email through a real SMTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.config import Topics
+from shared.kafka import EmbeddedBroker
+from tests.conftest import wait_for
+from tests.pulse_process import pulse_env, pulse_up
+from tests.scenario import build, scenario_now
+from tests.servers import SlackServer, SmtpServer
+
+
+@pytest.fixture
+def env(
+    broker: EmbeddedBroker,
+    database_url: str,
+    engine: AsyncEngine,
+    topics: Topics,
+    slack_server: SlackServer,
+    smtp_server: SmtpServer,
+) -> dict[str, str]:
+    return pulse_env(
+        bootstrap=broker.bootstrap,
+        database_url=database_url,
+        topics=topics,
+        group_prefix=f"e2e{uuid.uuid4().hex[:8]}",
+        PULSE_SLACK_BOT_TOKEN="xoxb-test-token",
+        PULSE_SLACK_API_URL=slack_server.url,
+        PULSE_SMTP_HOST=smtp_server.host,
+        PULSE_SMTP_PORT=str(smtp_server.port),
+        PULSE_SMTP_STARTTLS="false",
+    )
+
+
+@pytest.fixture
+async def producer(broker: EmbeddedBroker) -> Any:
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+async def _produce(producer: AIOKafkaProducer, topics: Topics, items: Any) -> int:
+    sent = []
+    for topic_field, value in items:
+        raw = value if isinstance(value, bytes) else orjson.dumps(value)
+        key = None if isinstance(value, bytes) else value["account_id"].encode()
+        sent.append(await producer.send(getattr(topics, topic_field), raw, key=key))
+    for future in sent:
+        await future
+    return len(sent)
+
+
+class TopicCounter:
+    """How many records a set of topics holds, counted by reading them. (Tansu answers
+    ListOffsets with the wrong end for multi-record batches, so end_offsets cannot be used.)"""
+
+    def __init__(self, broker: EmbeddedBroker, names: list[str]) -> None:
+        self.consumer = AIOKafkaConsumer(
+            *names,
+            bootstrap_servers=broker.bootstrap,
+            auto_offset_reset="earliest",
+            group_id=f"counter-{uuid.uuid4().hex[:8]}",
+            enable_auto_commit=False,
+        )
+        self.total = 0
+
+    async def __aenter__(self) -> TopicCounter:
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def count(self) -> int:
+        batch = await self.consumer.getmany(timeout_ms=100)
+        self.total += sum(len(records) for records in batch.values())
+        return self.total
+
+
+async def test_one_usage_spike_becomes_one_trigger_one_slack_message_and_one_email(
+    env: dict[str, str],
+    topics: Topics,
+    producer: AIOKafkaProducer,
+    slack_server: SlackServer,
+    smtp_server: SmtpServer,
+) -> None:
+    async with pulse_up(env) as (_, api):
+        account = {
+            "account_id": "acme",
+            "name": "Acme Corp",
+            "csm": {"name": "Sam", "email": "sam@vendor.example", "slack": "U024BE7LH"},
+            "plan": {"period": "month", "limits": {"api_calls": 100000}},
+        }
+        await _produce(producer, topics, [("accounts", account)])
+        usage = [
+            (
+                "product_usage",
+                {
+                    "event_id": f"u-{i}",
+                    "account_id": "acme",
+                    "occurred_at": "2026-11-20T10:00:00Z",
+                    "metric": "api_calls",
+                    "value": 41000,
+                },
+            )
+            for i in range(2)
+        ]
+        await _produce(producer, topics, usage)
+
+        async def fired() -> list[dict[str, Any]]:
+            return (await api.get("/v1/triggers?account_id=acme")).json()["triggers"]
+
+        triggers = await wait_for(fired, what="the trigger in the API")
+        await wait_for(lambda: slack_server.posted() and smtp_server.messages, what="delivery")
+        await _settle(api)
+        assert [t["dedup_key"] for t in triggers] == ["acme:plan_limit_80:api_calls:2026-11"]
+        assert triggers[0]["summary"].startswith("Acme Corp used 82% of api_calls (82,000 of")
+        [slack] = slack_server.posted()
+        assert slack.body["channel"] == "U024BE7LH"
+        assert slack.body["metadata"]["event_payload"]["dedup_key"] == triggers[0]["dedup_key"]
+        [mail] = smtp_server.messages
+        assert mail.rcpt_tos == ["sam@vendor.example"]
+        assert mail.message["X-Pulse-Dedup-Key"] == triggers[0]["dedup_key"]
+
+
+async def test_a_new_users_first_weeks_give_exactly_the_implied_alerts_once(
+    env: dict[str, str],
+    topics: Topics,
+    producer: AIOKafkaProducer,
+    broker: EmbeddedBroker,
+    slack_server: SlackServer,
+    smtp_server: SmtpServer,
+) -> None:
+    scenario = build(scenario_now())
+    async with (
+        pulse_up(env, kill=True) as (_, api),
+        TopicCounter(broker, [topics.signals, topics.dead_letter]) as forwarded,
+    ):
+        for account_id, body in scenario.api_accounts.items():
+            response = await api.put(f"/v1/accounts/{account_id}", json=body)
+            assert response.status_code == 200, response.text
+        stakeholder = await api.put(
+            "/v1/accounts/acme/stakeholders/Dana@Acme.example",
+            json={"name": "Dana", "title": "VP Operations", "role": "champion"},
+        )
+        assert stakeholder.status_code == 200, stakeholder.text
+        expected_records = len(scenario.api_accounts) + 1
+        sent = await _produce(producer, topics, scenario.records + scenario.malformed)
+        # History is sent a day at a time, each day once ingest has passed on the one before,
+        # as a backfill in event-time order would arrive.
+        for day in scenario.in_order():
+            sent += await _produce(producer, topics, day)
+
+            async def passed_on(total: int = sent + expected_records) -> bool:
+                return await forwarded.count() >= total
+
+            await wait_for(passed_on, what=f"ingest to pass on {sent + expected_records}")
+
+        async def all_alerts() -> bool:
+            return len(slack_server.posted()) >= 3 and len(smtp_server.messages) >= 3
+
+        await wait_for(all_alerts, timeout=60, what="three alerts by Slack and email")
+        await _settle(api)
+        await _assert_exactly_the_expected_alerts(api, scenario, slack_server, smtp_server)
+        assert await forwarded.count() == sent + expected_records  # no message lost or added
+
+        acme = (await api.get("/v1/accounts/acme")).json()
+        assert acme["usage"]["api_calls"]["used"] == 50000
+        assert acme["usage"]["api_calls"]["ratio"] == 0.5
+        globex = (await api.get("/v1/accounts/globex")).json()
+        assert globex["usage"]["api_calls"]["used"] == 700  # duplicates counted once
+        health = (await api.get("/v1/accounts/umbrella/health")).json()
+        assert health["band"] == "red" and health["score"] < 40
+        people = (await api.get("/v1/accounts/acme/stakeholders")).json()["stakeholders"]
+        assert {p["email"] for p in people if p["engaged"]} == {
+            f"a{i}@acme.example" for i in range(5)
+        }
+        assert any(p["email"] == "dana@acme.example" and p["role"] == "champion" for p in people)
+
+    # Killed outright; restarted; the last day replayed by a confused producer: nothing new.
+    async with pulse_up(env) as (_, api):
+        await _produce(producer, topics, scenario.in_order()[-1])
+        await _settle(api)
+        await _assert_exactly_the_expected_alerts(api, scenario, slack_server, smtp_server)
+
+
+async def _settle(api: httpx.AsyncClient, seconds: float = 3.0) -> None:
+    """Give anything that should not happen (a second delivery, say) time to happen."""
+    await asyncio.sleep(seconds)
+
+
+async def _assert_exactly_the_expected_alerts(
+    api: httpx.AsyncClient, scenario: Any, slack: SlackServer, smtp: SmtpServer
+) -> None:
+    triggers = (await api.get("/v1/triggers?limit=500")).json()["triggers"]
+    assert sorted(t["dedup_key"] for t in triggers) == sorted(scenario.expected)
+    posted = {
+        m.body["metadata"]["event_payload"]["dedup_key"]: m.body["channel"] for m in slack.posted()
+    }
+    assert len(slack.posted()) == len(scenario.expected)
+    assert posted == scenario.expected
+    mailed = sorted(m.message["X-Pulse-Dedup-Key"] for m in smtp.messages)
+    assert mailed == sorted(scenario.expected)
