@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 PART = "ingest"
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 10.0
+# aiokafka retries commits and committed-offset reads for as long as the broker is away;
+# bounding them turns an outage into a reported failure and keeps shutdown prompt.
+BROKER_TIMEOUT = 30.0
 
 Batch = Mapping[TopicPartition, list[ConsumerRecord]]
 Delivery = asyncio.Future[RecordMetadata]
@@ -83,15 +86,17 @@ class Ingest:
                 self.readiness.ok(PART)
 
     async def close(self) -> None:
-        await self.consumer.stop()
-        await self.producer.stop()
+        try:
+            await self.consumer.stop()
+        finally:
+            await self.producer.stop()  # flushes whatever is still queued
 
     async def _attempt(self, action: Callable[[], Awaitable[None]], stop: asyncio.Event) -> bool:
         """Run `action`; on failure report it and wait out a growing backoff."""
         try:
             await action()
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = _describe(exc)
             log.warning("ingest: %s; retrying in %.1fs", reason, self._backoff)
             self.readiness.fail(PART, reason)
             await _sleep_or_stop(stop, self._backoff)
@@ -173,17 +178,23 @@ class Ingest:
         owned = self.consumer.assignment()
         mine = {tp: offset for tp, offset in offsets.items() if tp in owned}
         if mine:
-            await self.consumer.commit(mine)
+            await asyncio.wait_for(self.consumer.commit(mine), BROKER_TIMEOUT)
 
     async def _rewind(self) -> None:
         """Move every owned partition back to its committed offset (or the beginning)."""
         for tp in self.consumer.assignment():
-            committed = await self.consumer.committed(tp)
+            committed = await asyncio.wait_for(self.consumer.committed(tp), BROKER_TIMEOUT)
             if committed is None:
                 await self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, committed)
         log.info("ingest: rewound to the committed offsets")
+
+
+def _describe(exc: Exception) -> str:
+    # aiokafka's errors already start with their class name; others get it prepended.
+    name, text = type(exc).__name__, " ".join(str(exc).split())
+    return text if text.startswith(name) else f"{name}: {text}".rstrip(": ")
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -82,37 +82,46 @@ class Outputs:
         while asyncio.get_running_loop().time() < deadline:
             await self.poll()
 
+    async def saw_all(self, signal_ids: set[str]) -> bool:
+        """Read once more; true when every one of these signal_ids has arrived."""
+        await self.poll()
+        return {s["signal_id"] for s in self.signal_values()} >= signal_ids
+
     def signal_values(self) -> list[dict[str, Any]]:
         return [orjson.loads(r.value) for r in self.signals]
+
+
+async def open_outputs(bootstrap: str, settings: IngestSettings) -> Outputs:
+    topics = settings.topics
+    # Its own group, but partitions assigned by hand: joining a group costs seconds.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    consumer.assign(
+        [
+            TopicPartition(topic, partition)
+            for topic in (topics.signals, topics.dead_letter)
+            for partition in range(settings.topic_partitions)
+        ]
+    )
+    return Outputs(consumer, topics.signals, topics.dead_letter)
 
 
 @pytest.fixture
 async def outputs_factory(
     broker: EmbeddedBroker,
 ) -> AsyncIterator[Callable[[IngestSettings], Awaitable[Outputs]]]:
-    consumers: list[AIOKafkaConsumer] = []
+    opened: list[Outputs] = []
 
     async def make(settings: IngestSettings) -> Outputs:
-        topics = settings.topics
-        # Its own group, but partitions assigned by hand: joining a group costs seconds.
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=broker.bootstrap,
-            group_id=f"reader-{uuid.uuid4().hex[:8]}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-        )
-        await consumer.start()
-        consumers.append(consumer)
-        consumer.assign(
-            [
-                TopicPartition(topic, partition)
-                for topic in (topics.signals, topics.dead_letter)
-                for partition in range(settings.topic_partitions)
-            ]
-        )
-        return Outputs(consumer, topics.signals, topics.dead_letter)
+        opened.append(await open_outputs(broker.bootstrap, settings))
+        return opened[-1]
 
     yield make
-    for consumer in consumers:
-        await consumer.stop()
+    for outputs in opened:
+        await outputs.consumer.stop()

@@ -236,14 +236,9 @@ async def test_restart_mid_stream_loses_nothing(
 
     async with ingesting(settings):
         await wait_for(
-            lambda: _all_seen(outputs, expected), timeout=60, what="every event after restart"
+            lambda: outputs.saw_all(expected), timeout=60, what="every event after restart"
         )
     assert {s["signal_id"] for s in outputs.signal_values()} == expected
-
-
-async def _all_seen(outputs: Outputs, expected: set[str]) -> bool:
-    await outputs.poll()
-    return {s["signal_id"] for s in outputs.signal_values()} >= expected
 
 
 async def test_committed_messages_are_not_forwarded_again(
