@@ -3,6 +3,7 @@ restarts that neither lose nor double anything, and the API a user reads them th
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -10,9 +11,11 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.scoring.accounts.time import date_of
 from shared.config import UpSettings
 from shared.db.tables import consumer_offsets, triggers
 from shared.deadletter import headers_of
+from shared.kafka import free_port
 from tests.conftest import wait_for
 from tests.scoring.conftest import scoring
 from tests.scoring.factories import account_record, login, usage
@@ -207,3 +210,32 @@ async def test_a_malformed_signal_is_dead_lettered_and_the_partition_moves_on(
     assert all("scoring could not apply signal" in headers_of(r)["pulse-reason"] for r in got)
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(triggers))).scalar() == 0
+
+
+async def test_the_clock_tick_fires_a_time_driven_trigger_for_a_live_account(
+    settings_factory: Any, engine: AsyncEngine, send: Any
+) -> None:
+    """A single-threaded episode that reaches 7 days while the account sends nothing more."""
+    settings = settings_factory(api_port=free_port(), tick_seconds=0.5)
+    async with scoring(settings, engine) as api:
+        wall = time.time()
+        since = wall - 7 * 86400 + 5  # the hold completes 5 s from now, by the wall clock
+        await send(
+            {**login("solo", "u1", 0), "ts": since},
+            {**login("solo", "u1", 0), "ts": wall - 3600},  # live: seen within the last day
+        )
+
+        async def pending() -> bool:
+            health = (await api.get("/v1/accounts/solo/health")).json()
+            return health.get("score") is not None
+
+        await wait_for(pending, what="the account")
+        fired = (await _json(api, "/v1/triggers?account_id=solo"))["triggers"]
+        assert fired == []  # six days and 23 hours: still pending
+
+        async def by_the_tick() -> list[Any]:
+            return (await _json(api, "/v1/triggers?account_id=solo"))["triggers"]
+
+        [trigger] = await wait_for(by_the_tick, timeout=20, what="the tick to fire it")
+        assert trigger["type"] == "single_threaded"
+        assert trigger["dedup_key"] == f"solo:single_threaded:{date_of(since)}"
