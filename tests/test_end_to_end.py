@@ -133,6 +133,10 @@ async def test_one_usage_spike_becomes_one_trigger_one_slack_message_and_one_ema
         [mail] = smtp_server.messages
         assert mail.rcpt_tos == ["sam@vendor.example"]
         assert mail.message["X-Pulse-Dedup-Key"] == triggers[0]["dedup_key"]
+        metrics = (await api.get("/metrics")).text
+        assert 'pulse_triggers_fired_total{type="plan_limit_80"} 1.0' in metrics
+        assert 'pulse_alert_deliveries_total{channel="slack",outcome="delivered"} 1.0' in metrics
+        assert 'pulse_alert_deliveries_total{channel="email",outcome="delivered"} 1.0' in metrics
 
 
 async def test_a_new_users_first_weeks_give_exactly_the_implied_alerts_once(
@@ -175,6 +179,11 @@ async def test_a_new_users_first_weeks_give_exactly_the_implied_alerts_once(
         await _settle(api)
         await _assert_exactly_the_expected_alerts(api, scenario, slack_server, smtp_server)
         assert await forwarded.count() == sent + expected_records  # no message lost or added
+        metrics = (await api.get("/metrics")).text
+        dead = [
+            line for line in metrics.splitlines() if line.startswith("pulse_dead_letters_total")
+        ]
+        assert sum(float(ln.rsplit(" ", 1)[1]) for ln in dead) == len(scenario.malformed)
 
         acme = (await api.get("/v1/accounts/acme")).json()
         assert acme["usage"]["api_calls"]["used"] == 50000

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-
 from services.alerts import messages
 from services.alerts.models import Account, Trigger
-
-log = logging.getLogger(__name__)
 
 
 class ConsoleSender:
@@ -18,6 +14,6 @@ class ConsoleSender:
         return "stdout"
 
     async def send(self, trigger: Trigger, account: Account, recipient: str) -> None:
-        line = messages.console_line(trigger, account)
-        print(line, flush=True)
-        log.info("%s", line)
+        # Printed, not logged: the worker already logs every delivery, and one line per alert
+        # is what a first run should show.
+        print(messages.console_line(trigger, account), flush=True)
