@@ -8,7 +8,7 @@ unknown fields (ignored, for forward compatibility).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from pydantic import (
@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+M = TypeVar("M", bound=BaseModel)
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=500)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -184,8 +185,8 @@ def describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def validate(kind: str, raw: bytes | None, *, max_bytes: int, latest: datetime | None) -> Message:
-    """Parse and check one message value, or raise Rejected with the reason."""
+def parse_model(model: type[M], raw: bytes | None, *, max_bytes: int) -> M:
+    """One message value as `model`, or Rejected with a reason an operator can read."""
     if raw is None:
         raise Rejected("empty message (no value)")
     if len(raw) > max_bytes:
@@ -197,9 +198,14 @@ def validate(kind: str, raw: bytes | None, *, max_bytes: int, latest: datetime |
     if not isinstance(data, dict):
         raise Rejected(f"value must be a JSON object, got {type(data).__name__}")
     try:
-        message = MODELS[kind].model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise Rejected(describe(exc)) from None
+
+
+def validate(kind: str, raw: bytes | None, *, max_bytes: int, latest: datetime | None) -> Message:
+    """Parse and check one input message value, or raise Rejected with the reason."""
+    message = parse_model(MODELS[kind], raw, max_bytes=max_bytes)
     if latest is not None and isinstance(message, Event) and message.occurred_at > latest:
         raise Rejected(f"occurred_at: {message.occurred_at.isoformat()} is too far in the future")
     return message

@@ -13,11 +13,10 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     field_validator,
 )
 
-from shared.events import Rejected, describe, parse_event_time
+from shared.events import parse_event_time, parse_model
 
 # Length limits are the database columns' own (see Trigger).
 TriggerId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -58,20 +57,7 @@ class Trigger(BaseModel):
 
 def parse_trigger(raw: bytes | None, *, max_bytes: int) -> Trigger:
     """One trigger message value, or Rejected with a reason an operator can read."""
-    if raw is None:
-        raise Rejected("empty message (no value)")
-    if len(raw) > max_bytes:
-        raise Rejected(f"value is {len(raw)} bytes, over the {max_bytes}-byte limit")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Rejected(f"not valid UTF-8 JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise Rejected(f"value must be a JSON object, got {type(data).__name__}")
-    try:
-        return Trigger.model_validate(data)
-    except ValidationError as exc:
-        raise Rejected(describe(exc)) from None
+    return parse_model(Trigger, raw, max_bytes=max_bytes)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ again in the same process instead of being lost or needing a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections import Counter
@@ -29,6 +28,7 @@ from shared.deadletter import dead_letter
 from shared.kafka import create_consumer, create_producer
 from shared.metrics import BATCH_RECORDS, INGESTED
 from shared.readiness import Readiness
+from shared.streaming import sleep_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Ingest:
             reason = _describe(exc)
             log.warning("ingest: %s; retrying in %.1fs", reason, self._backoff)
             self.readiness.fail(PART, reason)
-            await _sleep_or_stop(stop, self._backoff)
+            await sleep_or_stop(stop, self._backoff)
             self._backoff = min(self._backoff * 2, BACKOFF_MAX)
             return False
         self._backoff = BACKOFF_FIRST
@@ -195,8 +195,3 @@ def _describe(exc: Exception) -> str:
     # aiokafka's errors already start with their class name; others get it prepended.
     name, text = type(exc).__name__, " ".join(str(exc).split())
     return text if text.startswith(name) else f"{name}: {text}".rstrip(": ")
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
