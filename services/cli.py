@@ -117,7 +117,7 @@ async def _database(settings: BaseServiceSettings) -> AsyncEngine:
 
 def _serve_metrics(settings: BaseServiceSettings) -> None:
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
 
 
 async def _up(args: argparse.Namespace, stop: asyncio.Event) -> None:

@@ -13,7 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Topics(BaseSettings):
     """Topic names; every one is configurable so tests and tenants can isolate themselves."""
 
-    model_config = SettingsConfigDict(env_prefix="PULSE_TOPIC_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PULSE_TOPIC_", extra="ignore", env_ignore_empty=True
+    )
 
     product_usage: str = "cs.product-usage"
     logins: str = "cs.logins"
@@ -32,7 +34,7 @@ class Topics(BaseSettings):
 
 
 class BaseServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PULSE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PULSE_", extra="ignore", env_ignore_empty=True)
 
     kafka_bootstrap_servers: str | None = None
     # How long the group waits for a silent member before moving its partitions elsewhere;
@@ -42,6 +44,7 @@ class BaseServiceSettings(BaseSettings):
     topics: Topics = Field(default_factory=Topics)
     # Partitions used when the service creates a missing topic (scale-out limit per group).
     topic_partitions: int = Field(default=8, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
     consumer_group_prefix: str = "pulse"
     # Largest accepted message value; bigger ones are dead-lettered.
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -52,7 +55,9 @@ class BaseServiceSettings(BaseSettings):
     # finds it here.
     embedded_broker_port: int = 9092
     log_level: str = "INFO"
+    # Standalone ingest and alerts serve /metrics here (the API serves it for scoring).
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     def group(self, service: str) -> str:
         return f"{self.consumer_group_prefix}-{service}"
@@ -67,7 +72,9 @@ class IngestSettings(BaseServiceSettings):
 class RuleSettings(BaseSettings):
     """Thresholds of the health bands and trigger rules (contract defaults)."""
 
-    model_config = SettingsConfigDict(env_prefix="PULSE_RULE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PULSE_RULE_", extra="ignore", env_ignore_empty=True
+    )
 
     plan_limit_fire_ratio: float = 0.8
     plan_limit_rearm_ratio: float = 0.7

@@ -7,6 +7,7 @@ unknown fields (ignored, for forward compatibility).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -47,12 +48,23 @@ NonNegative = Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
 def parse_event_time(value: Any) -> datetime:
     """RFC 3339 with an explicit offset, normalized to UTC."""
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 timestamp string with an offset")
+    if not RFC3339.fullmatch(value):
+        if RFC3339.fullmatch(value + "Z"):
+            raise ValueError("must carry a UTC offset (Z or +hh:mm)")
+        raise ValueError("must be an RFC 3339 timestamp like 2026-11-20T10:00:00Z")
+    # Python takes at most microseconds; RFC 3339 allows any number of fraction digits.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value).upper()
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("must be an RFC 3339 timestamp like 2026-11-20T10:00:00Z") from None
     if parsed.tzinfo is None:
@@ -106,8 +118,9 @@ class LoginEvent(Event):
 class SupportEvent(Event):
     ticket_id: Id
     status: Literal["opened", "updated", "solved", "closed", "reopened"]
-    priority: Literal["low", "normal", "high", "urgent"] = "normal"
-    category: Literal["bug", "question", "feature_request", "billing", "other"] = "other"
+    # Absent means "as before" for an update; a new ticket starts as normal / other.
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    category: Literal["bug", "question", "feature_request", "billing", "other"] | None = None
     requested_feature: Text | None = None
     csat: Annotated[int, Field(ge=1, le=5, strict=True)] | None = None
     requester_email: Email | None = None

@@ -67,7 +67,10 @@ async def ensure_topics(settings: BaseServiceSettings, names: Iterable[str] | No
         wanted = [n for n in (names or settings.topics.all()) if n not in existing]
         if not wanted:
             return
-        topics = [NewTopic(n, settings.topic_partitions, 1) for n in wanted]
+        topics = [
+            NewTopic(n, settings.topic_partitions, settings.topic_replication_factor)
+            for n in wanted
+        ]
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(topics)
         log.info("created topics %s", ", ".join(wanted))

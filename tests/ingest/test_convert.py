@@ -94,3 +94,23 @@ def test_out_of_range_time_is_rejected_not_raised() -> None:
     result = convert("usage", record(value), max_bytes=1 << 20, latest=LATEST)
     assert isinstance(result, Rejection)
     assert result.reason.startswith("occurred_at:")
+
+
+def test_occurred_at_must_be_rfc_3339() -> None:
+    from shared.events import parse_event_time
+
+    assert parse_event_time("2026-11-20t10:00:00.1234567z").isoformat() == (
+        "2026-11-20T10:00:00.123456+00:00"
+    )
+    for text in (
+        "2026-11-20 10:00:00Z",
+        "20261120T100000Z",
+        "2026-11-20T10Z",
+        "2026-11-20T10:00:00+0100",
+        "2026-11-20T10:00:00",
+    ):
+        try:
+            parse_event_time(text)
+        except ValueError:
+            continue
+        raise AssertionError(f"{text} was accepted")

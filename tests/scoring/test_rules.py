@@ -160,3 +160,46 @@ def test_state_survives_a_round_trip_through_storage() -> None:
     copy = AccountState.from_bytes("acme", 3, acme.to_bytes())
     assert copy.to_bytes() == acme.to_bytes()
     assert copy.by_email == acme.by_email and copy.by_user == acme.by_user
+
+
+def test_an_account_whose_first_event_is_a_ticket_is_not_red() -> None:
+    acme = AccountState("acme", 0)
+    assert run(acme, support("acme", 0, "T1", "opened", priority="urgent")) == []
+    assert acme.health["band"] == "green"
+    assert acme.health["components"]["engagement"]["score"] is None
+    run(acme, account_record("acme"))
+    assert acme.health["band"] == "green"  # a record alone is no evidence of trouble
+
+
+def test_a_redelivered_record_does_not_undo_a_later_one() -> None:
+    acme = AccountState("acme", 0)
+    old = account_record("acme", name="Old name")
+    run(acme, old, account_record("acme", name="New name"))
+    run(acme, old)  # the same message read again after a restart upstream
+    assert acme.name == "New name"
+
+
+def test_a_plan_limit_episode_ends_with_its_period() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", {"api_calls": 100}))
+    run(acme, usage("acme", 0, metric="api_calls", value=90))
+    assert [t["type"] for t in acme.rules["active"].values()] == ["plan_limit_80"]
+    run(acme, usage("acme", 31, metric="api_calls", value=1))  # October begins
+    assert "plan_limit_80" not in [t["type"] for t in acme.rules["active"].values()]
+
+
+def test_a_trigger_carries_the_health_after_its_event() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", {"api_calls": 100}))
+    [fired] = run(acme, usage("acme", 0, metric="api_calls", value=90, user_id="u1"))
+    assert fired["health"] == {"score": acme.health["score"], "band": acme.health["band"]}
+    assert acme.health["components"]["engagement"]["score"] == 33  # u1 counted
+
+
+def test_a_ticket_update_without_priority_keeps_it() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, support("acme", 0, "T1", "opened", priority="urgent"))
+    run(acme, support("acme", 1, "T1", "updated"))
+    assert acme.tickets["T1"]["priority"] == "urgent"
+    run(acme, support("acme", 2, "T1", "solved", csat=2))
+    assert acme.tickets["T1"]["status"] == "closed"

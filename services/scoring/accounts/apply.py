@@ -13,7 +13,6 @@ from services.scoring.accounts.time import day_of, month_of
 from services.scoring.health.score import compute_health
 from services.scoring.triggers.rules import (
     Trigger,
-    check_all_plan_limits,
     check_health_red,
     check_plan_limit,
     check_single_threaded,
@@ -28,12 +27,12 @@ MONTHS_KEPT = 14
 def apply_signal(
     state: AccountState, signal: Signal, rules: RuleSettings, dedup_window: int
 ) -> list[Trigger]:
-    """Apply one signal; a repeated event_id changes nothing and fires nothing."""
+    """Apply one signal; a signal_id seen before changes nothing and fires nothing."""
+    if not state.remember(signal["signal_id"], dedup_window):
+        return []
     kind = signal["kind"]
     if kind in ("account", "stakeholder"):
         return _apply_record(state, signal, rules)
-    if not state.remember(signal["signal_id"], dedup_window):
-        return []
     ts = float(signal["ts"])
     state.advance(ts)
     touched: list[str] = []
@@ -45,16 +44,24 @@ def apply_signal(
         _apply_support(state, signal, ts)
     else:
         raise ValueError(f"unknown signal kind {kind!r}")
-    fired = [t for m in touched if (t := check_plan_limit(state, m, ts, rules))]
-    return fired + evaluate(state, state.now, rules)
+    return evaluate(state, state.now, rules, metrics=touched, metrics_at=ts)
 
 
-def evaluate(state: AccountState, at: float, rules: RuleSettings) -> list[Trigger]:
-    """Recompute health at event time `at` and run the time-dependent rules."""
+def evaluate(
+    state: AccountState,
+    at: float,
+    rules: RuleSettings,
+    *,
+    metrics: list[str] | tuple[str, ...] = (),
+    metrics_at: float = 0.0,
+) -> list[Trigger]:
+    """Recompute health at event time `at`, then run the rules: plan limits for `metrics` in
+    the period of `metrics_at` (an event's own time), and the time-dependent ones at `at`.
+    Health comes first so every trigger carries the health the account has after the event."""
     state.health = compute_health(state, at, rules)
-    if state.now == 0.0:
-        return []  # no event yet: nothing in event time to evaluate against
-    fired = [check_single_threaded(state, at, rules), check_health_red(state, at, rules)]
+    fired = [check_plan_limit(state, m, metrics_at, rules) for m in metrics]
+    if state.now > 0.0:  # before any event there is no event time to judge by
+        fired += [check_single_threaded(state, at, rules), check_health_red(state, at, rules)]
     return [t for t in fired if t]
 
 
@@ -103,7 +110,8 @@ def _apply_login(state: AccountState, signal: Signal, ts: float) -> list[str]:
 
 def _apply_support(state: AccountState, signal: Signal, ts: float) -> None:
     ticket = state.tickets.setdefault(
-        signal["ticket_id"], {"status": "open", "priority": "normal", "opened": ts, "updated": 0.0}
+        signal["ticket_id"],
+        {"status": "open", "priority": "normal", "category": "other", "opened": ts, "updated": 0.0},
     )
     if ts >= ticket["updated"]:
         status = signal["status"]
@@ -111,8 +119,10 @@ def _apply_support(state: AccountState, signal: Signal, ts: float) -> None:
             ticket["status"] = "closed"
         elif status in ("opened", "reopened"):
             ticket["status"] = "open"
-        ticket["priority"] = signal.get("priority", ticket["priority"])
-        ticket["category"] = signal.get("category", "other")
+        # An update that does not restate priority or category keeps what the ticket had.
+        for key in ("priority", "category"):
+            if signal.get(key):
+                ticket[key] = signal[key]
         ticket["updated"] = ts
     if signal.get("requested_feature"):
         ticket["requested_feature"] = signal["requested_feature"]
@@ -126,10 +136,15 @@ def _apply_record(state: AccountState, signal: Signal, rules: RuleSettings) -> l
     state.recent_records = [*state.recent_records, signal["signal_id"]][-RECORDS_KEPT:]
     if signal["kind"] == "account":
         state.profile = body
-        fired = check_all_plan_limits(state, rules)
-    else:
-        person = state.person(email=body["email"])
-        for key in PERSON_FIELDS:
-            person[key] = body.get(key)
-        fired = []
-    return fired + evaluate(state, state.now, rules)
+        # A new plan can put any metric over (or back under) its limit, in the current period.
+        return evaluate(
+            state,
+            state.now,
+            rules,
+            metrics=list(state.plan.get("limits", {})),
+            metrics_at=state.now,
+        )
+    person = state.person(email=body["email"])
+    for key in PERSON_FIELDS:
+        person[key] = body.get(key)
+    return evaluate(state, state.now, rules)

@@ -1,8 +1,10 @@
 """The health score: a weighted average of named components, each with its reason.
 
 Pure functions of an account's state and a point in event time. A component with no data
-(no feature events ever, less than two weeks of history) is left out of the average rather
-than counted as zero, so a new account is not red merely for being new.
+(no login or usage yet, no feature events ever, less than two weeks of history) is left out
+of the average rather than counted as zero, so a new account is not red merely for being new;
+support always has data (no open ticket is a fact), so an account has a score from its first
+record or event.
 """
 
 from __future__ import annotations
@@ -36,7 +38,14 @@ def engaged_people(state: AccountState, at: float, window_days: int) -> list[Per
     ]
 
 
+def has_activity(state: AccountState) -> bool:
+    """Whether anyone at the account has logged in or used the product yet."""
+    return bool(state.activity) or any(p["last_seen"] for p in state.people.values())
+
+
 def engagement(state: AccountState, at: float, window_days: int, wanted: int) -> Component:
+    if not has_activity(state):
+        return Component(None, "no login or usage yet")
     people = engaged_people(state, at, window_days)
     score = round(100 * min(len(people), wanted) / wanted)
     return Component(
@@ -47,8 +56,8 @@ def engagement(state: AccountState, at: float, window_days: int, wanted: int) ->
 
 
 def activity(state: AccountState, at: float) -> Component:
-    if state.now == 0.0:
-        return Component(0, "no login or usage yet")
+    if not has_activity(state):
+        return Component(None, "no login or usage yet")
     today = day_of(at)
     observed = min(ACTIVITY_WINDOW_DAYS, today - day_of(state.first_seen) + 1)
     active = sum(1 for d in range(today - observed + 1, today + 1) if state.activity.get(d))
@@ -81,7 +90,7 @@ def adoption(state: AccountState, at: float, window_days: int) -> Component:
 
 def usage_trend(state: AccountState, at: float) -> Component:
     today = day_of(at)
-    if state.now == 0.0 or today - day_of(state.first_seen) + 1 < 2 * TREND_DAYS:
+    if not has_activity(state) or today - day_of(state.first_seen) + 1 < 2 * TREND_DAYS:
         return Component(None, "less than two weeks of history")
     recent = sum(state.activity.get(d, 0) for d in range(today - TREND_DAYS + 1, today + 1))
     before = sum(

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from services.scoring.accounts.state import AccountState
-from services.scoring.accounts.time import DAY, date_of, iso_of, month_of, months_in, period_of
+from services.scoring.accounts.time import DAY, date_of, iso_of, months_in, period_of
 from services.scoring.health.score import engaged_people
 from shared.config import RuleSettings
 
@@ -72,7 +72,7 @@ def check_plan_limit(
 ) -> Trigger | None:
     """Evaluate one metric in the plan period containing `at` (an event's own time)."""
     limit = state.plan.get("limits", {}).get(metric)
-    if not limit:
+    if not limit or at == 0.0:
         return None
     period_key = period_of(at, state.plan.get("period", "month"))
     used = used_of(state, metric, period_key)
@@ -80,9 +80,9 @@ def check_plan_limit(
     # A gauge's episode spans periods; a delta metric starts afresh each period.
     rule_key = f"gauge|{metric}" if metric in state.gauges else f"delta|{metric}|{period_key}"
     firing: dict[str, str] = state.rules.setdefault("plan_limit", {})
+    _end_past_periods(state, firing, metric, period_key)
     dedup_tail = f"{metric}:{period_key}"
     if ratio >= rules.plan_limit_fire_ratio and rule_key not in firing:
-        _forget_old_periods(firing, state.now)
         firing[rule_key] = dedup_tail
         when = "this month" if len(period_key) == 7 else "this year"
         if period_key != period_of(state.now, state.plan.get("period", "month")):
@@ -102,22 +102,13 @@ def check_plan_limit(
     return None
 
 
-def check_all_plan_limits(state: AccountState, rules: RuleSettings) -> list[Trigger]:
-    """After a plan change: every limited metric, in the current period."""
-    if state.now == 0.0:
-        return []
-    fired = (check_plan_limit(state, m, state.now, rules) for m in state.plan.get("limits", {}))
-    return [t for t in fired if t]
-
-
-def _forget_old_periods(firing: dict[str, str], now: float) -> None:
-    """Delta-metric episodes of periods that ended over a year ago are over for good."""
-    cutoff = month_of(now - 400 * DAY)
-    for key in list(firing):
-        kind, _, rest = key.partition("|")
-        period = rest.rpartition("|")[2]
-        if kind == "delta" and period < cutoff[: len(period)]:
-            del firing[key]
+def _end_past_periods(
+    state: AccountState, firing: dict[str, str], metric: str, period_key: str
+) -> None:
+    """A delta metric starts from zero each period: episodes of earlier periods are over."""
+    prefix = f"delta|{metric}|"
+    for key in [k for k in firing if k.startswith(prefix) and k[len(prefix) :] < period_key]:
+        _clear(state, f"{state.account_id}:plan_limit_80:{firing.pop(key)}")
 
 
 # --- single_threaded -----------------------------------------------------------------------
