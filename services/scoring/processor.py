@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.accounts import repository
-from services.scoring.accounts.apply import apply_signal, evaluate
+from services.scoring.accounts.apply import apply_signal, evaluate, refresh_health
 from services.scoring.accounts.state import AccountState
 from services.scoring.triggers.rules import Trigger
 from shared.config import ScoringSettings
@@ -113,6 +113,9 @@ class ScoringProcessor:
 
     async def _store(self, dirty: Any, fired: list[Trigger], offsets: OffsetMoves | None) -> None:
         started = time.perf_counter()
+        for state in dirty:
+            if state.health_stale:
+                refresh_health(state, self.rules)
         rows = [repository.account_row(s, self.rules, time.time()) for s in dirty]
         async with self.engine.begin() as conn:
             await repository.store_accounts(conn, rows)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from typing import Any
 
-from services.scoring.accounts.apply import apply_signal
+import pytest
+
+from services.scoring.accounts import apply as apply_module
+from services.scoring.accounts.apply import apply_signal, refresh_health
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import usage_view
 from shared.config import RuleSettings
@@ -203,3 +208,68 @@ def test_a_ticket_update_without_priority_keeps_it() -> None:
     assert acme.tickets["T1"]["priority"] == "urgent"
     run(acme, support("acme", 2, "T1", "solved", csat=2))
     assert acme.tickets["T1"]["status"] == "closed"
+
+
+def _random_stream(seed: int) -> list[dict[str, Any]]:
+    """Ninety days of a small account's life, arriving partly out of order: a single-threaded
+    start, a busy middle, a slide into red with urgent tickets, and a recovery."""
+    rng = random.Random(seed)
+    signals: list[dict[str, Any]] = [account_record("acme", {"api_calls": 5000, "seats": 4})]
+    # (first day, last day, people, share of urgent tickets, events per day)
+    phases = [(0, 20, 2, 0.05, 8), (20, 45, 6, 0.05, 8), (45, 75, 1, 0.9, 0.6), (75, 90, 5, 0.1, 8)]
+    for start, end, people, urgent, per_day in phases:
+        for _ in range(int((end - start) * per_day * rng.uniform(0.5, 1.5))):
+            day = rng.uniform(start, end)
+            roll = rng.random()
+            user = f"u{rng.randrange(people)}"
+            if roll < 0.5:
+                signals.append(
+                    usage(
+                        "acme",
+                        day,
+                        user_id=user,
+                        metric="api_calls",
+                        value=rng.choice([10, 50, 200]),
+                        feature=rng.choice(["a", "b", "c", None]),
+                    )
+                )
+            elif roll < 0.85:
+                signals.append(login("acme", user, day, department=rng.choice(["ops", None])))
+            elif roll < (0.97 if per_day > 1 else 0.9):
+                priority = "urgent" if rng.random() < urgent else rng.choice(["high", "low"])
+                signals.append(
+                    support(
+                        "acme",
+                        day,
+                        f"T{rng.randrange(5)}",
+                        rng.choice(["opened", "solved", "updated"]),
+                        priority=priority,
+                    )
+                )
+            else:
+                signals.append(
+                    stakeholder("acme", f"{user}@acme.com", status=rng.choice(["active", "left"]))
+                )
+    signals.sort(key=lambda s: s.get("ts", 0) + rng.uniform(-2 * 86400, 0.5 * 86400))
+    return [{k: v for k, v in s.items() if v is not None} for s in signals]
+
+
+def test_skipping_quiet_events_gives_exactly_what_evaluating_every_event_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fired_types: Counter[str] = Counter()
+    for seed in range(30):
+        stream = _random_stream(seed)
+        quick = AccountState("acme", 0)
+        quick_fired = run(quick, *stream)
+        refresh_health(quick, RULES)
+        with monkeypatch.context() as patched:
+            patched.setattr(apply_module, "is_quiet", lambda *args: False)
+            full = AccountState("acme", 0)
+            full_fired = run(full, *stream)
+        assert quick_fired == full_fired, seed
+        assert quick.health == full.health, seed
+        assert quick.rules == full.rules, seed
+        fired_types.update(t["type"] for t in full_fired)
+    # The streams exercise every rule, so the comparison means something.
+    assert set(fired_types) == {"plan_limit_80", "single_threaded", "health_red"}

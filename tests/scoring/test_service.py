@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.accounts.time import date_of
+from services.scoring.accounts.time import date_of, iso_of
 from shared.config import UpSettings
 from shared.db.tables import consumer_offsets, triggers
 from shared.deadletter import headers_of
@@ -220,23 +220,13 @@ async def test_a_malformed_signal_is_dead_lettered_and_the_partition_moves_on(
 async def test_the_clock_tick_fires_a_time_driven_trigger_for_a_live_account(
     settings_factory: Any, engine: AsyncEngine, send: Any
 ) -> None:
-    """A single-threaded episode that reaches 7 days while the account sends nothing more."""
+    """A single-threaded episode whose seventh day comes while the account sends nothing."""
     settings = settings_factory(api_port=free_port(), tick_seconds=0.5)
+    today = time.time() // 86400 * 86400
+    since = today - 7 * 86400 + 60  # the episode began a week ago...
+    last = today - 1  # ...and the last event, a second before midnight, held it six days
     async with scoring(settings, engine) as api:
-        wall = time.time()
-        since = wall - 7 * 86400 + 5  # the hold completes 5 s from now, by the wall clock
-        await send(
-            {**login("solo", "u1", 0), "ts": since},
-            {**login("solo", "u1", 0), "ts": wall - 3600},  # live: seen within the last day
-        )
-
-        async def pending() -> bool:
-            health = (await api.get("/v1/accounts/solo/health")).json()
-            return health.get("score") is not None
-
-        await wait_for(pending, what="the account")
-        fired = (await _json(api, "/v1/triggers?account_id=solo"))["triggers"]
-        assert fired == []  # six days and 23 hours: still pending
+        await send({**login("solo", "u1", 0), "ts": since}, {**login("solo", "u1", 0), "ts": last})
 
         async def by_the_tick() -> list[Any]:
             return (await _json(api, "/v1/triggers?account_id=solo"))["triggers"]
@@ -244,3 +234,6 @@ async def test_the_clock_tick_fires_a_time_driven_trigger_for_a_live_account(
         [trigger] = await wait_for(by_the_tick, timeout=20, what="the tick to fire it")
         assert trigger["type"] == "single_threaded"
         assert trigger["dedup_key"] == f"solo:single_threaded:{date_of(since)}"
+        # No event is dated today: only the wall-clock tick could have fired it today.
+        assert trigger["fired_at"] >= iso_of(today)
+        assert trigger["details"]["held_days"] == 7

@@ -41,7 +41,9 @@ class AccountState:
     rules: dict[str, Any] = field(default_factory=dict)
     recent_records: list[str] = field(default_factory=list)
     health: dict[str, Any] = field(default_factory=dict)
-    # Derived indexes, rebuilt on load, never stored.
+    # Derived, never stored: indexes rebuilt on load, and whether `health` lags behind
+    # events applied without a full evaluation (see apply.is_quiet).
+    health_stale: bool = False
     by_user: dict[str, str] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)
 

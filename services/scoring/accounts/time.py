@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 DAY = 86400.0
 
@@ -12,7 +13,13 @@ def day_of(ts: float) -> int:
 
 
 def month_of(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")
+    return _month_of_day(int(ts // DAY))
+
+
+@lru_cache(maxsize=4096)
+def _month_of_day(day: int) -> str:
+    # Called for nearly every event: a day's month never changes, so format it once.
+    return datetime.fromtimestamp(day * DAY, UTC).strftime("%Y-%m")
 
 
 def period_of(ts: float, period: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.scoring.accounts.state import AccountState, Person
-from services.scoring.accounts.time import DAY, day_of
+from services.scoring.accounts.time import day_of
 
 WEIGHTS = {"engagement": 30, "activity": 25, "support": 20, "adoption": 15, "usage_trend": 10}
 ACTIVITY_WINDOW_DAYS = 14
@@ -28,14 +28,18 @@ class Component:
     why: str
 
 
+def is_engaged(person: Person, today: int, window_days: int) -> bool:
+    """Seen (login or usage) on one of the last `window_days` days and not gone.
+
+    Every window is whole days, so health changes only when the day does or an event arrives;
+    that is what lets scoring skip evaluating events that cannot lower it."""
+    seen = person["last_seen"]
+    return seen > 0 and day_of(seen) > today - window_days and person.get("status") != "left"
+
+
 def engaged_people(state: AccountState, at: float, window_days: int) -> list[Person]:
-    """People with a login or usage event in the window who have not left the account."""
-    since = at - window_days * DAY
-    return [
-        p
-        for p in state.people.values()
-        if p["last_seen"] > 0 and p["last_seen"] >= since and p.get("status") != "left"
-    ]
+    today = day_of(at)
+    return [p for p in state.people.values() if is_engaged(p, today, window_days)]
 
 
 def has_activity(state: AccountState) -> bool:
@@ -83,7 +87,8 @@ def support(state: AccountState) -> Component:
 def adoption(state: AccountState, at: float, window_days: int) -> Component:
     if not state.features:
         return Component(None, "no feature usage reported")
-    used = sum(1 for ts in state.features.values() if ts >= at - window_days * DAY)
+    first_day = day_of(at) - window_days + 1
+    used = sum(1 for ts in state.features.values() if day_of(ts) >= first_day)
     score = round(100 * min(used, ADOPTION_TARGET) / ADOPTION_TARGET)
     return Component(score, f"{used} features used in the last {window_days} days")
 

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from services.scoring.accounts.state import AccountState
-from services.scoring.accounts.time import DAY, date_of, iso_of, months_in, period_of
+from services.scoring.accounts.time import date_of, day_of, iso_of, months_in, period_of
 from services.scoring.health.score import engaged_people
 from shared.config import RuleSettings
 
@@ -127,7 +127,9 @@ def check_single_threaded(state: AccountState, at: float, rules: RuleSettings) -
         return None
     if rule["state"] == "inactive":
         rule.update(state="pending", since=at)
-    if rule["state"] != "pending" or at - rule["since"] < rules.single_threaded_hold_days * DAY:
+    # Held for whole days (like every window), so nothing changes within a day.
+    held = day_of(at) - day_of(rule["since"])
+    if rule["state"] != "pending" or held < rules.single_threaded_hold_days:
         return None
     rule["state"] = "firing"
     if few:
@@ -137,7 +139,6 @@ def check_single_threaded(state: AccountState, at: float, rules: RuleSettings) -
         )
     else:
         why = f"all {len(people)} engaged stakeholders in {next(iter(departments))}"
-    held = round((at - rule["since"]) / DAY)
     details = {
         "engaged": len(people),
         "departments": sorted(d for d in departments if d),
