@@ -116,7 +116,7 @@ class ScoringProcessor:
         for state in dirty:
             if state.health_stale:
                 refresh_health(state, self.rules)
-        rows = [repository.account_row(s, self.rules, time.time()) for s in dirty]
+        rows = [repository.account_row(s) for s in dirty]
         async with self.engine.begin() as conn:
             await repository.store_accounts(conn, rows)
             new = await repository.store_triggers(conn, fired)

@@ -19,7 +19,8 @@ from sqlalchemy import (
 metadata = MetaData()
 
 # One row per account: the compact state scoring works from (loaded per partition on
-# assignment) and the JSON views the API serves without recomputing anything.
+# assignment), with its health and the columns the API lists and sorts by. Usage and
+# stakeholder views are derived from `state` when read: cheaper than on every flush.
 accounts = Table(
     "accounts",
     metadata,
@@ -30,8 +31,6 @@ accounts = Table(
     Column("band", String(10), nullable=False),
     Column("profile", Text),
     Column("health", Text, nullable=False),
-    Column("usage", Text, nullable=False),
-    Column("stakeholders", Text, nullable=False),
     Column("recent_records", Text, nullable=False),
     Column("state", LargeBinary, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),

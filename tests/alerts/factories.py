@@ -38,8 +38,6 @@ async def seed_account(
                 band="green",
                 profile=orjson.dumps(profile).decode(),
                 health="{}",
-                usage="{}",
-                stakeholders="[]",
                 recent_records="[]",
                 state=b"",
                 updated_at=utcnow(),

@@ -13,10 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.scoring.accounts.state import AccountState
-from services.scoring.accounts.views import active_triggers, stakeholders_view, usage_view
+from services.scoring.accounts.views import active_triggers
 from services.scoring.triggers.rules import Trigger
 from shared.clock import utcnow
-from shared.config import RuleSettings
 from shared.db.tables import accounts, triggers
 
 
@@ -42,8 +41,7 @@ async def load_partitions(engine: AsyncEngine, partitions: Iterable[int]) -> lis
         return [AccountState.from_bytes(a, p, blob) for a, p, blob in rows]
 
 
-def account_row(state: AccountState, rules: RuleSettings, wall_ts: float) -> dict[str, Any]:
-    at = state.now or wall_ts
+def account_row(state: AccountState) -> dict[str, Any]:
     health = {
         "account_id": state.account_id,
         **state.health,
@@ -58,8 +56,6 @@ def account_row(state: AccountState, rules: RuleSettings, wall_ts: float) -> dic
         "band": state.health["band"],
         "profile": _dumps(state.profile) if state.profile is not None else None,
         "health": _dumps(health),
-        "usage": _dumps(usage_view(state, at)),
-        "stakeholders": _dumps(stakeholders_view(state, rules)),
         "recent_records": _dumps(state.recent_records),
         "state": state.to_bytes(),
         "updated_at": utcnow(),

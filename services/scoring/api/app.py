@@ -18,6 +18,8 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.views import stakeholders_view, usage_view
 from shared.clock import iso
 from shared.config import ScoringSettings
 from shared.db.tables import accounts, triggers
@@ -66,13 +68,14 @@ def create_app(
     @app.get("/v1/accounts/{account_id}", tags=["accounts"])
     async def get_account(account_id: AccountId) -> dict[str, Any]:
         row = await _account_row(engine, account_id)
+        state = _state(row)
         profile = orjson.loads(row.profile) if row.profile else {}
         return {
             **profile,
             "account_id": account_id,
             "name": profile.get("name"),
             "health": {"score": row.score, "band": row.band},
-            "usage": orjson.loads(row.usage),
+            "usage": usage_view(state, state.now or row.updated_at.timestamp()),
             "updated_at": iso(row.updated_at),
         }
 
@@ -150,7 +153,8 @@ def create_app(
     @app.get("/v1/accounts/{account_id}/stakeholders", tags=["stakeholders"])
     async def get_stakeholders(account_id: AccountId) -> dict[str, Any]:
         row = await _account_row(engine, account_id)
-        return {"account_id": account_id, "stakeholders": orjson.loads(row.stakeholders)}
+        people = stakeholders_view(_state(row), settings.rules)
+        return {"account_id": account_id, "stakeholders": people}
 
     @app.get("/v1/triggers", tags=["triggers"])
     async def list_triggers(
@@ -207,6 +211,10 @@ async def _account_row(engine: AsyncEngine, account_id: str) -> Any:
             404, f"account {account_id!r} has never been named by an event or record"
         )
     return row
+
+
+def _state(row: Any) -> AccountState:
+    return AccountState.from_bytes(row.account_id, row.partition, row.state)
 
 
 def _encode_cursor(values: list[Any]) -> str:

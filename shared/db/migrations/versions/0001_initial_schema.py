@@ -24,8 +24,6 @@ def upgrade() -> None:
         sa.Column("band", sa.String(length=10), nullable=False),
         sa.Column("profile", sa.Text(), nullable=True),
         sa.Column("health", sa.Text(), nullable=False),
-        sa.Column("usage", sa.Text(), nullable=False),
-        sa.Column("stakeholders", sa.Text(), nullable=False),
         sa.Column("recent_records", sa.Text(), nullable=False),
         sa.Column("state", sa.LargeBinary(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
