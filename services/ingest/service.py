@@ -25,7 +25,7 @@ from services.ingest.convert import Signal, convert, input_kinds
 from shared.clock import utcnow
 from shared.config import IngestSettings
 from shared.deadletter import dead_letter
-from shared.kafka import create_consumer, create_producer
+from shared.kafka import KeyedBatches, create_consumer, create_producer
 from shared.metrics import BATCH_RECORDS, INGESTED
 from shared.readiness import Readiness
 from shared.streaming import sleep_or_stop
@@ -123,13 +123,14 @@ class Ingest:
     async def _forward(self, batch: Batch) -> None:
         """Queue a signal or dead letter per record, then wait until the broker has them all."""
         latest = utcnow() + timedelta(seconds=self.settings.max_future_skew_seconds)
+        signals = KeyedBatches(self.producer)
         deliveries: list[Delivery] = []
         outcomes: Counter[tuple[str, str]] = Counter()
         for records in batch.values():
             for record in records:
-                delivery, outcome = await self._send(record, latest)
-                deliveries.append(delivery)
+                outcome = await self._send(record, latest, signals, deliveries)
                 outcomes[record.topic, outcome] += 1
+        deliveries += await signals.flush()
         results = await asyncio.gather(*deliveries, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
@@ -139,7 +140,14 @@ class Ingest:
             INGESTED.labels(topic, outcome).inc(count)
         BATCH_RECORDS.labels(PART).observe(sum(outcomes.values()))
 
-    async def _send(self, record: ConsumerRecord, latest: datetime) -> tuple[Delivery, str]:
+    async def _send(
+        self,
+        record: ConsumerRecord,
+        latest: datetime,
+        signals: KeyedBatches,
+        deliveries: list[Delivery],
+    ) -> str:
+        """Queue the record's signal, or send its dead letter; returns the outcome."""
         result = convert(
             self.kinds[record.topic],
             record,
@@ -147,10 +155,8 @@ class Ingest:
             latest=latest,
         )
         if isinstance(result, Signal):
-            delivery = await self.producer.send(
-                self.settings.topics.signals, result.value, key=result.key
-            )
-            return delivery, "valid"
+            await signals.add(self.settings.topics.signals, result.key, result.value)
+            return "valid"
         log.warning(
             "ingest: dead-lettering %s[%d]@%d: %s",
             record.topic,
@@ -158,7 +164,8 @@ class Ingest:
             record.offset,
             result.reason,
         )
-        return await self._dead_letter(record, result.reason), "invalid"
+        deliveries.append(await self._dead_letter(record, result.reason))
+        return "invalid"
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> Delivery:
         topic = self.settings.topics.dead_letter
