@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -33,6 +33,7 @@ from shared.readiness import Readiness
 log = logging.getLogger(__name__)
 
 Batch = Mapping[TopicPartition, list[ConsumerRecord]]
+Commit = Callable[[], Awaitable[None]]
 
 
 class Fenced(Exception):
@@ -110,8 +111,9 @@ class Processor(Protocol):
     async def revoke(self, partitions: list[TopicPartition]) -> None:
         """Forget the state of partitions given up."""
 
-    async def process(self, batch: Batch, offsets: OffsetMoves) -> None:
-        """Apply the batch and durably store its effects together with `offsets`."""
+    async def process(self, batch: Batch, offsets: OffsetMoves) -> Commit | None:
+        """Apply the batch. Return what durably stores its effects together with `offsets`
+        (the loop runs it while the next batch is applied), or None if already stored."""
 
     async def tick(self) -> None:
         """Periodic work that does not depend on new records (time-driven rules)."""
@@ -147,6 +149,8 @@ class ConsumerLoop:
         self._last_tick = time.monotonic()
         self._stale = False
         self._joined = False
+        # The previous batch's write, landing while the next batch is applied in memory.
+        self._landing: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         self.consumer.subscribe(self.topics, listener=_Listener(self))
@@ -175,8 +179,12 @@ class ConsumerLoop:
                 self._stale = True
                 await sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 10.0)
+        with contextlib.suppress(Exception):  # what was applied is stored, if it can be
+            await self._landed()
 
     async def _handle(self, batch: Batch) -> None:
+        if self._landing is not None and self._landing.done():
+            await self._landed()  # surfaces a failed write even when no records come
         fresh: dict[TopicPartition, list[ConsumerRecord]] = {}
         moves = OffsetMoves(self.group_id)
         for tp, records in batch.items():
@@ -189,16 +197,30 @@ class ConsumerLoop:
                 moves.moves[tp] = (stored, kept[-1].offset + 1)
         if not fresh:
             return
-        await self.processor.process(fresh, moves)
+        commit = await self.processor.process(fresh, moves)
         for tp, (_, new) in moves.moves.items():
             self.positions[tp] = new
+        # Writes land in order: this batch's starts once the previous one's has committed.
+        await self._landed()
+        self._landing = asyncio.create_task(self._land(commit, moves))
+
+    async def _land(self, commit: Commit | None, moves: OffsetMoves) -> None:
+        if commit is not None:
+            await commit()
         await self._commit_to_kafka({tp: new for tp, (_, new) in moves.moves.items()})
+
+    async def _landed(self) -> None:
+        """Wait for the write in flight; its failure fails the caller (and so the batch)."""
+        landing, self._landing = self._landing, None
+        if landing is not None:
+            await landing
 
     async def _maybe_tick(self) -> None:
         if self.tick_seconds is None:
             return
         if time.monotonic() - self._last_tick >= self.tick_seconds:
             self._last_tick = time.monotonic()
+            await self._landed()
             await self.processor.tick()
 
     async def _commit_to_kafka(self, offsets: dict[TopicPartition, int]) -> None:
@@ -209,12 +231,14 @@ class ConsumerLoop:
 
     async def assigned(self, partitions: list[TopicPartition]) -> None:
         async with self.lock:
+            await self._settle()
             await self._load(partitions)
             self._joined = True
             self.readiness.ok(self.name)
 
     async def revoked(self, partitions: list[TopicPartition]) -> None:
         async with self.lock:
+            await self._settle()
             await self.processor.revoke(partitions)
             for tp in partitions:
                 self.positions.pop(tp, None)
@@ -231,6 +255,8 @@ class ConsumerLoop:
     async def _reload(self) -> None:
         """Drop all in-memory state and resume every owned partition from the database."""
         async with self.lock:
+            with contextlib.suppress(Exception):  # failed or not, it is over
+                await self._landed()
             owned = list(self.positions)
             await self.processor.revoke(owned)
             await self._load(owned)
@@ -238,6 +264,14 @@ class ConsumerLoop:
                 if self.positions[tp] is None:
                     await self._rewind_to_committed(tp)
             self._stale = False
+
+    async def _settle(self) -> None:
+        """Before partitions move: land the write in flight, or rebuild from the database."""
+        try:
+            await self._landed()
+        except Exception as exc:
+            log.warning("%s: last write failed before a rebalance (%s)", self.name, exc)
+            self._stale = True
 
     async def _rewind_to_committed(self, tp: TopicPartition) -> None:
         # Nothing stored yet for this partition: Kafka's commit (written only after a store)

@@ -8,8 +8,11 @@ only then relay the new triggers to cs.triggers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -29,9 +32,11 @@ from shared.metrics import (
     SIGNALS_APPLIED,
     TRIGGERS_FIRED,
 )
-from shared.streaming import Batch, OffsetMoves
+from shared.streaming import Batch, Commit, OffsetMoves
 
 log = logging.getLogger(__name__)
+
+YIELD_EVERY = 1000
 
 
 class ScoringProcessor:
@@ -56,33 +61,40 @@ class ScoringProcessor:
         self.accounts = {a: s for a, s in self.accounts.items() if s.partition not in gone}
         ACCOUNTS_LOADED.set(len(self.accounts))
 
-    async def process(self, batch: Batch, offsets: OffsetMoves) -> None:
+    async def process(self, batch: Batch, offsets: OffsetMoves) -> Commit:
+        """Apply the batch in memory; return the write that stores it, offsets included."""
         dirty: dict[str, AccountState] = {}
         fired: list[Trigger] = []
         rejects = []
+        kinds: Counter[str] = Counter()
         for tp, records in batch.items():
-            BATCH_RECORDS.labels("scoring").observe(len(records))
-            for record in records:
+            for count, record in enumerate(records, 1):
                 try:
                     signal = orjson.loads(record.value)
                     state = self._account(signal["account_id"], tp.partition)
                     fired += apply_signal(state, signal, self.rules, self.settings.dedup_window)
                     dirty[state.account_id] = state
-                    SIGNALS_APPLIED.labels(signal["kind"], "applied").inc()
+                    kinds[signal["kind"]] += 1
                 except Exception as exc:  # a malformed signal must not stop the partition
-                    SIGNALS_APPLIED.labels("unknown", "rejected").inc()
+                    kinds["rejected"] += 1
+                    reason = f"scoring could not apply signal: {type(exc).__name__}: {exc}"
                     rejects.append(
                         await dead_letter(
                             self.producer,
                             self.settings.topics.dead_letter,
                             record,
-                            f"scoring could not apply signal: {type(exc).__name__}: {exc}",
+                            reason,
                             "scoring",
                         )
                     )
+                if count % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # lets the previous batch's write make progress
+        for kind, count in kinds.items():
+            SIGNALS_APPLIED.labels(kind, "rejected" if kind == "rejected" else "applied").inc(count)
+        BATCH_RECORDS.labels("scoring").observe(kinds.total())
         if rejects:
             await asyncio.gather(*rejects)
-        await self._store(dirty.values(), fired, offsets)
+        return functools.partial(self._write, self._rows(dirty.values()), fired, offsets)
 
     async def tick(self) -> None:
         """Time passes for live accounts even when they send nothing: evaluate them at the
@@ -97,7 +109,7 @@ class ScoringProcessor:
                 fired += evaluate(state, state.now, self.rules)
                 if (state.health.get("score"), orjson.dumps(state.rules)) != before:
                     dirty.append(state)
-        await self._store(dirty, fired, None)
+        await self._write(self._rows(dirty), fired, None)
         await self.relay_pending()
 
     async def relay_pending(self) -> None:
@@ -111,12 +123,17 @@ class ScoringProcessor:
             ACCOUNTS_LOADED.set(len(self.accounts))
         return state
 
-    async def _store(self, dirty: Any, fired: list[Trigger], offsets: OffsetMoves | None) -> None:
-        started = time.perf_counter()
+    def _rows(self, dirty: Iterable[AccountState]) -> list[dict[str, Any]]:
+        """The rows to store, built now: the states change again before the write runs."""
         for state in dirty:
             if state.health_stale:
                 refresh_health(state, self.rules)
-        rows = [repository.account_row(s) for s in dirty]
+        return [repository.account_row(s) for s in dirty]
+
+    async def _write(
+        self, rows: list[dict[str, Any]], fired: list[Trigger], offsets: OffsetMoves | None
+    ) -> None:
+        started = time.perf_counter()
         async with self.engine.begin() as conn:
             await repository.store_accounts(conn, rows)
             new = await repository.store_triggers(conn, fired)

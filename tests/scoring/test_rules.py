@@ -162,8 +162,9 @@ def test_state_survives_a_round_trip_through_storage() -> None:
         usage("acme", 1, metric="api_calls", value=90, user_id="u2", feature="export"),
         support("acme", 2, "T1", "opened", csat=4),
     )
-    copy = AccountState.from_bytes("acme", 3, acme.to_bytes())
-    assert copy.to_bytes() == acme.to_bytes()
+    copy = AccountState.from_bytes("acme", 3, acme.to_bytes(), acme.health)
+    assert copy.to_bytes() == acme.to_bytes() and copy.health == acme.health
+    assert copy.people == acme.people
     assert copy.by_email == acme.by_email and copy.by_user == acme.by_user
 
 

@@ -34,11 +34,13 @@ async def load_partitions(engine: AsyncEngine, partitions: Iterable[int]) -> lis
         return []
     async with engine.connect() as conn:
         rows = await conn.execute(
-            select(accounts.c.account_id, accounts.c.partition, accounts.c.state).where(
-                accounts.c.partition.in_(wanted)
-            )
+            select(
+                accounts.c.account_id, accounts.c.partition, accounts.c.state, accounts.c.health
+            ).where(accounts.c.partition.in_(wanted))
         )
-        return [AccountState.from_bytes(a, p, blob) for a, p, blob in rows]
+        return [
+            AccountState.from_bytes(a, p, blob, orjson.loads(health)) for a, p, blob, health in rows
+        ]
 
 
 def account_row(state: AccountState) -> dict[str, Any]:

@@ -23,6 +23,9 @@ CSAT_KEPT = 10
 RECORDS_KEPT = 16
 
 
+_PERSON: dict[str, Any] = {"user_id": None, "email": None}
+
+
 @dataclass(slots=True)
 class AccountState:
     account_id: str
@@ -138,7 +141,11 @@ class AccountState:
                 "first_seen": self.first_seen,
                 "usage": self.usage,
                 "gauges": self.gauges,
-                "people": self.people,
+                # Unknown fields are left out: most people are only known by a user_id.
+                "people": {
+                    pid: {k: v for k, v in p.items() if v is not None}
+                    for pid, p in self.people.items()
+                },
                 "activity": list(self.activity.items()),
                 "features": self.features,
                 "tickets": self.tickets,
@@ -146,12 +153,14 @@ class AccountState:
                 "seen": list(self.seen),
                 "rules": self.rules,
                 "recent_records": self.recent_records,
-                "health": self.health,
             }
         )
 
     @classmethod
-    def from_bytes(cls, account_id: str, partition: int, blob: bytes) -> AccountState:
+    def from_bytes(
+        cls, account_id: str, partition: int, blob: bytes, health: dict[str, Any]
+    ) -> AccountState:
+        """The state stored by to_bytes; its health is stored beside it (accounts.health)."""
         data = orjson.loads(blob)
         state = cls(
             account_id=account_id,
@@ -161,7 +170,7 @@ class AccountState:
             first_seen=data["first_seen"],
             usage=data["usage"],
             gauges=data["gauges"],
-            people=data["people"],
+            people={pid: {**_PERSON, **p} for pid, p in data["people"].items()},
             activity={int(d): n for d, n in data["activity"]},
             features=data["features"],
             tickets=data["tickets"],
@@ -169,7 +178,7 @@ class AccountState:
             seen=dict.fromkeys(data["seen"]),
             rules=data["rules"],
             recent_records=data["recent_records"],
-            health=data["health"],
+            health={k: health[k] for k in ("score", "band", "components")},
         )
         state.reindex()
         return state

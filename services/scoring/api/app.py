@@ -214,7 +214,9 @@ async def _account_row(engine: AsyncEngine, account_id: str) -> Any:
 
 
 def _state(row: Any) -> AccountState:
-    return AccountState.from_bytes(row.account_id, row.partition, row.state)
+    return AccountState.from_bytes(
+        row.account_id, row.partition, row.state, orjson.loads(row.health)
+    )
 
 
 def _encode_cursor(values: list[Any]) -> str:
