@@ -36,7 +36,7 @@ from shared.streaming import Batch, Commit, OffsetMoves
 
 log = logging.getLogger(__name__)
 
-YIELD_EVERY = 1000
+YIELD_EVERY = 200
 
 
 class ScoringProcessor:

@@ -16,6 +16,7 @@ from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import active_triggers
 from services.scoring.triggers.rules import Trigger
 from shared.clock import utcnow
+from shared.db.bulk import upsert
 from shared.db.tables import accounts, triggers
 
 
@@ -65,14 +66,7 @@ def account_row(state: AccountState) -> dict[str, Any]:
 
 
 async def store_accounts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    stmt = _insert(conn, accounts)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[accounts.c.account_id],
-        set_={c: stmt.excluded[c] for c in rows[0] if c != "account_id"},
-    )
-    await conn.execute(stmt, rows)
+    await upsert(conn, accounts, rows)
 
 
 async def store_triggers(conn: AsyncConnection, fired: list[Trigger]) -> list[Trigger]:
