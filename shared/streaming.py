@@ -48,8 +48,39 @@ class OffsetMoves:
         self.moves: dict[TopicPartition, tuple[int | None, int]] = {}
 
     async def store(self, conn: AsyncConnection) -> None:
+        known = {tp: move for tp, move in self.moves.items() if move[0] is not None}
+        if known and conn.dialect.name == "postgresql":
+            await _advance_all(conn, self.group_id, known)
+        else:
+            for tp, (expected, new) in known.items():
+                await _advance(conn, self.group_id, tp, expected, new)
         for tp, (expected, new) in self.moves.items():
-            await _advance(conn, self.group_id, tp, expected, new)
+            if expected is None:
+                await _advance(conn, self.group_id, tp, expected, new)
+
+
+_ADVANCE_ALL = """
+UPDATE consumer_offsets AS o SET next_offset = m.new
+FROM unnest($2::text[], $3::int4[], $4::int8[], $5::int8[]) AS m(topic, partition, expected, new)
+WHERE o.group_id = $1 AND o.topic = m.topic AND o.partition = m.partition
+  AND o.next_offset = m.expected
+"""
+
+
+async def _advance_all(
+    conn: AsyncConnection, group_id: str, moves: dict[TopicPartition, tuple[int | None, int]]
+) -> None:
+    """Every partition's move in one round trip (PostgreSQL); all or none, or Fenced."""
+    tps = list(moves)
+    columns = (
+        [tp.topic for tp in tps],
+        [tp.partition for tp in tps],
+        [moves[tp][0] for tp in tps],
+        [moves[tp][1] for tp in tps],
+    )
+    result = await conn.exec_driver_sql(_ADVANCE_ALL, (group_id, *columns))
+    if result.rowcount != len(tps):
+        raise Fenced(f"another consumer stored progress for some of {_describe(tps, {})}")
 
 
 async def _advance(

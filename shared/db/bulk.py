@@ -42,8 +42,8 @@ async def upsert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]
             f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
         )
-        driver: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg's
-        await driver.execute(sql, *([row[n] for row in rows] for n in names))
+        # Through SQLAlchemy, not the raw driver: it begins the transaction this must be in.
+        await conn.exec_driver_sql(sql, tuple([row[n] for row in rows] for n in names))
         return
     stmt = sqlite.insert(table)
     stmt = stmt.on_conflict_do_update(
