@@ -120,6 +120,11 @@ class EmbeddedBroker:
         while True:
             if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"embedded broker exited: {self.output()}")
+            if not await self._listening():  # asking aiokafka first would log an ERROR
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(f"embedded broker not listening: {self.output()}")
+                await asyncio.sleep(0.1)
+                continue
             admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000)
             try:
                 await admin.start()
@@ -131,6 +136,15 @@ class EmbeddedBroker:
                 await asyncio.sleep(0.2)
             finally:
                 await admin.close()
+
+    async def _listening(self) -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
 
     def output(self) -> str:
         self._log.seek(0)

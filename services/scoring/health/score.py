@@ -54,7 +54,8 @@ def engagement(state: AccountState, at: float, window_days: int, wanted: int) ->
     score = round(100 * min(len(people), wanted) / wanted)
     return Component(
         score,
-        f"{len(people)} engaged stakeholders in the last {window_days} days "
+        f"{len(people)} engaged stakeholder{'' if len(people) == 1 else 's'} "
+        f"in the last {window_days} days "
         f"({wanted} or more wanted)",
     )
 
