@@ -49,13 +49,13 @@ class BaseServiceSettings(BaseSettings):
     # Largest accepted message value; bigger ones are dead-lettered.
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Batch bounds for every consumer loop: records per poll and how long a poll may wait.
-    batch_max_records: int = Field(default=5000, ge=1)
+    batch_max_records: int = Field(default=20000, ge=1)
     batch_max_wait_ms: int = Field(default=100, ge=0)
     # `pulse up` without PULSE_KAFKA_BOOTSTRAP_SERVERS starts a broker here; `pulse demo`
     # finds it here.
     embedded_broker_port: int = 9092
     log_level: str = "INFO"
-    # Standalone ingest and alerts serve /metrics here (the API serves it for scoring).
+    # Serves /metrics here instead of on the API (standalone ingest and alerts have no API).
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
 
@@ -99,6 +99,14 @@ class ScoringSettings(BaseServiceSettings):
     live_window_seconds: int = Field(default=86400, ge=0)
     # How long a PUT waits for its record to be applied before answering 202.
     api_write_wait_seconds: float = Field(default=5.0, ge=0)
+    # API limits (docs/operations.md, Security): request body size, and a token bucket per
+    # token (per client address without one); a rate of 0 turns the rate limit off.
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1)
+    api_rate_per_second: float = Field(default=50.0, ge=0)
+    api_rate_burst: int = Field(default=100, ge=1)
+    # How long the API trusts its copy of the token table: a new or revoked token takes effect
+    # within this time (0: read the table on every request).
+    api_token_cache_seconds: float = Field(default=5.0, ge=0)
 
 
 class AlertsSettings(BaseServiceSettings):
