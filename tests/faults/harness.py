@@ -1,0 +1,285 @@
+"""Runs a workload through AccountPulse and reads back everything it produced, so a run with
+faults can be compared record by record with a clean run.
+
+Every run gets its own database, topics and consumer groups. The driver sends the workload a
+step at a time and waits until ingest has passed each step on (counted by reading cs.signals,
+never with end offsets, which Tansu gets wrong); `settle` waits until scoring and alerts have
+stored everything and every delivery is finished; `snapshot` reads the result through the API,
+the database and the Slack and SMTP stand-ins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.config import Topics, UpSettings
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
+from shared.db.tables import consumer_offsets, deliveries, triggers
+from shared.kafka import ensure_topics
+from tests.conftest import PG_ADMIN_DSN, wait_for
+from tests.faults.workload import Workload
+from tests.servers import SlackServer, SmtpServer
+
+PARTITIONS = 4
+
+
+@contextlib.asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A new, migrated PostgreSQL database for one run; dropped afterwards."""
+    name = f"pulse_fault_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    engine = create_engine(url)
+    await migrate(engine)
+    await engine.dispose()
+    try:
+        yield url
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def fresh_topics() -> Topics:
+    tag = uuid.uuid4().hex[:8]
+    return Topics(**{name: f"f{tag}.{name}" for name in Topics.model_fields})
+
+
+async def create_topics(bootstrap: str, topics: Topics) -> None:
+    await ensure_topics(
+        UpSettings(kafka_bootstrap_servers=bootstrap, topics=topics, topic_partitions=PARTITIONS)
+    )
+
+
+@dataclass
+class Observer:
+    """Reads cs.signals and cs.triggers from the start, without a group (no join wait)."""
+
+    bootstrap: str
+    topics: Topics
+    signal_ids: set[str] = field(default_factory=set)
+    ends: dict[TopicPartition, int] = field(default_factory=dict)  # next offset read
+    trigger_keys: Counter[str] = field(default_factory=Counter)
+    _consumer: AIOKafkaConsumer | None = None
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+        )
+        await self._consumer.start()
+        parts = [
+            TopicPartition(topic, p)
+            for topic in (self.topics.signals, self.topics.triggers)
+            for p in range(PARTITIONS)
+        ]
+        self._consumer.assign(parts)
+        await self._consumer.seek_to_beginning(*parts)
+        for tp in parts:
+            self.ends[tp] = 0
+        self._task = asyncio.create_task(self._read())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _read(self) -> None:
+        assert self._consumer is not None
+        while True:
+            try:
+                batch = await self._consumer.getmany(timeout_ms=200)
+            except Exception:  # the broker is away (an outage test): keep trying
+                await asyncio.sleep(0.5)
+                continue
+            for tp, records in batch.items():
+                for record in records:
+                    value = orjson.loads(record.value)
+                    if tp.topic == self.topics.signals:
+                        self.signal_ids.add(value.get("signal_id") or "")
+                        if value.get("kind") == "account":
+                            self.signal_ids.add(f"account:{value['account_id']}")
+                    else:
+                        self.trigger_keys[value["dedup_key"]] += 1
+                    self.ends[tp] = record.offset + 1
+
+    def ends_of(self, topic: str) -> dict[tuple[str, int], int]:
+        return {(tp.topic, tp.partition): n for tp, n in self.ends.items() if tp.topic == topic}
+
+
+Hook = Callable[[int], Awaitable[None]]
+
+
+async def drive(
+    workload: Workload,
+    bootstrap: str,
+    topics: Topics,
+    observer: Observer,
+    *,
+    after_send: Hook | None = None,
+    step_timeout: float = 90.0,
+) -> None:
+    """Send the accounts, then each step once ingest has passed on the one before.
+    `after_send(i)` runs right after step i is sent (where faults are injected)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        await _send(producer, topics, [("accounts", a) for a in workload.accounts])
+        wanted = {f"account:{a['account_id']}" for a in workload.accounts}
+        await wait_for(
+            lambda: wanted <= observer.signal_ids, timeout=step_timeout, what="account signals"
+        )
+        for i, step in enumerate(workload.steps):
+            await _send(producer, topics, step)
+            if after_send is not None:
+                await after_send(i)
+            ids = {value["event_id"] for _, value in step}
+            await wait_for(
+                lambda ids=ids: ids <= observer.signal_ids,  # type: ignore[misc]
+                timeout=step_timeout,
+                interval=0.05,
+                what=f"ingest to pass on step {i}",
+            )
+    finally:
+        await producer.stop()
+
+
+async def _send(producer: AIOKafkaProducer, topics: Topics, items: list[Any]) -> None:
+    futures = []
+    for topic_field, value in items:
+        futures.append(
+            await producer.send(
+                getattr(topics, topic_field),
+                orjson.dumps(value),
+                key=value["account_id"].encode(),
+            )
+        )
+    await asyncio.gather(*futures)
+
+
+async def stored_offsets(engine: AsyncEngine, group_id: str) -> dict[tuple[str, int], int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(
+                consumer_offsets.c.topic,
+                consumer_offsets.c.partition,
+                consumer_offsets.c.next_offset,
+            ).where(consumer_offsets.c.group_id == group_id)
+        )
+        return {(t, p): int(o) for t, p, o in rows}
+
+
+async def settle(
+    engine: AsyncEngine,
+    group_prefix: str,
+    topics: Topics,
+    observer: Observer,
+    slack: SlackServer,
+    smtp: SmtpServer,
+    timeout: float = 120.0,
+) -> None:
+    """Wait until everything sent has been scored, relayed, consumed and delivered."""
+
+    async def caught_up(service: str, topic: str) -> bool:
+        ends = {k: v for k, v in observer.ends_of(topic).items() if v}
+        stored = await stored_offsets(engine, f"{group_prefix}-{service}")
+        return all(stored.get(k) == v for k, v in ends.items())
+
+    async def done() -> bool:
+        if not await caught_up("scoring", topics.signals):
+            return False
+        async with engine.connect() as conn:
+            fired = {k for (k,) in await conn.execute(select(triggers.c.dedup_key))}
+            unpublished = await conn.scalar(
+                select(triggers.c.trigger_id).where(triggers.c.published.is_(False)).limit(1)
+            )
+            statuses = Counter(s for (s,) in await conn.execute(select(deliveries.c.status)))
+        if unpublished is not None or not fired <= set(observer.trigger_keys):
+            return False
+        if not await caught_up("alerts", topics.triggers):
+            return False
+        if statuses.get("pending") or statuses.total() != 2 * len(fired):
+            return False
+        return len(slack.posted()) >= len(fired) and len(smtp.messages) >= len(fired)
+
+    await wait_for(done, timeout=timeout, interval=0.5, what="scoring, alerts and deliveries")
+    await asyncio.sleep(2.0)  # anything that should not happen (a second send) has time to
+    await wait_for(done, timeout=10, interval=0.5, what="a stable end")
+
+
+async def snapshot(
+    api: httpx.AsyncClient,
+    engine: AsyncEngine,
+    workload: Workload,
+    slack: SlackServer,
+    smtp: SmtpServer,
+) -> dict[str, Any]:
+    """Everything a run produced, free of wall-clock times, for comparison across runs."""
+    accounts: dict[str, Any] = {}
+    for account in workload.accounts:
+        account_id = account["account_id"]
+        view = (await api.get(f"/v1/accounts/{account_id}")).json()
+        health = (await api.get(f"/v1/accounts/{account_id}/health")).json()
+        people = (await api.get(f"/v1/accounts/{account_id}/stakeholders")).json()
+        for body in (view, health):
+            body.pop("updated_at", None)
+        accounts[account_id] = {"account": view, "health": health, "stakeholders": people}
+    async with engine.connect() as conn:
+        fired = {
+            row.dedup_key: (row.trigger_id, row.type, row.account_id, row.severity)
+            for row in await conn.execute(select(triggers))
+        }
+        delivered = sorted(
+            (row.dedup_key, row.channel, row.status, row.trigger_id, row.recipient)
+            for row in await conn.execute(select(deliveries))
+        )
+    return {
+        "accounts": accounts,
+        "triggers": fired,
+        "deliveries": delivered,
+        "slack": Counter(
+            (m.body["metadata"]["event_payload"]["dedup_key"], m.body["channel"])
+            for m in slack.posted()
+        ),
+        "email": Counter(
+            (str(m.message["X-Pulse-Dedup-Key"]), tuple(m.rcpt_tos)) for m in smtp.messages
+        ),
+    }
+
+
+def assert_same(actual: dict[str, Any], clean: dict[str, Any]) -> None:
+    """Record by record, with the first differences named rather than a wall of diff."""
+    twice = [k for k, n in (actual["slack"] + actual["email"]).items() if n > 1]
+    assert not twice, f"delivered more than once: {twice[:5]}"
+    for account_id, expected in clean["accounts"].items():
+        assert actual["accounts"].get(account_id) == expected, f"account {account_id} differs"
+    assert actual["accounts"].keys() == clean["accounts"].keys()
+    missing = clean["triggers"].keys() - actual["triggers"].keys()
+    extra = actual["triggers"].keys() - clean["triggers"].keys()
+    assert not missing and not extra, (
+        f"triggers missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
+    )
+    assert actual["triggers"] == clean["triggers"]
+    assert actual["deliveries"] == clean["deliveries"]
+    assert actual["slack"] == clean["slack"]
+    assert actual["email"] == clean["email"]

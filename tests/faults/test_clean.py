@@ -1,0 +1,17 @@
+"""The reference run itself: the workload must exercise every trigger type, or the fault
+tests would compare little."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+async def test_the_clean_run_fires_every_kind_of_trigger_and_delivers_each_once(
+    clean: dict[str, Any],
+) -> None:
+    kinds = Counter(t[1] for t in clean["triggers"].values())
+    print(kinds)
+    assert set(kinds) == {"plan_limit_80", "single_threaded", "health_red"}
+    assert len(clean["slack"]) == len(clean["triggers"]) == len(clean["email"])
+    assert all(n == 1 for n in (clean["slack"] + clean["email"]).values())
