@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -87,4 +88,24 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("delivered_at", DateTime(timezone=True)),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
+# API bearer tokens (shared/tokens.py): only a SHA-256 of each token is kept. A name belongs to
+# one unrevoked token at a time; revoked rows stay listed.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(10), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index(
+        "ux_api_tokens_active_name",
+        "name",
+        unique=True,
+        postgresql_where=text("revoked_at IS NULL"),
+        sqlite_where=text("revoked_at IS NULL"),
+    ),
 )
