@@ -9,9 +9,11 @@ from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.api.app import create_app
+from services.scoring.api.security import check_bind
 from services.scoring.processor import ScoringProcessor
 from shared.config import ScoringSettings
 from shared.kafka import create_consumer, create_producer
@@ -29,6 +31,8 @@ async def run_scoring(
     *,
     serve_api: bool = True,
 ) -> None:
+    if serve_api:
+        await check_bind(settings, engine)  # no open API on a non-loopback address
     producer = create_producer(settings)
     await producer.start()
     consumer = create_consumer(settings, settings.group("scoring"))
@@ -45,6 +49,7 @@ async def run_scoring(
         max_wait_ms=settings.batch_max_wait_ms,
         tick_seconds=settings.tick_seconds,
     )
+    metrics_server = None
     try:
         await consumer.start()
         await processor.relay_pending()
@@ -52,8 +57,13 @@ async def run_scoring(
         if serve_api:
             app = create_app(settings, engine, producer, readiness)
             tasks.append(asyncio.create_task(serve(app, settings, stop), name="scoring-api"))
+        if settings.metrics_port:  # then the API has no /metrics
+            metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
         await _until_stopped(tasks, stop)
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         await consumer.stop()
         await producer.stop()
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import stakeholders_view, usage_view
+from services.scoring.api.security import ApiGuard, document_bearer
 from shared.clock import iso
 from shared.config import ScoringSettings
 from shared.db.tables import accounts, triggers
@@ -44,6 +45,12 @@ def create_app(
         description="Real-time account health: scores, their reasons, and triggers.",
     )
     writer = RecordWriter(settings, engine, producer)
+    # Auth, rate and body limits for every route (security.py). With PULSE_METRICS_PORT set,
+    # metrics are served there instead (services/scoring/service.py) and /metrics is a 404.
+    metrics_here = not settings.metrics_port
+    protected = frozenset({"/metrics"} if metrics_here else ())
+    app.add_middleware(ApiGuard, settings=settings, engine=engine, protected_paths=protected)
+    document_bearer(app, protected)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -55,9 +62,11 @@ def create_app(
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "not ready", "problems": readiness.problems}, 503)
 
-    @app.get("/metrics", tags=["ops"])
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if metrics_here:
+
+        @app.get("/metrics", tags=["ops"])
+        async def metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.put("/v1/accounts/{account_id}", tags=["accounts"])
     async def put_account(account_id: AccountId, record: AccountFields) -> JSONResponse:
