@@ -4,6 +4,7 @@ pulse up [--demo]     everything in one process (embedded broker unless configur
 pulse ingest | scoring | alerts   one service (needs PULSE_KAFKA_BOOTSTRAP_SERVERS)
 pulse demo            stream synthetic telemetry to the input topics
 pulse migrate         bring the database schema up to date
+pulse token create | list | revoke   manage API tokens (docs/operations.md, Security)
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ def main(argv: list[str] | None = None) -> None:
     demo_cmd.add_argument("--accounts", type=int, default=30)
     demo_cmd.add_argument("--no-live", action="store_true", help="send the history, then exit")
     commands.add_parser("migrate", help="bring the database schema up to date")
+    token_cmd = commands.add_parser("token", help="create, list or revoke API tokens")
+    token_actions = token_cmd.add_subparsers(dest="token_command", required=True)
+    create_cmd = token_actions.add_parser("create", help="create a token (shown only once)")
+    create_cmd.add_argument("--name", required=True, help="a name to list and revoke it by")
+    create_cmd.add_argument(
+        "--scope", choices=["read", "write"], default="read", help="read: GET; write: all"
+    )
+    token_actions.add_parser("list", help="list tokens (never the tokens themselves)")
+    revoke_cmd = token_actions.add_parser("revoke", help="revoke a token by name")
+    revoke_cmd.add_argument("name")
     args = parser.parse_args(argv)
 
     runners: dict[str, Callable[[argparse.Namespace, asyncio.Event], Coroutine[Any, Any, None]]]
@@ -60,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         "alerts": _alerts,
         "demo": _demo,
         "migrate": _migrate,
+        "token": _token,
     }
     try:
         _run(_with_signals(runners[args.command], args))
@@ -227,6 +239,48 @@ async def _migrate(args: argparse.Namespace, stop: asyncio.Event) -> None:
     _configure_logging(settings)
     engine = await _database(settings)
     await engine.dispose()
+
+
+async def _token(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    from shared import tokens
+
+    engine = await _database(BaseServiceSettings())
+    try:
+        if args.token_command == "create":
+            token = await tokens.create_token(engine, args.name, args.scope)
+            print(token)
+            print(
+                f"pulse token: created {args.name!r} (scope {args.scope}). This is the only "
+                "time the token is shown: store it now. Send it as `Authorization: Bearer "
+                "<token>`.",
+                file=sys.stderr,
+            )
+        elif args.token_command == "list":
+            _print_tokens(await tokens.list_tokens(engine))
+        else:
+            await tokens.revoke_token(engine, args.name)
+            print(f"pulse token: revoked {args.name!r}", file=sys.stderr)
+    except tokens.TokenError as exc:
+        print(f"pulse token: {exc}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        await engine.dispose()
+
+
+def _print_tokens(rows: list[Any]) -> None:
+    def when(value: Any) -> str:
+        return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
+
+    table = [("NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED")]
+    table += [
+        (t.name, t.scope, when(t.created_at), when(t.last_used_at), when(t.revoked_at))
+        for t in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 if __name__ == "__main__":
