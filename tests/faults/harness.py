@@ -238,9 +238,9 @@ async def snapshot(
     accounts: dict[str, Any] = {}
     for account in workload.accounts:
         account_id = account["account_id"]
-        view = (await api.get(f"/v1/accounts/{account_id}")).json()
-        health = (await api.get(f"/v1/accounts/{account_id}/health")).json()
-        people = (await api.get(f"/v1/accounts/{account_id}/stakeholders")).json()
+        view = await _get(api, f"/v1/accounts/{account_id}")
+        health = await _get(api, f"/v1/accounts/{account_id}/health")
+        people = await _get(api, f"/v1/accounts/{account_id}/stakeholders")
         for body in (view, health):
             body.pop("updated_at", None)
         accounts[account_id] = {"account": view, "health": health, "stakeholders": people}
@@ -267,12 +267,26 @@ async def snapshot(
     }
 
 
+async def _get(api: httpx.AsyncClient, path: str) -> Any:
+    """GET a JSON body, waiting out the API's rate limit (429 with Retry-After)."""
+    for _ in range(30):
+        response = await api.get(path)
+        if response.status_code != 429:
+            assert response.status_code == 200, (
+                f"GET {path}: {response.status_code} {response.text}"
+            )
+            return response.json()
+        await asyncio.sleep(float(response.headers.get("Retry-After") or 1))
+    raise AssertionError(f"GET {path}: still rate-limited after 30 tries")
+
+
 def assert_same(actual: dict[str, Any], clean: dict[str, Any]) -> None:
     """Record by record, with the first differences named rather than a wall of diff."""
     twice = [k for k, n in (actual["slack"] + actual["email"]).items() if n > 1]
     assert not twice, f"delivered more than once: {twice[:5]}"
     for account_id, expected in clean["accounts"].items():
-        assert actual["accounts"].get(account_id) == expected, f"account {account_id} differs"
+        got = actual["accounts"].get(account_id)
+        assert got == expected, f"account {account_id}: {_differences(got, expected)}"
     assert actual["accounts"].keys() == clean["accounts"].keys()
     missing = clean["triggers"].keys() - actual["triggers"].keys()
     extra = actual["triggers"].keys() - clean["triggers"].keys()
@@ -283,3 +297,18 @@ def assert_same(actual: dict[str, Any], clean: dict[str, Any]) -> None:
     assert actual["deliveries"] == clean["deliveries"]
     assert actual["slack"] == clean["slack"]
     assert actual["email"] == clean["email"]
+
+
+def _differences(got: Any, want: Any, path: str = "") -> list[str]:
+    """Where two JSON-like values differ, as 'path: got != want' lines (first ten)."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        out = []
+        for key in sorted(got.keys() | want.keys(), key=str):
+            out += _differences(got.get(key), want.get(key), f"{path}.{key}")
+        return out[:10]
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        out = []
+        for n, (a, b) in enumerate(zip(got, want, strict=True)):
+            out += _differences(a, b, f"{path}[{n}]")
+        return out[:10]
+    return [] if got == want else [f"{path}: {got!r} != clean {want!r}"]
