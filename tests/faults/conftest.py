@@ -30,6 +30,8 @@ from tests.pulse_process import pulse_env, pulse_up
 from tests.servers import SlackServer, SmtpServer
 
 WORKLOAD = build(seed=7)
+# Outage tests stream a shorter workload: the fault, not the volume, is what they exercise.
+SMALL = build(seed=11, accounts=100, days=16)
 
 
 @dataclass
@@ -64,7 +66,7 @@ class Run:
             **extra,
         )
 
-    async def drive(self, workload: Workload = WORKLOAD, **kwargs: Any) -> None:
+    async def drive(self, workload: Workload, **kwargs: Any) -> None:
         await drive(workload, self.bootstrap, self.topics, self.observer, **kwargs)
 
     async def settle(self, timeout: float = 120.0) -> None:
@@ -78,7 +80,7 @@ class Run:
             timeout,
         )
 
-    async def snapshot(self, api: Any, workload: Workload = WORKLOAD) -> dict[str, Any]:
+    async def snapshot(self, api: Any, workload: Workload) -> dict[str, Any]:
         return await snapshot(api, self.engine, workload, self.slack, self.smtp)
 
 
@@ -120,13 +122,22 @@ async def run(broker: EmbeddedBroker) -> AsyncIterator[Run]:
         yield fresh
 
 
+async def clean_run(bootstrap: str, workload: Workload) -> dict[str, Any]:
+    """The workload run once without faults: what every faulty run must equal."""
+    started = time.monotonic()
+    async with private_run(bootstrap) as reference, pulse_up(reference.env()) as (_, api):
+        await reference.drive(workload)
+        await reference.settle()
+        result = await reference.snapshot(api, workload)
+    print(f"clean run: {workload.events} events in {time.monotonic() - started:.1f}s")
+    return result
+
+
 @pytest.fixture(scope="session")
 async def clean(broker: EmbeddedBroker) -> dict[str, Any]:
-    """The shared workload run once without faults: what every faulty run must equal."""
-    started = time.monotonic()
-    async with private_run(broker.bootstrap) as reference, pulse_up(reference.env()) as (_, api):
-        await reference.drive()
-        await reference.settle()
-        result = await reference.snapshot(api)
-    print(f"clean run: {WORKLOAD.events} events in {time.monotonic() - started:.1f}s")
-    return result
+    return await clean_run(broker.bootstrap, WORKLOAD)
+
+
+@pytest.fixture(scope="session")
+async def clean_small(broker: EmbeddedBroker) -> dict[str, Any]:
+    return await clean_run(broker.bootstrap, SMALL)

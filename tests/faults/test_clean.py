@@ -15,3 +15,9 @@ async def test_the_clean_run_fires_every_kind_of_trigger_and_delivers_each_once(
     assert set(kinds) == {"plan_limit_80", "single_threaded", "health_red"}
     assert len(clean["slack"]) == len(clean["triggers"]) == len(clean["email"])
     assert all(n == 1 for n in (clean["slack"] + clean["email"]).values())
+
+
+async def test_the_small_clean_run_fires_every_kind_of_trigger(clean_small: dict[str, Any]) -> None:
+    kinds = Counter(t[1] for t in clean_small["triggers"].values())
+    print(kinds)
+    assert set(kinds) == {"plan_limit_80", "single_threaded", "health_red"}

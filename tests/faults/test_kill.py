@@ -49,10 +49,10 @@ async def test_kill_9_of_pulse_up_at_random_points_changes_nothing(
                 outputs.append(pulse.output())
                 pulse = PulseProcess(env)
 
-            await run.drive(after_send=kill_and_restart)
+            await run.drive(WORKLOAD, after_send=kill_and_restart)
             await pulse.ready(api)
             await run.settle()
-            result = await run.snapshot(api)
+            result = await run.snapshot(api, WORKLOAD)
         except BaseException:
             print(pulse.output()[-5000:])
             raise
