@@ -30,6 +30,7 @@ from shared.config import (
 )
 from shared.db.engine import create_engine, redact
 from shared.db.migrate import migrate
+from shared.errors import ConfigurationError
 from shared.kafka import EmbeddedBroker, ensure_topics
 from shared.readiness import Readiness
 
@@ -61,6 +62,34 @@ def main(argv: list[str] | None = None) -> None:
     token_actions.add_parser("list", help="list tokens (never the tokens themselves)")
     revoke_cmd = token_actions.add_parser("revoke", help="revoke a token by name")
     revoke_cmd.add_argument("name")
+    bench_cmd = commands.add_parser(
+        "bench", help="measure throughput, latency and memory (services as child processes)"
+    )
+    bench_cmd.add_argument("--accounts", type=int, help="accounts (default 10,000)")
+    bench_cmd.add_argument("--events", type=int, help="events (default 200,000)")
+    bench_cmd.add_argument(
+        "--rate", type=float, help="offered events/s for latency (default: half of pulse up's)"
+    )
+    bench_cmd.add_argument(
+        "--latency-seconds", type=float, help="length of the rated load (default 20)"
+    )
+    bench_cmd.add_argument(
+        "--quick", action="store_true", help="a seconds-long smoke run (200 accounts, 2,000 events)"
+    )
+    bench_cmd.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    bench_cmd.add_argument(
+        "--plot", metavar="FILE", help="also sweep --plot-sizes and draw a PNG (needs matplotlib)"
+    )
+    bench_cmd.add_argument(
+        "--plot-sizes", metavar="LIST", help="accounts for --plot (default 1k,10k,100k,1M)"
+    )
+    bench_cmd.add_argument(
+        "--database-url",
+        metavar="DSN",
+        help="PostgreSQL admin DSN (default PULSE_BENCH_DATABASE_URL or "
+        "postgresql://postgres@127.0.0.1:5432/postgres)",
+    )
+    bench_cmd.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
     args = parser.parse_args(argv)
 
     runners: dict[str, Callable[[argparse.Namespace, asyncio.Event], Coroutine[Any, Any, None]]]
@@ -72,16 +101,13 @@ def main(argv: list[str] | None = None) -> None:
         "demo": _demo,
         "migrate": _migrate,
         "token": _token,
+        "bench": _bench,
     }
     try:
         _run(_with_signals(runners[args.command], args))
     except ConfigurationError as exc:
         print(f"pulse {args.command}: {exc}", file=sys.stderr)
         sys.exit(2)
-
-
-class ConfigurationError(Exception):
-    pass
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:
@@ -281,6 +307,26 @@ def _print_tokens(rows: list[Any]) -> None:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+
+
+async def _bench(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    from services.bench import BenchError, run_bench
+
+    # Ctrl+C (or SIGTERM) cancels the run; its clean-up stops every child it started.
+    bench = asyncio.ensure_future(run_bench(args))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([bench, stopping], return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not bench.done():
+        bench.cancel()
+    try:
+        await bench
+    except (asyncio.CancelledError, BenchError) as exc:
+        if stop.is_set():
+            print("pulse bench: interrupted; every child process was stopped", file=sys.stderr)
+            sys.exit(130)
+        print(f"pulse bench: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.clock import utcnow
 from shared.config import ScoringSettings
+from shared.errors import ConfigurationError
 from shared.tokens import READ, WRITE, ActiveToken, active_tokens, hash_token, mark_used
 
 log = logging.getLogger(__name__)
@@ -69,18 +70,15 @@ def is_loopback(host: str) -> bool:
 
 async def check_bind(settings: ScoringSettings, engine: AsyncEngine) -> None:
     """Refuse to start an API anyone on the network could use: a non-loopback bind needs at
-    least one unrevoked token. Logs why and how to fix it, then ends the process (status 2)."""
+    least one unrevoked token. The error says why and how to fix it (the CLI exits 2)."""
     if is_loopback(settings.api_host) or await active_tokens(engine):
         return
-    log.error(
-        "refusing to serve the API on %s:%d without an API token: anyone who can reach that "
-        "address could read and change every account. Create a token first with `%s` (then "
-        "send `Authorization: Bearer <token>`), or bind to 127.0.0.1 (PULSE_API_HOST).",
-        settings.api_host,
-        settings.api_port,
-        CREATE_HINT,
+    raise ConfigurationError(
+        f"refusing to serve the API on {settings.api_host}:{settings.api_port} without an API "
+        "token: anyone who can reach that address could read and change every account. Create "
+        f"a token first with `{CREATE_HINT}` (then send `Authorization: Bearer <token>`), or "
+        "bind to 127.0.0.1 (PULSE_API_HOST)."
     )
-    raise SystemExit(2)
 
 
 class RateLimiter:
