@@ -1,0 +1,310 @@
+"""`pulse bench`: how fast AccountPulse is, measured from the outside in one run.
+
+Against a broker (PULSE_KAFKA_BOOTSTRAP_SERVERS, else an embedded one) and PostgreSQL, it
+generates a seeded workload and measures, each phase on fresh topics, groups and databases:
+
+1. the raw limit: a bare consumer parsing the input topics;
+2. throughput from a backlog to committed effects, for `pulse up` and for `pulse ingest` +
+   `pulse scoring` as two processes;
+3. latency at a fixed offered rate: produce -> visible in the API, produce -> Slack alert;
+4. the ratios of (2) to (1) and to a naive one-transaction-per-event baseline;
+5. scoring's peak RSS, its memory per account, and its restart-to-ready time;
+6. GET /v1/accounts/{id}/health throughput and p99 under the rated load.
+
+The services run as child processes configured only through PULSE_ variables, as a user
+runs them. Progress goes to stderr, the table to stdout, the document to --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.bench import report
+from services.bench.database import admin_dsn, server_version
+from services.bench.errors import BenchError
+from services.bench.phases import (
+    Context,
+    measure_baseline,
+    measure_latency,
+    measure_raw,
+    measure_split,
+    measure_up,
+)
+from services.bench.processes import inherited_settings
+from services.bench.workload import Workload, build
+from shared.config import BaseServiceSettings
+from shared.db.engine import redact
+from shared.errors import ConfigurationError
+from shared.kafka import EmbeddedBroker
+
+__all__ = ["BenchError", "Options", "options", "parse_sizes", "run_bench"]
+
+DEFAULT = {"accounts": 10_000, "events": 200_000, "latency_seconds": 20.0, "baseline": 5_000}
+QUICK = {"accounts": 200, "events": 2_000, "latency_seconds": 3.0, "baseline": 500}
+PLOT_SIZES = "1k,10k,100k,1M"
+
+
+@dataclass(frozen=True)
+class Options:
+    accounts: int
+    events: int
+    rate: float | None  # None: half the measured `pulse up` throughput
+    latency_seconds: float
+    baseline_events: int
+    seed: int
+    quick: bool
+    json: str | None
+    plot: str | None
+    plot_sizes: list[int]
+    admin_dsn: str
+
+
+def parse_sizes(text: str) -> list[int]:
+    """'1k,10k,100k,1M' -> [1000, 10000, 100000, 1000000]."""
+    sizes = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        scale = {"k": 1_000, "m": 1_000_000}.get(part[-1:], 1)
+        try:
+            sizes.append(int(float(part.rstrip("km")) * scale))
+        except ValueError:
+            raise ConfigurationError(
+                f"--plot-sizes: {part!r} is not a number like 10k or 1M"
+            ) from None
+    if not sizes or min(sizes) < 1:
+        raise ConfigurationError("--plot-sizes: give positive account counts, e.g. 1k,10k,100k")
+    return sizes
+
+
+def options(args: argparse.Namespace) -> Options:
+    """The run's sizes: explicit flags win, then --quick's, then the defaults."""
+    base = QUICK if args.quick else DEFAULT
+    accounts = args.accounts if args.accounts is not None else int(base["accounts"])
+    events = args.events if args.events is not None else int(base["events"])
+    seconds = args.latency_seconds or base["latency_seconds"]
+    if accounts < 1 or events < 1:
+        raise ConfigurationError("--accounts and --events must be at least 1")
+    if seconds < 1:
+        raise ConfigurationError("--latency-seconds must be at least 1")
+    if args.rate is not None and args.rate <= 0:
+        raise ConfigurationError("--rate must be positive")
+    return Options(
+        accounts=accounts,
+        events=events,
+        rate=args.rate,
+        latency_seconds=seconds,
+        baseline_events=min(events, int(base["baseline"])),
+        seed=args.seed,
+        quick=args.quick,
+        json=args.json,
+        plot=args.plot,
+        plot_sizes=parse_sizes(args.plot_sizes or PLOT_SIZES),
+        admin_dsn=admin_dsn(args.database_url),
+    )
+
+
+_STARTED = time.monotonic()
+
+
+def say(text: str) -> None:
+    """Progress, on stderr so stdout carries only the table."""
+    elapsed = time.monotonic() - _STARTED
+    print(f"pulse bench [{elapsed:5.0f}s]: {text}", file=sys.stderr, flush=True)
+
+
+async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Run every phase, print the table, write --json and --plot; the report document."""
+    opts = options(args)
+    if opts.plot:
+        report.require_matplotlib()  # before minutes of work, not after
+    settings = _settings()
+    started, started_at = time.monotonic(), _utc()
+    log_dir = Path(tempfile.mkdtemp(prefix="pulse-bench-"))
+    try:
+        async with _broker() as (bootstrap, broker_kind):
+            ctx = _context(bootstrap, opts, settings, log_dir)
+            postgres = await server_version(opts.admin_dsn)
+            workload = _workload(opts.accounts, opts.events, opts.seed)
+            results = await _measure(ctx, opts, workload)
+            sweep = await _sweep(ctx, opts, results) if opts.plot else []
+    except BenchError as exc:  # the children's logs tell the rest of the story: kept
+        raise BenchError(f"{exc}\n(the child processes' logs are in {log_dir})") from None
+    except BaseException:
+        shutil.rmtree(log_dir, ignore_errors=True)
+        raise
+    shutil.rmtree(log_dir, ignore_errors=True)
+    meta = {
+        "benchmark": "accountpulse",
+        "version": 1,
+        "command": list(getattr(sys, "orig_argv", sys.argv)),
+        "started_at": started_at,
+        "finished_at": _utc(),
+        "duration_seconds": round(time.monotonic() - started, 1),
+        "seed": opts.seed,
+        "quick": opts.quick,
+        "options": {**asdict(opts), "admin_dsn": redact(opts.admin_dsn)},
+        "machine": report.machine(postgres, broker_kind),
+        "sizes": _sizes(opts, workload),
+        "settings": {
+            "topic_partitions": ctx.partitions,
+            "inherited": inherited_settings(os.environ),
+        },
+    }
+    doc = report.document(meta, results, sweep)
+    print(report.table(doc))
+    if opts.json:
+        report.write_json(doc, opts.json)
+        say(f"wrote {opts.json}")
+    if opts.plot:
+        report.plot(sweep, opts.plot, _plot_title(doc))
+        say(f"wrote {opts.plot}")
+    return doc
+
+
+def _utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@contextlib.asynccontextmanager
+async def _broker() -> AsyncIterator[tuple[str, str]]:
+    """The configured broker, else an embedded one for the duration of the run."""
+    configured = os.environ.get("PULSE_KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured, f"external ({configured})"
+        return
+    broker = EmbeddedBroker()
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # its "Unable connect" while the broker starts is noise
+    try:
+        await broker.start()
+    except Exception as exc:
+        broker.stop()
+        raise BenchError(f"could not start the embedded broker: {exc}") from None
+    finally:
+        quiet.setLevel(level)
+    try:
+        yield broker.bootstrap, "embedded (Tansu)"
+    finally:
+        broker.stop()
+
+
+def _settings() -> BaseServiceSettings:
+    """The caller's PULSE_ settings the benchmark follows (partitions, replication)."""
+    try:
+        return BaseServiceSettings()
+    except ValidationError as exc:
+        raise ConfigurationError(f"a PULSE_ setting is invalid: {exc}") from None
+
+
+def _context(
+    bootstrap: str, opts: Options, settings: BaseServiceSettings, log_dir: Path
+) -> Context:
+    return Context(
+        bootstrap=bootstrap,
+        admin=opts.admin_dsn,
+        partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication_factor,
+        environ=dict(os.environ),
+        log_dir=log_dir,
+        tag=uuid.uuid4().hex[:6],
+        seed=opts.seed,
+    )
+
+
+def _workload(accounts: int, events: int, seed: int) -> Workload:
+    # Events end a minute ago: recent (accounts are live, as in production) and never
+    # ahead of the services' clocks.
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    say(f"generating {accounts:,} accounts and {events:,} events")
+    return build(accounts, events, seed=seed, end=end)
+
+
+async def _measure(ctx: Context, opts: Options, workload: Workload) -> report.Results:
+    total = len(workload.messages)
+    say(f"1/5 raw limit: a bare consumer reading {total:,} messages")
+    raw = await measure_raw(ctx, workload)
+    say(f"2/5 throughput: pulse up working off {total:,} messages")
+    up = await measure_up(ctx, workload)
+    say("    throughput: pulse ingest + pulse scoring; then scoring restarted, and empty")
+    split, memory = await measure_split(ctx, workload)
+    naive = _workload(
+        max(1, round(opts.accounts * opts.baseline_events / opts.events)),
+        opts.baseline_events,
+        opts.seed,
+    )
+    say(f"3/5 naive baseline: scoring with one transaction per event, {len(naive.messages):,} msgs")
+    baseline = await measure_baseline(ctx, naive)
+    offered = opts.rate or max(1.0, round(up.steady_rate / 2))
+    say(f"4/5 latency: {offered:,.0f} events/s for {opts.latency_seconds:g} s, with probes")
+    say("5/5 (and GET /health under load while it runs)")
+    latency, health = await measure_latency(
+        ctx, workload, offered_rate=offered, seconds=opts.latency_seconds
+    )
+    return report.Results(raw, up, split, baseline, memory, latency, health)
+
+
+async def _sweep(ctx: Context, opts: Options, results: report.Results) -> list[report.SweepPoint]:
+    """Throughput and latency p99 of `pulse up` at each --plot-sizes account count."""
+    points = []
+    for accounts in opts.plot_sizes:
+        if accounts == opts.accounts:  # measured already
+            up, latency = results.up, results.latency
+        else:
+            workload = _workload(accounts, opts.events, opts.seed)
+            say(f"plot: {accounts:,} accounts: throughput")
+            up = await measure_up(ctx, workload)
+            offered = opts.rate or max(1.0, round(up.steady_rate / 2))
+            say(f"plot: {accounts:,} accounts: latency at {offered:,.0f} events/s")
+            latency, _ = await measure_latency(
+                ctx, workload, offered_rate=offered, seconds=opts.latency_seconds
+            )
+        points.append(
+            report.SweepPoint(
+                accounts=accounts,
+                messages=up.messages,
+                throughput=up.steady_rate,
+                api_p99_ms=latency.api.p99_ms,
+                slack_p99_ms=latency.slack.p99_ms,
+            )
+        )
+    return points
+
+
+def _sizes(opts: Options, workload: Workload) -> dict[str, Any]:
+    counts = workload.counts()
+    return {
+        "accounts": opts.accounts,
+        "events": opts.events,
+        "records": len(workload.records),
+        "messages": len(workload.messages),
+        "by_topic": counts,
+        "crossing_accounts": len(workload.crossing),
+        "baseline_events": opts.baseline_events,
+        "latency_seconds": opts.latency_seconds,
+        "offered_rate_option": opts.rate,
+        "plot_sizes": opts.plot_sizes if opts.plot else [],
+    }
+
+
+def _plot_title(doc: dict[str, Any]) -> str:
+    host = doc["machine"]
+    return (
+        f"AccountPulse, {doc['sizes']['events']:,} events per run, {host['cpu_count']} cores, "
+        f"Python {host['python']}, {doc['finished_at']}"
+    )
