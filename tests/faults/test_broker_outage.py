@@ -18,7 +18,7 @@ from tests.faults.test_database_outage import readiness
 from tests.ingest.faults import broker_behind_proxy
 from tests.pulse_process import PulseProcess
 
-OUTAGE_SECONDS = 30.0
+OUTAGE_SECONDS = 25.0
 CUT_AT_STEP = 10
 
 
