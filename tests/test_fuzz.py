@@ -1,0 +1,146 @@
+"""Hostile input, generated: whatever arrives on an input topic is either accepted per the
+contract or rejected with a reason, and nothing accepted can crash scoring."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.scoring.accounts.apply import apply_signal
+from services.scoring.accounts.state import AccountState
+from shared.config import RuleSettings
+from shared.events import MODELS, Rejected, to_signal, validate
+
+KINDS = sorted(MODELS)
+LIMIT = 1024 * 1024
+LATEST = datetime.now(UTC) + timedelta(days=1)
+
+hostile_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=300),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(
+        [
+            "2026-11-20T10:00:00Z",
+            "2026-11-20T10:00:00",
+            "9999-12-31T23:59:59-01:00",
+            "1970-01-01T00:00:00Z",
+            "2999-01-01T00:00:00Z",
+            "2026-02-30T10:00:00Z",
+            "",
+            "x" * 5000,
+            "\udcff",
+            "month",
+            "absolute",
+            "opened",
+            "urgent",
+            "left",
+            "champion",
+        ]
+    ),
+)
+hostile_values = st.recursive(
+    hostile_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+FIELDS = [
+    "event_id",
+    "account_id",
+    "occurred_at",
+    "user_id",
+    "feature",
+    "metric",
+    "value",
+    "mode",
+    "email",
+    "title",
+    "department",
+    "ticket_id",
+    "status",
+    "priority",
+    "category",
+    "csat",
+    "requested_feature",
+    "requester_email",
+    "name",
+    "tier",
+    "arr",
+    "csm",
+    "plan",
+    "role",
+    "renewal_date",
+]
+valid_base = {
+    "event_id": "e-1",
+    "account_id": "acme",
+    "occurred_at": "2026-11-20T10:00:00Z",
+    "user_id": "u-1",
+    "feature": "export",
+    "ticket_id": "T-1",
+    "status": "opened",
+    "email": "dana@acme.com",
+}
+messages = st.fixed_dictionaries({}, optional={f: hostile_values for f in FIELDS}).map(
+    lambda extra: {**valid_base, **extra}
+)
+
+
+def _accept_or_reject(kind: str, raw: bytes) -> Any:
+    try:
+        return validate(kind, raw, max_bytes=LIMIT, latest=LATEST)
+    except Rejected as exc:
+        assert exc.reason.strip()
+        return None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(KINDS), raw=st.binary(max_size=2000))
+def test_arbitrary_bytes_are_accepted_or_rejected_with_a_reason(kind: str, raw: bytes) -> None:
+    _accept_or_reject(kind, raw)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(KINDS), message=messages)
+def test_nothing_accepted_can_crash_scoring(kind: str, message: dict[str, Any]) -> None:
+    try:
+        raw = orjson.dumps(message)
+    except (TypeError, orjson.JSONEncodeError):  # e.g. lone surrogates: not JSON at all
+        return
+    accepted = _accept_or_reject(kind, raw)
+    if accepted is None:
+        return
+    signal = orjson.loads(orjson.dumps(to_signal(kind, accepted, "t:0:0")))
+    if "ts" in signal:
+        assert math.isfinite(signal["ts"])
+    state = AccountState(signal["account_id"], 0)
+    apply_signal(state, signal, RuleSettings(), dedup_window=100)
+    assert 0 <= state.health["score"] <= 100
+    copy = AccountState.from_bytes(state.account_id, 0, state.to_bytes(), state.health)
+    assert copy.to_bytes() == state.to_bytes()
+
+
+def test_deep_nesting_duplicate_keys_and_huge_values_are_handled() -> None:
+    deep = b'{"event_id": "e", "account_id": "a", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert _accept_or_reject("login", deep) is None
+    twice = (
+        b'{"event_id": "e", "account_id": "a", "account_id": "b", "user_id": "u", '
+        b'"occurred_at": "2026-11-20T10:00:00Z"}'
+    )
+    assert _accept_or_reject("login", twice).account_id == "b"  # the last one wins
+    huge = orjson.dumps({**valid_base, "title": "x" * (LIMIT + 1)})
+    assert _accept_or_reject("login", huge) is None
+    nan = (
+        b'{"event_id": "e", "account_id": "a", "occurred_at": "2026-11-20T10:00:00Z", '
+        b'"metric": "m", "value": NaN}'
+    )
+    assert _accept_or_reject("usage", nan) is None
