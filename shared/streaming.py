@@ -206,7 +206,7 @@ class ConsumerLoop:
                 # Database down, broker gone, or a fenced flush: the batch's effects were not
                 # stored, so the in-memory state is rebuilt from what was, without a restart.
                 log.warning("%s: batch failed (%s); retrying in %.1fs", self.name, exc, backoff)
-                self.readiness.fail(self.name, f"{type(exc).__name__}: {exc}")
+                self.readiness.fail(self.name, short_reason(exc))
                 self._stale = True
                 await sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -312,6 +312,12 @@ class ConsumerLoop:
             await self.consumer.seek_to_beginning(tp)
         else:
             self.consumer.seek(tp, committed)
+
+
+def short_reason(exc: BaseException) -> str:
+    """The first line of an error, bounded: database errors quote whole statements."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:200]}".rstrip(": ")
 
 
 def _describe(partitions: list[TopicPartition], stored: dict[TopicPartition, int]) -> str:
