@@ -48,6 +48,7 @@ class ScoringProcessor:
         self.engine = engine
         self.producer = producer
         self.accounts: dict[str, AccountState] = {}
+        self._unrelayed = False  # a relay failed: stored triggers wait for the broker
 
     async def assign(self, partitions: list[TopicPartition]) -> None:
         for state in await repository.load_partitions(
@@ -63,6 +64,8 @@ class ScoringProcessor:
 
     async def process(self, batch: Batch, offsets: OffsetMoves) -> Commit:
         """Apply the batch in memory; return the write that stores it, offsets included."""
+        if self._unrelayed:  # the broker is back, since records arrive: catch up first
+            await self.relay_pending()
         dirty: dict[str, AccountState] = {}
         fired: list[Trigger] = []
         rejects = []
@@ -114,6 +117,7 @@ class ScoringProcessor:
 
     async def relay_pending(self) -> None:
         """Publish triggers stored but not yet relayed (after a crash or a broker outage)."""
+        self._unrelayed = False
         await self._relay(await repository.unpublished_triggers(self.engine))
 
     def _account(self, account_id: str, partition: int) -> AccountState:
@@ -159,5 +163,6 @@ class ScoringProcessor:
             ]
             await asyncio.gather(*sends)
             await repository.mark_published(self.engine, [t["trigger_id"] for t in fired])
-        except Exception as exc:  # stored already: the next tick relays what is left
+        except Exception as exc:  # stored already: relayed again with the next batch or tick
             log.warning("relaying %d triggers failed (%s); will retry", len(fired), exc)
+            self._unrelayed = True
