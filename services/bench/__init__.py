@@ -38,6 +38,7 @@ from services.bench import report
 from services.bench.database import admin_dsn, server_version
 from services.bench.errors import BenchError
 from services.bench.phases import (
+    HEALTH_SECONDS,
     Context,
     measure_baseline,
     measure_latency,
@@ -142,7 +143,11 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             workload = _workload(opts.accounts, opts.events, opts.seed)
             results = await _measure(ctx, opts, workload)
             sweep = await _sweep(ctx, opts, results) if opts.plot else []
-    except BenchError as exc:  # the children's logs tell the rest of the story: kept
+    except BenchError as exc:
+        if not _has_logs(log_dir):
+            shutil.rmtree(log_dir, ignore_errors=True)
+            raise
+        # The children's logs tell the rest of the story: kept.
         raise BenchError(f"{exc}\n(the child processes' logs are in {log_dir})") from None
     except BaseException:
         shutil.rmtree(log_dir, ignore_errors=True)
@@ -174,6 +179,10 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         report.plot(sweep, opts.plot, _plot_title(doc))
         say(f"wrote {opts.plot}")
     return doc
+
+
+def _has_logs(log_dir: Path) -> bool:
+    return any(log_dir.iterdir())
 
 
 def _utc() -> str:
@@ -237,22 +246,25 @@ def _workload(accounts: int, events: int, seed: int) -> Workload:
 
 async def _measure(ctx: Context, opts: Options, workload: Workload) -> report.Results:
     total = len(workload.messages)
-    say(f"1/5 raw limit: a bare consumer reading {total:,} messages")
+    say(f"1/4 raw limit: a bare consumer reading {total:,} messages")
     raw = await measure_raw(ctx, workload)
-    say(f"2/5 throughput: pulse up working off {total:,} messages")
+    say(f"2/4 throughput: pulse up working off {total:,} messages")
     up = await measure_up(ctx, workload)
-    say("    throughput: pulse ingest + pulse scoring; then scoring restarted, and empty")
+    say("    throughput: pulse ingest + pulse scoring; then memory: scoring restarted, empty")
     split, memory = await measure_split(ctx, workload)
     naive = _workload(
         max(1, round(opts.accounts * opts.baseline_events / opts.events)),
         opts.baseline_events,
         opts.seed,
     )
-    say(f"3/5 naive baseline: scoring with one transaction per event, {len(naive.messages):,} msgs")
+    say(f"3/4 naive baseline: scoring with one transaction per event, {len(naive.messages):,} msgs")
     baseline = await measure_baseline(ctx, naive)
     offered = opts.rate or max(1.0, round(up.steady_rate / 2))
-    say(f"4/5 latency: {offered:,.0f} events/s for {opts.latency_seconds:g} s, with probes")
-    say("5/5 (and GET /health under load while it runs)")
+    busy = min(HEALTH_SECONDS, opts.latency_seconds)
+    say(
+        f"4/4 latency: {offered:,.0f} events/s for {opts.latency_seconds:g} s with probes, "
+        f"then {busy:g} s more with GET /health load"
+    )
     latency, health = await measure_latency(
         ctx, workload, offered_rate=offered, seconds=opts.latency_seconds
     )
@@ -262,6 +274,8 @@ async def _measure(ctx: Context, opts: Options, workload: Workload) -> report.Re
 async def _sweep(ctx: Context, opts: Options, results: report.Results) -> list[report.SweepPoint]:
     """Throughput and latency p99 of `pulse up` at each --plot-sizes account count."""
     points = []
+    if max(opts.plot_sizes) >= 100_000:
+        say("plot: 100,000 accounts and more take minutes per size (--plot-sizes picks sizes)")
     for accounts in opts.plot_sizes:
         if accounts == opts.accounts:  # measured already
             up, latency = results.up, results.latency

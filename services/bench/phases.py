@@ -663,7 +663,7 @@ async def _api_probe(
         "feature": "probe",
     }
     sent = time.monotonic()
-    await client.send(topics.product_usage, orjson.dumps(event), key=account.encode())
+    delivery = await client.send(topics.product_usage, orjson.dumps(event), key=account.encode())
     polls.in_flight += 1
     try:
         previous = None
@@ -679,7 +679,9 @@ async def _api_probe(
             except httpx.TransportError:
                 status = 0
             if status == 200:
-                return time.monotonic() - sent
+                seen = time.monotonic() - sent
+                await delivery  # done long ago: the event had an effect
+                return seen
             if status not in (0, 404):
                 raise BenchError(f"GET /v1/accounts/{account} answered {status} in a probe")
             await asyncio.sleep(polls.interval())
@@ -687,7 +689,7 @@ async def _api_probe(
         polls.in_flight -= 1
     raise BenchError(
         f"probe account {account} was not visible through GET /v1/accounts/{account} "
-        f"within {PROBE_TIMEOUT:.0f}s of its event being produced"
+        f"within {PROBE_TIMEOUT:.0f}s of its event being produced{_failed(delivery)}"
     )
 
 
@@ -703,13 +705,22 @@ async def _slack_probe(
         "value": PROBE_PLAN_LIMIT - 1,
     }
     sent = time.monotonic()
-    await client.send(topics.product_usage, orjson.dumps(event), key=account.encode())
+    delivery = await client.send(topics.product_usage, orjson.dumps(event), key=account.encode())
     while time.monotonic() - sent < PROBE_TIMEOUT:
         arrived = sink.arrived(account, "plan_limit_80")
         if arrived is not None:
+            await delivery  # done long ago: the event had an effect
             return arrived - sent
         await asyncio.sleep(0.01)  # an in-process lookup: the arrival is stamped by the sink
     raise BenchError(
         f"the plan_limit_80 alert for probe account {account} did not reach the Slack "
         f"stand-in within {PROBE_TIMEOUT:.0f}s of its usage event being produced"
+        f"{_failed(delivery)}"
     )
+
+
+def _failed(delivery: asyncio.Future[Any]) -> str:
+    """Why a probe's event never reached the broker, if that is the reason."""
+    if delivery.done() and not delivery.cancelled() and delivery.exception() is not None:
+        return f" (the broker refused it: {delivery.exception()})"
+    return ""
