@@ -280,9 +280,19 @@ async def _get(api: httpx.AsyncClient, path: str) -> Any:
     raise AssertionError(f"GET {path}: still rate-limited after 30 tries")
 
 
+def resent(actual: dict[str, Any]) -> list[Any]:
+    """Alerts that reached a receiver more than once."""
+    return [k for k, n in (actual["slack"] + actual["email"]).items() if n > 1]
+
+
+def once_each(actual: dict[str, Any]) -> dict[str, Any]:
+    """The same result with every receiver's count cut to one (to compare the rest)."""
+    return {**actual, **{r: Counter(dict.fromkeys(actual[r], 1)) for r in ("slack", "email")}}
+
+
 def assert_same(actual: dict[str, Any], clean: dict[str, Any]) -> None:
     """Record by record, with the first differences named rather than a wall of diff."""
-    twice = [k for k, n in (actual["slack"] + actual["email"]).items() if n > 1]
+    twice = resent(actual)
     assert not twice, f"delivered more than once: {twice[:5]}"
     for account_id, expected in clean["accounts"].items():
         got = actual["accounts"].get(account_id)
