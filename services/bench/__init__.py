@@ -6,7 +6,8 @@ generates a seeded workload and measures, each phase on fresh topics, groups and
 1. the raw limit: a bare consumer parsing the input topics;
 2. throughput from a backlog to committed effects, for `pulse up` and for `pulse ingest` +
    `pulse scoring` as two processes;
-3. latency at a fixed offered rate: produce -> visible in the API, produce -> Slack alert;
+3. latency at a fixed offered rate: produce -> visible in the API, produce -> Slack alert
+   (with the rated load alone, then also with the load of 6);
 4. the ratios of (2) to (1) and to a naive one-transaction-per-event baseline;
 5. scoring's peak RSS, its memory per account, and its restart-to-ready time;
 6. GET /v1/accounts/{id}/health throughput and p99 under the rated load.
@@ -97,7 +98,8 @@ def options(args: argparse.Namespace) -> Options:
     base = QUICK if args.quick else DEFAULT
     accounts = args.accounts if args.accounts is not None else int(base["accounts"])
     events = args.events if args.events is not None else int(base["events"])
-    seconds = args.latency_seconds or base["latency_seconds"]
+    given = args.latency_seconds
+    seconds = given if given is not None else base["latency_seconds"]
     if accounts < 1 or events < 1:
         raise ConfigurationError("--accounts and --events must be at least 1")
     if seconds < 1:
@@ -237,8 +239,8 @@ def _context(
 
 
 def _workload(accounts: int, events: int, seed: int) -> Workload:
-    # Events end a minute ago: recent (accounts are live, as in production) and never
-    # ahead of the services' clocks.
+    # Events end at the current minute: recent (accounts are live, as in production) and
+    # never ahead of the services' clocks.
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     say(f"generating {accounts:,} accounts and {events:,} events")
     return build(accounts, events, seed=seed, end=end)
@@ -293,6 +295,7 @@ async def _sweep(ctx: Context, opts: Options, results: report.Results) -> list[r
                 accounts=accounts,
                 messages=up.messages,
                 throughput=up.steady_rate,
+                offered_rate=latency.offered_rate,
                 api_p99_ms=latency.api.p99_ms,
                 slack_p99_ms=latency.slack.p99_ms,
             )

@@ -37,6 +37,7 @@ class SweepPoint:
     accounts: int
     messages: int
     throughput: float  # pulse up, steady, messages/s
+    offered_rate: float  # of the latency run
     api_p99_ms: float
     slack_p99_ms: float
 
@@ -176,10 +177,10 @@ def table(doc: dict[str, Any]) -> str:
     value_width = max(len(value) for _, value, _ in body)
     lines = [f"{label:<{width}}  {value:>{value_width}}  {unit}" for label, value, unit in body]
     if doc["sweep"]:
-        lines += ["", "accounts      pulse up events/s   API p99 ms   Slack p99 ms"]
+        lines += ["", "accounts   pulse up events/s   offered events/s   API p99 ms   Slack p99 ms"]
         lines += [
-            f"{p['accounts']:>9,}  {p['throughput']:>18,.0f}  {p['api_p99_ms']:>11,.1f}  "
-            f"{p['slack_p99_ms']:>13,.1f}"
+            f"{p['accounts']:>9,}  {p['throughput']:>18,.0f}  {p['offered_rate']:>17,.0f}  "
+            f"{p['api_p99_ms']:>11,.1f}  {p['slack_p99_ms']:>13,.1f}"
             for p in doc["sweep"]
         ]
     return "\n".join(head + lines)
