@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -31,9 +32,10 @@ async def broker() -> AsyncIterator[EmbeddedBroker]:
     embedded.stop()
 
 
-@pytest.fixture(scope="session")
-async def database_url() -> AsyncIterator[str]:
-    name = f"pulse_test_{uuid.uuid4().hex[:10]}"
+@contextlib.asynccontextmanager
+async def fresh_database(prefix: str = "pulse_test") -> AsyncIterator[str]:
+    """A new, migrated PostgreSQL database; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
@@ -42,10 +44,18 @@ async def database_url() -> AsyncIterator[str]:
     engine = create_engine(url)
     await migrate(engine)
     await engine.dispose()
-    yield url
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    try:
+        yield url
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    async with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,11 +14,10 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -26,35 +25,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.config import Topics, UpSettings
-from shared.db.engine import create_engine
-from shared.db.migrate import migrate
 from shared.db.tables import consumer_offsets, deliveries, triggers
 from shared.kafka import ensure_topics
-from tests.conftest import PG_ADMIN_DSN, wait_for
+from tests.conftest import fresh_database as database
+from tests.conftest import wait_for
 from tests.faults.workload import Workload
 from tests.servers import SlackServer, SmtpServer
 
 PARTITIONS = 4
 
 
-@contextlib.asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    """A new, migrated PostgreSQL database for one run; dropped afterwards."""
-    name = f"pulse_fault_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
-    engine = create_engine(url)
-    await migrate(engine)
-    await engine.dispose()
-    try:
-        yield url
-    finally:
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+def fresh_database() -> contextlib.AbstractAsyncContextManager[str]:
+    return database("pulse_fault")
 
 
 def fresh_topics() -> Topics:
