@@ -13,6 +13,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
+from urllib.parse import parse_qs
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -39,10 +40,17 @@ class _Failure:
 
 
 class SlackServer:
-    """Answers POST /api/<method> like Slack's Web API; `.url` is the slack_api_url."""
+    """Answers POST /api/<method> like Slack's Web API; `.url` is the slack_api_url.
+
+    chat.postMessage is recorded in `.requests` (and can be made to fail); what it accepts is
+    kept per conversation, a user's messages in the bot's DM with them (D + user ID), for
+    conversations.open and conversations.history, which are recorded in `.lookups`.
+    """
 
     def __init__(self) -> None:
         self.requests: list[SlackRequest] = []
+        self.lookups: list[SlackRequest] = []
+        self.history: dict[str, list[dict[str, Any]]] = {}
         self.delay = 0.0  # seconds before every answer: a slow Slack
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
@@ -81,16 +89,52 @@ class SlackServer:
         return [r for r in self.requests if r.ok]
 
     def _answer(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> _Failure:
+        method = path.rsplit("/", 1)[-1]
+        if method != "chat.postMessage":
+            answer = _Failure(200, self._look_up(method, body), {})
+            with self._lock:
+                self.lookups.append(SlackRequest(path, headers, body, 200, True))
+            return answer
         with self._lock:
             failure = self._failures.pop(0) if self._failures else None
         if failure is None:
-            ts = f"{time.time():.6f}"
-            failure = _Failure(200, {"ok": True, "channel": body.get("channel"), "ts": ts}, {})
+            failure = _Failure(200, self._post(body), {})
         ok = failure.status == 200 and isinstance(failure.body, dict) and failure.body.get("ok")
         request = SlackRequest(path, headers, body, failure.status, bool(ok))
         with self._lock:
             self.requests.append(request)
         return failure
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel = _conversation(str(body.get("channel")))
+        ts = f"{time.time():.6f}"
+        message = {"type": "message", "ts": ts, "text": body.get("text"), **_kept(body)}
+        with self._lock:
+            self.history.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _look_up(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": _conversation(body.get("users", ""))}}
+        if method != "conversations.history":
+            return {"ok": False, "error": "unknown_method"}
+        oldest = float(body.get("oldest") or 0)
+        with_metadata = body.get("include_all_metadata") == "true"
+        with self._lock:
+            found = [
+                m if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
+                for m in reversed(self.history.get(body.get("channel", ""), []))
+                if float(m["ts"]) > oldest
+            ]
+        start, limit = int(body.get("cursor") or 0), int(body.get("limit") or 100)
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -98,7 +142,11 @@ class SlackServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                if self.headers.get("Content-Type", "").startswith("application/json"):
+                    body = json.loads(raw or b"{}")
+                else:  # Slack's read methods take form fields
+                    body = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
                 if server.delay:
                     time.sleep(server.delay)
                 answer = server._answer(self.path, dict(self.headers.items()), body)
@@ -128,6 +176,15 @@ class SlackServer:
     def stop(self) -> None:
         self._http.shutdown()
         self._http.server_close()
+
+
+def _conversation(channel: str) -> str:
+    """Where Slack keeps what is posted to `channel`: a user's DM with the bot, or itself."""
+    return f"D{channel}" if channel[:1] in ("U", "W") else channel
+
+
+def _kept(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: body[k] for k in ("blocks", "metadata") if k in body}
 
 
 @dataclass

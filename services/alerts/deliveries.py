@@ -40,6 +40,7 @@ class Claimed:
     account_id: str
     payload: str
     attempts: int
+    created_at: datetime
 
 
 async def add(
@@ -100,7 +101,9 @@ async def claim_due(
         update(deliveries)
         .where(tuple_(c.dedup_key, c.channel).in_(due) & _claimable(now))
         .values(lease_until=lease_until, attempts=c.attempts + 1)
-        .returning(c.dedup_key, c.channel, c.trigger_id, c.account_id, c.payload, c.attempts)
+        .returning(
+            c.dedup_key, c.channel, c.trigger_id, c.account_id, c.payload, c.attempts, c.created_at
+        )
     )
     async with engine.begin() as conn:
         rows = (await conn.execute(statement)).all()

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.alerts import deliveries
 from services.alerts.deliveries import DELIVERED, FAILED, SKIPPED, Claimed
 from services.alerts.models import Account, Trigger
-from services.alerts.senders import DeliveryError, Sender
+from services.alerts.senders import Attempt, DeliveryError, Sender
 from shared.clock import utcnow
 from shared.config import AlertsSettings
 from shared.events import describe
@@ -172,7 +172,9 @@ class DeliveryWorker:
         timeout = self.settings.delivery_timeout_seconds
         try:
             async with asyncio.timeout(timeout):
-                await sender.send(trigger, account, recipient)
+                await sender.send(
+                    trigger, account, recipient, Attempt(row.attempts, row.created_at)
+                )
         except DeliveryError as exc:
             status = FAILED if exc.permanent else RETRY
             return Outcome(status, recipient, exc.reason, exc.retry_after)

@@ -160,6 +160,9 @@ async def test_slack_failing_twice_then_recovering(
 
     assert [r.status for r in slack_server.requests] == [500, 500, 200]
     assert len(slack_server.posted()) == 1
+    # Each retry first looked for an earlier post (there was none) in the CSM's DM.
+    histories = [r for r in slack_server.lookups if r.path.endswith("conversations.history")]
+    assert [r.body["channel"] for r in histories] == ["DU024BE7LH"] * 2
     stored = await row(engine, event["dedup_key"], "slack")
     assert stored is not None
     assert stored["status"] == "delivered" and stored["attempts"] == 3
@@ -264,6 +267,32 @@ async def test_slow_slack_does_not_delay_email(
     stored = await row(engine, key, "slack")
     assert stored is not None and stored["status"] == "delivered" and stored["attempts"] == 2
     assert len(emails_for(smtp_server, key)) == 1
+
+
+async def test_a_retry_finds_the_message_slack_kept_and_does_not_post_it_again(
+    alert_settings: Settings, engine: AsyncEngine, slack_server: SlackServer
+) -> None:
+    # Slack takes the message but its answer comes too late: the worker records a timeout.
+    # The retry must find the message by its metadata instead of posting a second one.
+    settings = alert_settings(
+        smtp_host=None, delivery_timeout_seconds=0.5, delivery_backoff_base_seconds=2.0
+    )
+    await seed_account(engine)
+    slack_server.delay = 1.0
+    event = trigger()
+    key = event["dedup_key"]
+    async with running(settings, engine):
+        await produce(settings, event)
+        await wait_for(lambda: slack_server.requests, what="the slow first post")
+        slack_server.delay = 0
+        await wait_for(lambda: finished(engine, key, "slack"), what="the retry")
+
+    assert len(slack_for(slack_server, key)) == 1
+    stored = await row(engine, key, "slack")
+    assert stored is not None and stored["status"] == "delivered" and stored["attempts"] == 2
+    methods = [r.path.rsplit("/", 1)[-1] for r in slack_server.lookups]
+    assert methods == ["conversations.open", "conversations.history"]
+    assert slack_server.lookups[-1].body["include_all_metadata"] == "true"
 
 
 async def test_recipients_fall_back_or_skip(

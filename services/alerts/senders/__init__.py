@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import httpx
 
-from services.alerts.senders.base import DeliveryError, Sender
+from services.alerts.senders.base import Attempt, DeliveryError, Sender
 from services.alerts.senders.console import ConsoleSender
 from services.alerts.senders.email import EmailSender
 from services.alerts.senders.slack import SlackSender
 from shared.config import AlertsSettings
 
-__all__ = ["ConsoleSender", "DeliveryError", "EmailSender", "Sender", "SlackSender", "build"]
+__all__ = [
+    "Attempt",
+    "ConsoleSender",
+    "DeliveryError",
+    "EmailSender",
+    "Sender",
+    "SlackSender",
+    "build",
+]
 
 
 def build(settings: AlertsSettings, client: httpx.AsyncClient) -> dict[str, Sender]:

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from services.alerts.models import Account, Trigger
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Which try of a delivery this is. On a retry an earlier try may have reached the
+    receiver without the worker learning it (a timeout, a crash between the receiver's answer
+    and the outcome being stored); a sender that can look for it starts at `since`."""
+
+    number: int  # 1 for the first try
+    since: datetime  # when the delivery was created: nothing sent for it is older
+
+    @property
+    def is_retry(self) -> bool:
+        return self.number > 1
 
 
 class DeliveryError(Exception):
@@ -32,5 +48,7 @@ class Sender(Protocol):
     def recipient(self, account: Account) -> str | None:
         """Who gets this account's alerts on this channel, or None when nobody does."""
 
-    async def send(self, trigger: Trigger, account: Account, recipient: str) -> None:
+    async def send(
+        self, trigger: Trigger, account: Account, recipient: str, attempt: Attempt
+    ) -> None:
         """Deliver one alert; raise DeliveryError (or anything else: retried) on failure."""

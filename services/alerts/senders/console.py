@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.alerts import messages
 from services.alerts.models import Account, Trigger
+from services.alerts.senders.base import Attempt
 
 
 class ConsoleSender:
@@ -13,7 +14,9 @@ class ConsoleSender:
     def recipient(self, account: Account) -> str | None:
         return "stdout"
 
-    async def send(self, trigger: Trigger, account: Account, recipient: str) -> None:
+    async def send(
+        self, trigger: Trigger, account: Account, recipient: str, attempt: Attempt
+    ) -> None:
         # Printed, not logged: the worker already logs every delivery, and one line per alert
         # is what a first run should show.
         print(messages.console_line(trigger, account), flush=True)

@@ -9,7 +9,7 @@ import aiosmtplib
 
 from services.alerts import messages
 from services.alerts.models import Account, Trigger
-from services.alerts.senders.base import DeliveryError
+from services.alerts.senders.base import Attempt, DeliveryError
 from shared.config import AlertsSettings
 
 
@@ -23,7 +23,12 @@ class EmailSender:
     def recipient(self, account: Account) -> str | None:
         return account.csm_email
 
-    async def send(self, trigger: Trigger, account: Account, recipient: str) -> None:
+    async def send(
+        self, trigger: Trigger, account: Account, recipient: str, attempt: Attempt
+    ) -> None:
+        # SMTP has no way to ask whether an earlier try arrived: a retry is sent again, with
+        # the same Message-ID (derived from the dedup_key), by which mail systems recognise
+        # a copy of a message they already hold.
         s = self.settings
         message = messages.email_message(
             trigger,
