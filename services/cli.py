@@ -2,6 +2,7 @@
 
 pulse up [--demo]     everything in one process (embedded broker unless configured)
 pulse ingest | scoring | alerts   one service (needs PULSE_KAFKA_BOOTSTRAP_SERVERS)
+pulse api             the HTTP API alone (then run scoring with --no-api)
 pulse demo            stream synthetic telemetry to the input topics
 pulse migrate         bring the database schema up to date
 pulse token create | list | revoke   manage API tokens (docs/operations.md, Security)
@@ -28,7 +29,7 @@ from shared.config import (
     ScoringSettings,
     UpSettings,
 )
-from shared.db.engine import create_engine, redact
+from shared.db.engine import create_engine, database_ssl, redact
 from shared.db.migrate import migrate
 from shared.errors import ConfigurationError
 from shared.kafka import EmbeddedBroker, ensure_topics
@@ -46,7 +47,13 @@ def main(argv: list[str] | None = None) -> None:
     up_cmd.add_argument("--demo", action="store_true", help="also stream synthetic telemetry")
     up_cmd.add_argument("--accounts", type=int, default=30, help="demo accounts (default 30)")
     commands.add_parser("ingest", help="validate input topics into cs.signals")
-    commands.add_parser("scoring", help="score accounts, fire triggers, serve the API")
+    scoring_cmd = commands.add_parser(
+        "scoring", help="score accounts, fire triggers, serve the API"
+    )
+    scoring_cmd.add_argument(
+        "--no-api", action="store_true", help="leave the API to `pulse api` processes"
+    )
+    commands.add_parser("api", help="serve the HTTP API alone (reads the database)")
     commands.add_parser("alerts", help="deliver triggers to Slack and email")
     demo_cmd = commands.add_parser("demo", help="stream synthetic telemetry")
     demo_cmd.add_argument("--accounts", type=int, default=30)
@@ -97,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         "up": _up,
         "ingest": _ingest,
         "scoring": _scoring,
+        "api": _api,
         "alerts": _alerts,
         "demo": _demo,
         "migrate": _migrate,
@@ -113,10 +121,10 @@ def main(argv: list[str] | None = None) -> None:
 def _run(coro: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
-
-        uvloop.run(coro)
-    except ImportError:
+    except ImportError:  # only the import: an ImportError inside the program is its own
         asyncio.run(coro)
+    else:
+        uvloop.run(coro)
 
 
 async def _with_signals(
@@ -147,7 +155,7 @@ def _require_broker(settings: BaseServiceSettings) -> None:
 
 
 async def _database(settings: BaseServiceSettings) -> AsyncEngine:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, database_ssl(settings))
     await migrate(engine)
     log.info("database %s is up to date", redact(settings.database_url))
     return engine
@@ -230,7 +238,21 @@ async def _scoring(args: argparse.Namespace, stop: asyncio.Event) -> None:
     engine = await _database(settings)
     try:
         await ensure_topics(settings)
-        await run_scoring(settings, engine, Readiness(), stop)
+        await run_scoring(settings, engine, Readiness(), stop, serve_api=not args.no_api)
+    finally:
+        await engine.dispose()
+
+
+async def _api(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    from services.scoring.service import run_api
+
+    settings = ScoringSettings()
+    _configure_logging(settings)
+    _require_broker(settings)  # writes go through cs.signals
+    engine = await _database(settings)
+    try:
+        await ensure_topics(settings)
+        await run_api(settings, engine, Readiness(), stop)
     finally:
         await engine.dispose()
 

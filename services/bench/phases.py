@@ -60,6 +60,14 @@ HEALTH_SECONDS = 10.0
 # The API's per-client rate limit would cap the health load and the probes (all from one
 # address) at its own rate: the benchmark measures capacity, so it turns the limit off.
 LATENCY_SETTINGS = {"PULSE_API_RATE_PER_SECOND": "0"}
+# How the latency phase runs the services: as deployed under load, each in its own process,
+# the API apart from scoring so that its answers never wait for a batch being applied.
+LATENCY_DEPLOYMENT = [
+    ("pulse ingest", []),
+    ("pulse scoring", ["--no-api"]),
+    ("pulse alerts", []),
+    ("pulse api", []),
+]
 PROBE_PLAN_LIMIT = 10.0  # a usage of 9 on this limit is 90%: plan_limit_80 fires
 
 
@@ -412,6 +420,7 @@ class Latency:
     api_polls: int  # GETs the API probes made
     api_poll_interval_ms: float  # their mean interval: the resolution of the API figures
     drain_seconds: float  # after the load stopped, until every signal was committed
+    deployment: list[str] = field(default_factory=list)  # the processes, as command lines
     settings: dict[str, str] = field(default_factory=dict)
     started_at: str = ""
     finished_at: str = ""
@@ -420,10 +429,11 @@ class Latency:
 async def measure_latency(
     ctx: Context, workload: Workload, *, offered_rate: float, seconds: float
 ) -> tuple[Latency, HealthLoad]:
-    """`pulse up` with the workload's accounts loaded (see workload.warm_up) and their alerts
-    delivered; then the workload's events, live, at `offered_rate`: `seconds` alone, then up
-    to 10 s more with the health load (6). Probes throughout, each timed from produce to its
-    effect; the two windows are reported apart."""
+    """The services deployed as under load (LATENCY_DEPLOYMENT: the API in its own process),
+    with the workload's accounts loaded (see workload.warm_up) and their alerts delivered;
+    then the workload's events, live, at `offered_rate`: `seconds` alone, then up to 10 s
+    more with the health load (6). Probes throughout, each timed from produce to its effect;
+    the two windows are reported apart."""
     started_at = _now()
     busy = min(HEALTH_SECONDS, seconds)
     fresh = ctx.fresh("latency")
@@ -440,15 +450,21 @@ async def measure_latency(
         with SlackSink() as sink, Children(ctx.log_dir) as children:
             slack = {"PULSE_SLACK_BOT_TOKEN": "xoxb-bench", "PULSE_SLACK_API_URL": sink.url}
             env = ctx.env(fresh, url, port, **slack, **LATENCY_SETTINGS)
-            up = children.start("pulse up", pulse_command("up"), env)
+            started = {
+                name: children.start(name, [*pulse_command(name.split()[1]), *flags], env)
+                for name, flags in LATENCY_DEPLOYMENT
+            }
+            services = list(started.values())
             async with ctx.progress(fresh) as progress:
-                await _until_committed(progress, len(preload), [up], what="loading the accounts")
-                await wait_ready(up, api_url, timeout=READY_TIMEOUT)
-                await _until_alerts_delivered(progress, up)
+                await _until_committed(
+                    progress, len(preload), services, what="loading the accounts"
+                )
+                await wait_ready(started["pulse api"], api_url, timeout=READY_TIMEOUT)
+                await _until_alerts_delivered(progress, started["pulse alerts"])
                 load = _RatedLoad(ctx, children, topics, api_url, sink, workload)
                 probes = await load.run(offered_rate, seconds, busy, api_ids, slack_ids)
                 total = len(preload) + probes.offered.messages + len(api_ids) + len(slack_ids)
-                await _until_committed(progress, total, [up], what="working off the rated load")
+                await _until_committed(progress, total, services, what="working off the rated load")
                 drained = time.monotonic() - probes.offered_until
     quiet_api = math.ceil(API_PROBES_PER_SECOND * seconds)
     quiet_slack = math.ceil(SLACK_PROBES_PER_SECOND * seconds)
@@ -466,6 +482,7 @@ async def measure_latency(
         api_polls=probes.polls.count,
         api_poll_interval_ms=round(probes.polls.mean_interval() * 1000, 1),
         drain_seconds=round(max(drained, 0.0), 3),
+        deployment=[" ".join([name, *flags]) for name, flags in LATENCY_DEPLOYMENT],
         settings=dict(LATENCY_SETTINGS),
         started_at=started_at,
         finished_at=_now(),

@@ -1,4 +1,9 @@
-"""The scoring service: the signal consumer and the HTTP API, side by side."""
+"""The scoring service: the signal consumer and the HTTP API, side by side; or the API alone.
+
+The API reads only from the database and writes through cs.signals, so it can also run as its
+own process (`pulse api`), as many as wanted: then its answers never wait for a consumer busy
+applying a batch in the same event loop.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import start_http_server
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.api.app import create_app
@@ -21,6 +27,8 @@ from shared.readiness import Readiness
 from shared.streaming import ConsumerLoop
 
 log = logging.getLogger(__name__)
+
+DATABASE_CHECK_SECONDS = 2.0
 
 
 async def run_scoring(
@@ -66,6 +74,45 @@ async def run_scoring(
             metrics_server.server_close()
         await consumer.stop()
         await producer.stop()
+
+
+async def run_api(
+    settings: ScoringSettings, engine: AsyncEngine, readiness: Readiness, stop: asyncio.Event
+) -> None:
+    """The HTTP API without a consumer: ready while the database answers."""
+    await check_bind(settings, engine)
+    producer = create_producer(settings)
+    await producer.start()
+    metrics_server = None
+    try:
+        app = create_app(settings, engine, producer, readiness)
+        tasks = [
+            asyncio.create_task(serve(app, settings, stop), name="api"),
+            asyncio.create_task(watch_database(engine, readiness, stop), name="api-database"),
+        ]
+        if settings.metrics_port:
+            metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
+        await _until_stopped(tasks, stop)
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
+        await producer.stop()
+
+
+async def watch_database(engine: AsyncEngine, readiness: Readiness, stop: asyncio.Event) -> None:
+    """/readyz follows the database, the one thing the API's answers depend on."""
+    while not stop.is_set():
+        try:
+            async with asyncio.timeout(DATABASE_CHECK_SECONDS):
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            readiness.fail("database", f"{type(exc).__name__}: {exc}"[:300])
+        else:
+            readiness.ok("database")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), DATABASE_CHECK_SECONDS)
 
 
 async def serve(app: FastAPI, settings: ScoringSettings, stop: asyncio.Event) -> None:
