@@ -2,6 +2,7 @@
 
 Only aiokafka talks to the broker. Nothing here needs idempotent or transactional producers:
 exactly-once effects come from offsets stored in the database (see shared/streaming.py).
+Every client reaches the cluster with client_options: bootstrap servers, TLS and SASL.
 """
 
 from __future__ import annotations
@@ -11,18 +12,22 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import RecordMetadata
 
 from shared.config import BaseServiceSettings
+from shared.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +38,60 @@ def _bootstrap(settings: BaseServiceSettings) -> str:
     return settings.kafka_bootstrap_servers
 
 
+def client_options(settings: BaseServiceSettings) -> dict[str, Any]:
+    """The keyword arguments that take any aiokafka client (producer, consumer or admin) to the
+    cluster: bootstrap servers, security protocol, TLS context and SASL credentials.
+
+    The settings were checked when they were read (shared.config). The result holds the SASL
+    password in clear, as aiokafka needs it: never log it."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": _bootstrap(settings),
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = _ssl_context(settings)
+    if settings.kafka_security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        assert settings.kafka_sasl_password is not None  # checked with the settings
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return options
+
+
+def _ssl_context(settings: BaseServiceSettings) -> ssl.SSLContext:
+    """Verifies the broker's certificate and host name, against PULSE_KAFKA_SSL_CAFILE or else
+    the system's CAs; presents a client certificate when one is configured."""
+    try:
+        context = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    except ssl.SSLError as exc:
+        raise ConfigurationError(f"PULSE_KAFKA_SSL_CAFILE has no usable CA: {exc}") from None
+    if settings.kafka_ssl_certfile:
+        try:
+            # An encrypted key would make OpenSSL prompt on the terminal: fail instead.
+            context.load_cert_chain(
+                settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile, password=lambda: b""
+            )
+        except ssl.SSLError as exc:
+            raise ConfigurationError(
+                "PULSE_KAFKA_SSL_CERTFILE / PULSE_KAFKA_SSL_KEYFILE are not a usable "
+                f"certificate and unencrypted key: {exc}"
+            ) from None
+    return context
+
+
+def describe_transport(settings: BaseServiceSettings) -> str:
+    """How the clients connect, for logs and errors: never a secret."""
+    protocol = settings.kafka_security_protocol
+    if protocol.startswith("SASL_"):
+        return f"{protocol}, {settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username!r}"
+    return protocol
+
+
 def create_producer(settings: BaseServiceSettings) -> AIOKafkaProducer:
     # Room for a rejected value of any size up to twice the accepted limit plus headers,
     # so an oversized message can still be dead-lettered whole.
     return AIOKafkaProducer(
-        bootstrap_servers=_bootstrap(settings),
+        **client_options(settings),
         acks="all",
         linger_ms=5,
         max_batch_size=1024 * 1024,
@@ -48,7 +102,7 @@ def create_producer(settings: BaseServiceSettings) -> AIOKafkaProducer:
 
 def create_consumer(settings: BaseServiceSettings, group_id: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
-        bootstrap_servers=_bootstrap(settings),
+        **client_options(settings),
         group_id=group_id,
         enable_auto_commit=False,
         # A group with no stored offsets starts at the beginning: nothing is skipped.
@@ -62,9 +116,12 @@ def create_consumer(settings: BaseServiceSettings, group_id: str) -> AIOKafkaCon
 
 
 async def ensure_topics(settings: BaseServiceSettings, names: Iterable[str] | None = None) -> None:
-    """Create missing topics with the configured partition count; existing ones are kept."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=_bootstrap(settings))
-    await admin.start()
+    """Create missing topics with the configured partition count; existing ones are kept.
+
+    Every service does this first, so a cluster it cannot reach or log in to stops it here,
+    with a ConfigurationError that says where it tried, how, and why that failed."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await _start(admin, settings)
     try:
         existing = set(await admin.list_topics())
         wanted = [n for n in (names or settings.topics.all()) if n not in existing]
@@ -79,6 +136,58 @@ async def ensure_topics(settings: BaseServiceSettings, names: Iterable[str] | No
         log.info("created topics %s", ", ".join(wanted))
     finally:
         await admin.close()
+
+
+async def _start(admin: AIOKafkaAdminClient, settings: BaseServiceSettings) -> None:
+    with _aiokafka_problems() as logged:
+        try:
+            await admin.start()
+        except Exception as exc:
+            await admin.close()
+            raise ConfigurationError(
+                f"cannot connect to Kafka at {settings.kafka_bootstrap_servers} "
+                f"({describe_transport(settings)}): {_reason(exc, logged, settings)}. Check "
+                f"that the brokers are up and reachable, and {_what_to_check(settings)}"
+            ) from None
+
+
+def _reason(exc: Exception, logged: list[str], settings: BaseServiceSettings) -> str:
+    if isinstance(exc, KafkaError | OSError):
+        # aiokafka logs why each connection failed (refused, TLS, SASL) and raises only
+        # "Unable to bootstrap": the logged reason is the useful one.
+        return logged[-1] if logged else str(exc)
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        # Escaped from aiokafka's SASL code: a KeyError, for one, when a broker ends a SCRAM
+        # exchange with an RFC 5802 error ("e=unknown-user"), which aiokafka does not parse.
+        return f"the SASL exchange failed ({type(exc).__name__}: {exc})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _what_to_check(settings: BaseServiceSettings) -> str:
+    checks = ["PULSE_KAFKA_BOOTSTRAP_SERVERS", "PULSE_KAFKA_SECURITY_PROTOCOL"]
+    if settings.kafka_security_protocol.endswith("SSL"):
+        checks.append("PULSE_KAFKA_SSL_CAFILE (it must have signed the brokers' certificates)")
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        checks += [f"PULSE_KAFKA_SASL_{name}" for name in ("MECHANISM", "USERNAME", "PASSWORD")]
+    return ", ".join(checks)
+
+
+@contextlib.contextmanager
+def _aiokafka_problems() -> Iterator[list[str]]:
+    """The messages of the warnings and errors aiokafka logs inside the block."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    logger = logging.getLogger("aiokafka")
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
 
 
 def free_port() -> int:
@@ -125,6 +234,7 @@ class EmbeddedBroker:
                     raise RuntimeError(f"embedded broker not listening: {self.output()}")
                 await asyncio.sleep(0.1)
                 continue
+            # Not client_options: this broker is our own child and speaks PLAINTEXT only.
             admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000)
             try:
                 await admin.start()

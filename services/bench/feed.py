@@ -22,7 +22,7 @@ from aiokafka.partitioner import murmur2
 from services.bench.errors import BenchError
 from services.bench.workload import Message
 from shared.config import BaseServiceSettings, Topics
-from shared.kafka import ensure_topics
+from shared.kafka import client_options, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,14 @@ async def create_topics(
         raise BenchError(f"the broker at {bootstrap} did not create topics within 60s") from None
 
 
+def _options(bootstrap: str) -> dict[str, Any]:
+    """The broker's address with the caller's PULSE_KAFKA_* transport security."""
+    return client_options(BaseServiceSettings(kafka_bootstrap_servers=bootstrap))
+
+
 def producer(bootstrap: str, *, linger_ms: int = 20) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **_options(bootstrap),
         acks="all",
         linger_ms=linger_ms,
         max_batch_size=1024 * 1024,
@@ -155,7 +160,7 @@ async def offer(
 async def delete_topics(bootstrap: str, topics: Topics) -> None:
     """Best effort: a phase's topics are of no use once it is over (and an external broker
     should not keep them)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = AIOKafkaAdminClient(**_options(bootstrap), request_timeout_ms=30000)
     try:
         await asyncio.wait_for(admin.start(), 30)
         await asyncio.wait_for(admin.delete_topics(topics.all()), 30)

@@ -2,19 +2,74 @@
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared.config import BaseServiceSettings
+from shared.errors import ConfigurationError
 
-def create_engine(url: str) -> AsyncEngine:
+
+def create_engine(url: str, connect_args: Mapping[str, Any] | None = None) -> AsyncEngine:
+    """`connect_args` go to the driver on every connection: database_ssl(settings) for the
+    services."""
+    extra = dict(connect_args or {})
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30, **extra})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=extra
+    )
+
+
+def database_ssl(settings: BaseServiceSettings) -> dict[str, Any]:
+    """asyncpg's `ssl` argument for PULSE_DATABASE_SSL_MODE, as libpq's sslmode means it:
+
+    disable and prefer are passed through by name (prefer: TLS if the server offers it, not
+    verified); require encrypts and checks nothing, unless a root certificate is given, which
+    it then verifies the chain against (libpq does the same); verify-ca also verifies the
+    chain; verify-full also the host name. The chain is checked against
+    PULSE_DATABASE_SSL_ROOT_CERT, or the system's CAs without one. Unset: nothing here, the
+    URL and asyncpg decide. SQLite was refused with the settings."""
+    mode = settings.database_ssl_mode
+    if mode is None:
+        return {}
+    if mode in ("disable", "prefer"):
+        return {"ssl": mode}
+    verify = mode != "require" or settings.database_ssl_root_cert is not None
+    return {"ssl": _ssl_context(settings, verify=verify, check_hostname=mode == "verify-full")}
+
+
+def _ssl_context(
+    settings: BaseServiceSettings, *, verify: bool, check_hostname: bool
+) -> ssl.SSLContext:
+    try:
+        if verify:
+            context = ssl.create_default_context(cafile=settings.database_ssl_root_cert)
+            context.check_hostname = check_hostname
+        else:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    except ssl.SSLError as exc:
+        raise ConfigurationError(f"PULSE_DATABASE_SSL_ROOT_CERT has no usable CA: {exc}") from None
+    if settings.database_ssl_cert:
+        try:
+            # An encrypted key would make OpenSSL prompt on the terminal: fail instead.
+            context.load_cert_chain(
+                settings.database_ssl_cert, settings.database_ssl_key, password=lambda: b""
+            )
+        except ssl.SSLError as exc:
+            raise ConfigurationError(
+                "PULSE_DATABASE_SSL_CERT / PULSE_DATABASE_SSL_KEY are not a usable certificate "
+                f"and unencrypted key: {exc}"
+            ) from None
+    return context
 
 
 def is_postgres(engine: AsyncEngine) -> bool:

@@ -1,7 +1,8 @@
 """Secrets never show: `pulse up` runs with API tokens, a database password, a Slack token and
 an SMTP password configured and logging at DEBUG; auth fails in every way, deliveries fail
-with errors that quote the Slack token, and a bad database URL stops the services. None of the
-secret values may appear in the output, the API's answers, /metrics or the stored errors."""
+with errors that quote the Slack token, and a bad database URL stops the services; a Kafka SASL
+password goes to a broker that refuses the login, or with settings that cannot work. None of
+the secret values may appear in the output, the API's answers, /metrics or the stored errors."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.conftest import wait_for
 from tests.pulse_process import pulse_env, pulse_up
 from tests.security.conftest import bearer, run_pulse
 from tests.servers import SlackServer
+from tests.transport import private_tansu
 
 
 def _with_password(url: str, password: str) -> str:
@@ -150,3 +152,40 @@ async def test_a_bad_database_url_never_shows_its_password(
         assert run.code != 0
         assert run.err  # it says why
         assert password not in run.out + run.err, run.err[-2000:]
+
+
+async def test_the_kafka_sasl_password_never_shows(database_url: str) -> None:
+    """Services started with PULSE_KAFKA_SASL_PASSWORD, logging at DEBUG, stop with a reason
+    that names the variables, never the password: when the broker refuses the SCRAM login, and
+    when the settings cannot work. (A service that logs in and runs cannot be shown here: the
+    test broker can hold no SASL user, see tests/test_transport.py. Metrics carry no setting.)"""
+    password = f"kafkapw{uuid.uuid4().hex}"
+    async with private_tansu(authentication=True) as sasl_broker:
+        sasl = {
+            "PULSE_KAFKA_BOOTSTRAP_SERVERS": sasl_broker.bootstrap,
+            "PULSE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "PULSE_KAFKA_SASL_USERNAME": "pulse",
+            "PULSE_KAFKA_SASL_PASSWORD": password,
+            "PULSE_DATABASE_URL": database_url,
+            "PULSE_LOG_LEVEL": "DEBUG",
+        }
+        cases = [
+            (["ingest"], sasl, "the SASL exchange failed"),
+            (["up"], sasl, "the SASL exchange failed"),
+            (
+                ["alerts"],
+                {**sasl, "PULSE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}
+                | {"PULSE_KAFKA_SSL_CAFILE": "/nonexistent/ca.pem"},
+                "PULSE_KAFKA_SSL_CAFILE=/nonexistent/ca.pem cannot be read",
+            ),
+            (
+                ["scoring"],
+                {**sasl, "PULSE_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"},
+                "PULSE_KAFKA_SASL_USERNAME/PASSWORD are set but",
+            ),
+        ]
+        runs = await asyncio.gather(*(run_pulse(*cmd, env=env) for cmd, env, _ in cases))
+    for (command, _, says), run in zip(cases, runs, strict=True):
+        assert run.code == 2, (command, run.err[-2000:])
+        assert says in run.err, (command, run.err[-2000:])
+        assert password not in run.out + run.err, command
