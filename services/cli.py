@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -156,7 +157,14 @@ def _require_broker(settings: BaseServiceSettings) -> None:
 
 async def _database(settings: BaseServiceSettings) -> AsyncEngine:
     engine = create_engine(settings.database_url, database_ssl(settings))
-    await migrate(engine)
+    try:
+        await migrate(engine)
+    except ssl.SSLError as exc:  # a certificate problem is a setting to fix, not a crash
+        await engine.dispose()
+        raise ConfigurationError(
+            f"TLS to the database {redact(settings.database_url)} failed: {exc} "
+            "(PULSE_DATABASE_SSL_MODE, PULSE_DATABASE_SSL_ROOT_CERT)"
+        ) from None
     log.info("database %s is up to date", redact(settings.database_url))
     return engine
 
