@@ -14,6 +14,7 @@ import pytest
 
 from shared.config import UpSettings
 from shared.kafka import free_port
+from tests.scoring.conftest import scoring_settings, send  # noqa: F401 (fixtures, for seeding)
 
 
 @dataclass

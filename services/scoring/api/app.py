@@ -7,29 +7,35 @@ import asyncio
 import base64
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, HTTPException, Path, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import stakeholders_view, usage_view
-from services.scoring.api.security import ApiGuard, document_bearer
+from services.scoring.api import models
+from services.scoring.api.security import ApiGuard, document_guard
 from shared.clock import iso
 from shared.config import ScoringSettings
 from shared.db.tables import accounts, triggers
-from shared.events import AccountFields, Email, StakeholderFields, parse_event_time
+from shared.events import (
+    AccountFields,
+    AccountRecord,
+    Email,
+    StakeholderFields,
+    StakeholderRecord,
+    parse_event_time,
+)
 from shared.readiness import Readiness
 
 AccountId = Annotated[str, Path(min_length=1, max_length=200, description="The account's id")]
-Band = Literal["green", "yellow", "red"]
-TriggerType = Literal["plan_limit_80", "single_threaded", "health_red"]
 EMAIL_CHECK: TypeAdapter[str] = TypeAdapter(Email)
 
 
@@ -50,13 +56,17 @@ def create_app(
     metrics_here = not settings.metrics_port
     protected = frozenset({"/metrics"} if metrics_here else ())
     app.add_middleware(ApiGuard, settings=settings, engine=engine, protected_paths=protected)
-    document_bearer(app, protected)
+    document_guard(app, protected)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], response_model=models.Alive)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        responses={200: {"model": models.Ready}, 503: {"model": models.NotReady}},
+    )
     async def readyz() -> JSONResponse:
         if readiness.ready:
             return JSONResponse({"status": "ready"})
@@ -64,17 +74,21 @@ def create_app(
 
     if metrics_here:
 
-        @app.get("/metrics", tags=["ops"])
+        @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
         async def metrics() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.put("/v1/accounts/{account_id}", tags=["accounts"])
+    @app.put("/v1/accounts/{account_id}", tags=["accounts"], responses=write_answers(AccountRecord))
     async def put_account(account_id: AccountId, record: AccountFields) -> JSONResponse:
         body = {"account_id": account_id, **record.model_dump(mode="json", exclude_none=True)}
         applied = await writer.write("account", account_id, body)
         return JSONResponse(body, status_code=200 if applied else 202)
 
-    @app.get("/v1/accounts/{account_id}", tags=["accounts"])
+    @app.get(
+        "/v1/accounts/{account_id}",
+        tags=["accounts"],
+        **read_answers(models.Account, one_account=True),
+    )
     async def get_account(account_id: AccountId) -> dict[str, Any]:
         row = await _account_row(engine, account_id)
         state = _state(row)
@@ -88,9 +102,9 @@ def create_app(
             "updated_at": iso(row.updated_at),
         }
 
-    @app.get("/v1/accounts", tags=["accounts"])
+    @app.get("/v1/accounts", tags=["accounts"], **read_answers(models.AccountPage))
     async def list_accounts(
-        band: Band | None = None,
+        band: models.Band | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
@@ -134,12 +148,20 @@ def create_app(
             "next_cursor": _encode_cursor([last.score, last.account_id]) if last else None,
         }
 
-    @app.get("/v1/accounts/{account_id}/health", tags=["accounts"])
+    @app.get(
+        "/v1/accounts/{account_id}/health",
+        tags=["accounts"],
+        **read_answers(models.Health, one_account=True),
+    )
     async def get_health(account_id: AccountId) -> dict[str, Any]:
         row = await _account_row(engine, account_id)
         return {**orjson.loads(row.health), "updated_at": iso(row.updated_at)}
 
-    @app.put("/v1/accounts/{account_id}/stakeholders/{email}", tags=["stakeholders"])
+    @app.put(
+        "/v1/accounts/{account_id}/stakeholders/{email}",
+        tags=["stakeholders"],
+        responses=write_answers(StakeholderRecord),
+    )
     async def put_stakeholder(
         account_id: AccountId,
         email: Annotated[str, Path(max_length=320)],
@@ -159,16 +181,20 @@ def create_app(
         applied = await writer.write("stakeholder", account_id, body)
         return JSONResponse(body, status_code=200 if applied else 202)
 
-    @app.get("/v1/accounts/{account_id}/stakeholders", tags=["stakeholders"])
+    @app.get(
+        "/v1/accounts/{account_id}/stakeholders",
+        tags=["stakeholders"],
+        **read_answers(models.Stakeholders, one_account=True),
+    )
     async def get_stakeholders(account_id: AccountId) -> dict[str, Any]:
         row = await _account_row(engine, account_id)
         people = stakeholders_view(_state(row), settings.rules)
         return {"account_id": account_id, "stakeholders": people}
 
-    @app.get("/v1/triggers", tags=["triggers"])
+    @app.get("/v1/triggers", tags=["triggers"], **read_answers(models.TriggerPage))
     async def list_triggers(
         account_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-        type: TriggerType | None = None,
+        type: models.TriggerType | None = None,
         since: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
@@ -208,6 +234,35 @@ def create_app(
         }
 
     return app
+
+
+INVALID = {"model": models.Invalid, "description": "a field is invalid; the answer names it"}
+NOT_FOUND = {
+    "model": models.Refusal,
+    "description": "an account never named by an event or record",
+}
+
+
+def read_answers(model: type[BaseModel], *, one_account: bool = False) -> dict[str, Any]:
+    """A read route's answers: `model` on 200, 422, and 404 for a route about one account.
+    The model documents the answer without checking it (models.py); ApiGuard documents its own
+    refusals (security.py)."""
+    responses: dict[int | str, dict[str, Any]] = {200: {"model": model}, 422: INVALID}
+    if one_account:
+        responses[404] = NOT_FOUND
+    return {"response_model": None, "responses": responses}
+
+
+def write_answers(record: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """A PUT's answers: the normalized record, on 200 once applied or 202 if not yet."""
+    return {
+        200: {"model": record, "description": "applied: the normalized record"},
+        202: {"model": record, "description": "accepted, not applied yet: it will be"},
+        # FastAPI's answer to a body it cannot even decode; one that is not JSON is a 422.
+        400: {"model": models.Refusal, "description": "a body that is not UTF-8 text"},
+        422: INVALID,
+        503: {"model": models.Refusal, "description": "the broker did not take the write"},
+    }
 
 
 async def _account_row(engine: AsyncEngine, account_id: str) -> Any:

@@ -12,12 +12,14 @@ it) it, in order:
    is a 401, a read token on a write route a 403;
 4. refuses a body over PULSE_API_MAX_BODY_BYTES (413), on every path, before a route reads it.
 
-Tokens are never logged: only their names are.
+Tokens are never logged: only their names are. document_guard declares the bearer scheme and
+these refusals in the OpenAPI document, on the routes they apply to.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import ipaddress
 import logging
 import math
@@ -32,6 +34,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.scoring.api.models import Refusal
 from shared.clock import utcnow
 from shared.config import ScoringSettings
 from shared.errors import ConfigurationError
@@ -298,23 +301,85 @@ def _refuse(
     return JSONResponse({"detail": detail}, status, headers=headers)
 
 
-def document_bearer(app: FastAPI, also: frozenset[str] = frozenset()) -> None:
-    """Declare the bearer scheme in the OpenAPI document, so /docs can send a token."""
+def document_guard(app: FastAPI, also: frozenset[str] = frozenset()) -> None:
+    """Declare in the OpenAPI document what ApiGuard does: the bearer scheme on the routes it
+    guards (so /docs can send a token), and the answers it gives instead of theirs."""
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:
         schema = plain()
-        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-        if "bearer" not in schemes:
+        components = schema.setdefault("components", {})
+        schemes = components.setdefault("securitySchemes", {})
+        if "bearer" not in schemes:  # plain() caches the document: change it once
             schemes["bearer"] = {
                 "type": "http",
                 "scheme": "bearer",
                 "description": "A token from `pulse token create` (needed once one exists).",
             }
+            components.setdefault("schemas", {}).setdefault(
+                "Refusal", Refusal.model_json_schema(ref_template=REF)
+            )
             for path, operations in schema.get("paths", {}).items():
-                if is_protected(path, also):
-                    for operation in operations.values():
-                        operation["security"] = [{"bearer": []}]
+                for method, operation in operations.items():
+                    _document_refusals(operation, method.upper(), is_protected(path, also))
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+REF = "#/components/schemas/{model}"
+
+
+def _refusal(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A {"detail": "..."} answer (_refuse) as an OpenAPI response."""
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="Refusal")}}},
+    }
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+CHALLENGE = {
+    "WWW-Authenticate": {
+        "description": "the Bearer scheme, with the error once a token was sent",
+        "schema": {"type": "string"},
+        "required": True,
+    }
+}
+TOO_LARGE = _refusal("a request body over PULSE_API_MAX_BODY_BYTES")
+GUARDED = {
+    "401": _refusal(
+        "no valid bearer token, once a token exists (always when bound beyond loopback)",
+        CHALLENGE,
+    ),
+    "429": _refusal(
+        "over the rate limit of the token (of the client address without one)",
+        {
+            "Retry-After": {
+                "description": "seconds to wait",
+                "schema": {"type": "integer", "minimum": 1},
+                "required": True,
+            }
+        },
+    ),
+    "503": _refusal("the API tokens cannot be checked: the database did not answer"),
+}
+FORBIDDEN = _refusal("a token with scope read on a write route", CHALLENGE)
+
+
+def _document_refusals(operation: dict[str, Any], method: str, protected: bool) -> None:
+    refusals = {"413": TOO_LARGE}
+    if protected:
+        operation["security"] = [{"bearer": []}]
+        refusals |= GUARDED
+        if method not in READ_METHODS:
+            refusals["403"] = FORBIDDEN
+    responses = operation.setdefault("responses", {})
+    for code, refusal in refusals.items():
+        if code in responses:  # the route answers this too, for its own reason
+            responses[code]["description"] += f"; or {refusal['description']}"
+        else:
+            responses[code] = copy.deepcopy(refusal)
+    operation["responses"] = dict(sorted(responses.items()))

@@ -1,0 +1,149 @@
+"""The shapes of the API's answers, for its OpenAPI document (docs/contract.md, section 7).
+
+They document; they do not filter. The handlers build their answers directly from the stored
+views (the read path is hot: pulse bench loads /health), and
+tests/security/test_schemathesis.py checks real answers against these schemas.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from shared.events import AccountRecord
+
+Band = Literal["green", "yellow", "red"]
+TriggerType = Literal["plan_limit_80", "single_threaded", "health_red"]
+Score = Annotated[int, Field(ge=0, le=100)]
+# As in shared/events.py's StakeholderFields; people seen only in events are users.
+Role = Literal["champion", "economic_buyer", "executive_sponsor", "admin", "user"]
+
+
+class Refusal(BaseModel):
+    """Any answer the API gives instead of doing what was asked, but a 422 on a field."""
+
+    detail: str = Field(examples=["account 'acme' has never been named by an event or record"])
+
+
+class FieldError(BaseModel):
+    """One failed check of FastAPI's (pydantic's) validation."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Invalid(BaseModel):
+    """A 422: FastAPI's list of field errors, or one sentence from the API's own checks (the
+    email in the path, since, cursor), naming the field either way."""
+
+    detail: list[FieldError] | str
+
+
+class Brief(BaseModel):
+    score: Score
+    band: Band
+
+
+class Usage(BaseModel):
+    used: float
+    limit: float | None = Field(description="null without a plan limit")
+    ratio: float | None = Field(description="used / limit, null without a plan limit")
+    period: str = Field(examples=["2026-11", "2026"])
+
+
+class Account(AccountRecord):
+    """The account record's fields (absent for an account named only by events), with its
+    health and usage."""
+
+    name: str | None
+    health: Brief
+    usage: dict[str, Usage]
+    updated_at: datetime
+
+
+class AccountItem(BaseModel):
+    account_id: str
+    name: str | None
+    score: Score
+    band: Band
+    updated_at: datetime
+
+
+class AccountPage(BaseModel):
+    accounts: list[AccountItem]
+    next_cursor: str | None = Field(description="null on the last page; else pass as cursor")
+
+
+class Component(BaseModel):
+    score: Score | None = Field(description="null without data")
+    weight: int
+    why: str
+
+
+class ActiveTrigger(BaseModel):
+    trigger_id: str
+    type: TriggerType
+    dedup_key: str
+    fired_at: datetime
+    summary: str
+
+
+class Health(BaseModel):
+    account_id: str
+    score: Score
+    band: Band
+    components: dict[str, Component]
+    active_triggers: list[ActiveTrigger]
+    updated_at: datetime
+
+
+class Stakeholder(BaseModel):
+    email: str | None
+    user_id: str | None
+    name: str | None
+    title: str | None
+    department: str | None
+    role: Role
+    status: Literal["active", "left"]
+    last_seen: datetime | None
+    engaged: bool
+
+
+class Stakeholders(BaseModel):
+    account_id: str
+    stakeholders: list[Stakeholder]
+
+
+class Trigger(BaseModel):
+    """A trigger event (docs/contract.md, section 6)."""
+
+    trigger_id: str
+    type: TriggerType
+    account_id: str
+    fired_at: datetime
+    severity: Literal["warning", "critical"]
+    dedup_key: str
+    summary: str
+    details: dict[str, Any] = Field(description="facts that depend on the type")
+    health: Brief
+
+
+class TriggerPage(BaseModel):
+    triggers: list[Trigger]
+    next_cursor: str | None = Field(description="null on the last page; else pass as cursor")
+
+
+class Alive(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+
+
+class NotReady(BaseModel):
+    status: Literal["not ready"]
+    problems: dict[str, str] = Field(description="{part: reason}")
