@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import uuid
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI, HTTPException, Path, Query, Response
+from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -35,7 +39,12 @@ from shared.events import (
 )
 from shared.readiness import Readiness
 
-AccountId = Annotated[str, Path(min_length=1, max_length=200, description="The account's id")]
+# PostgreSQL text holds no NUL, and UTF-8 no lone surrogate. Text with either is refused at
+# the door (422): a record carrying it would fail every flush of scoring's batches.
+NO_NUL = r"^[^\x00]*$"
+AccountId = Annotated[
+    str, Path(min_length=1, max_length=200, pattern=NO_NUL, description="The account's id")
+]
 EMAIL_CHECK: TypeAdapter[str] = TypeAdapter(Email)
 
 
@@ -57,6 +66,12 @@ def create_app(
     protected = frozenset({"/metrics"} if metrics_here else ())
     app.add_middleware(ApiGuard, settings=settings, engine=engine, protected_paths=protected)
     document_guard(app, protected)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer, made renderable: it echoes each bad input, which may be a NaN
+        # (Python's JSON parser takes one) or hold a lone surrogate.
+        return JSONResponse({"detail": _renderable(jsonable_encoder(exc.errors()))}, 422)
 
     @app.get("/healthz", tags=["ops"], response_model=models.Alive)
     async def healthz() -> dict[str, str]:
@@ -122,7 +137,7 @@ def create_app(
         if band:
             query = query.where(accounts.c.band == band)
         if cursor:
-            score, after = _decode_cursor(cursor, (int, str))
+            score, after = _decode_cursor(cursor, _score, _text)
             query = query.where(
                 or_(
                     accounts.c.score > score,
@@ -164,7 +179,7 @@ def create_app(
     )
     async def put_stakeholder(
         account_id: AccountId,
-        email: Annotated[str, Path(max_length=320)],
+        email: Annotated[str, Path(max_length=320, pattern=NO_NUL)],
         record: StakeholderFields,
     ) -> JSONResponse:
         try:
@@ -193,7 +208,9 @@ def create_app(
 
     @app.get("/v1/triggers", tags=["triggers"], **read_answers(models.TriggerPage))
     async def list_triggers(
-        account_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+        account_id: Annotated[
+            str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)
+        ] = None,
         type: models.TriggerType | None = None,
         since: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -214,8 +231,7 @@ def create_app(
             except ValueError as exc:
                 raise HTTPException(422, f"since: {exc}") from None
         if cursor:
-            fired_at, after = _decode_cursor(cursor, (str, str))
-            moment = datetime.fromisoformat(fired_at)
+            moment, after = _decode_cursor(cursor, _moment, _text)
             query = query.where(
                 or_(
                     triggers.c.fired_at < moment,
@@ -287,16 +303,73 @@ def _encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, types: tuple[type, ...]) -> list[Any]:
+def _decode_cursor(cursor: str, *parts: Callable[[Any], Any]) -> list[Any]:
+    """The values _encode_cursor packed, each checked (and converted) by its part: a cursor the
+    API did not return is a 422, whatever it holds, never a query that fails."""
     try:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if len(values) != len(types) or not all(
-            isinstance(v, t) for v, t in zip(values, types, strict=True)
-        ):
+        if not isinstance(values, list) or len(values) != len(parts):
             raise ValueError
-        return list(values)
-    except (ValueError, TypeError):
+        return [part(value) for part, value in zip(parts, values, strict=True)]
+    except (ValueError, TypeError, OverflowError):
         raise HTTPException(422, "cursor: not a cursor this API returned") from None
+
+
+def _score(value: Any) -> int:
+    if type(value) is not int or not 0 <= value <= 100:  # not a bool either
+        raise ValueError
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not _storable(value):
+        raise ValueError
+    return value
+
+
+def _moment(value: Any) -> datetime:
+    moment = datetime.fromisoformat(_text(value))
+    if moment.tzinfo is None:
+        raise ValueError
+    return moment.astimezone(UTC)  # OverflowError at the ends of the calendar
+
+
+def _storable(text: str) -> bool:
+    """Whether PostgreSQL can store `text`: no NUL, and no lone surrogate (not UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """Where in a record is text that PostgreSQL cannot store, if anywhere. A bad key gives its
+    parent's path: the answer cannot quote it."""
+    if isinstance(value, str):
+        return None if _storable(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _unstorable(item, (*path, key)) if _storable(key) else path
+            if found is not None:
+                return found
+    return None
+
+
+def _renderable(value: Any) -> Any:
+    """`value` as JSON in UTF-8 can carry it: non-finite numbers and text with lone surrogates
+    become their text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, dict):
+        return {_renderable(k): _renderable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_renderable(v) for v in value]
+    return value
 
 
 class RecordWriter:
@@ -311,6 +384,10 @@ class RecordWriter:
         self.producer = producer
 
     async def write(self, kind: str, account_id: str, body: dict[str, Any]) -> bool:
+        where = _unstorable(body)
+        if where is not None:
+            field = ".".join(where) or "body"
+            raise HTTPException(422, f"{field}: must not hold a NUL or an unpaired surrogate")
         if self.producer is None:
             raise HTTPException(503, "this instance does not accept writes")
         signal_id = f"api:{uuid.uuid4()}"
