@@ -1,7 +1,8 @@
 """Schemathesis against the API's own OpenAPI document (issue 4): every operation, fuzzed with
 valid and invalid input on the real scoring service (the session's broker, the run's
-PostgreSQL), as each kind of caller. No answer is a 5xx, and every answer's status, headers,
-content type and body are ones the document declares."""
+PostgreSQL), as each kind of caller. No answer is a 5xx; every answer's status, headers,
+content type and body are ones the document declares; and what a route does for a token, it
+refuses without one."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ignored_auth,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -45,13 +47,16 @@ pytestmark = pytest.mark.filterwarnings(
 
 # Examples per operation and caller: enough to reach every route's answers (`reached` checks
 # that they did), few enough that the file runs in seconds.
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 20
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    # A route that answers 2xx with a token must refuse the same request without one, and
+    # with an invalid one.
+    ignored_auth,
 ]
 # Every route of docs/contract.md, section 7: none may be missing from the document.
 OPERATIONS = {
@@ -67,6 +72,8 @@ OPERATIONS = {
     "GET /v1/triggers",
 }
 CALLERS = ["write token", "read token", "no token", "unknown token"]
+# The API serves /metrics, behind its guard, when PULSE_METRICS_PORT is unset (as here).
+GUARDED_TOO = frozenset({"/metrics"})
 # An account with a record, a stakeholder, usage and a trigger, so that reads answer 200 with
 # every part of their schema filled, not only 404 for the ids Hypothesis makes up.
 SEEDED = {"account_id": "acme", "email": "dana@acme.com"}
@@ -132,7 +139,7 @@ def reached(caller: str, operation: str) -> Callable[[int], bool]:
     got where it should (into the routes with a token, to the guard without), not only to
     422s."""
     method, path = operation.split(" ")
-    if not is_protected(path, frozenset({"/metrics"})):
+    if not is_protected(path, GUARDED_TOO):
         return lambda status: status == 200
     if caller in ("no token", "unknown token"):
         return lambda status: status == 401
@@ -181,7 +188,8 @@ async def test_every_operation_answers_as_documented(
     subtests: pytest.Subtests,
 ) -> None:
     # No rate limit, so the volume reaches the routes: the 429 is checked against the document
-    # in test_every_refusal_is_documented.
+    # in test_every_refusal_is_documented. Tokens are cached, as by default: the tokens exist
+    # before the first guarded request, and the fuzzing costs no token lookups.
     settings = api_settings(api_rate_per_second=0, api_token_cache_seconds=60)
     async with seeded_api(settings, engine, send) as (api, callers):
         document = (await api.get("/openapi.json")).json()
@@ -217,7 +225,7 @@ async def test_every_refusal_is_documented(
             headers = bearer(await tokens.create_token(engine, f"t{n}", tokens.WRITE))
             case = operation.Case(path_parameters=seeded(operation))
             path = operation.path.format(**SEEDED)
-            answers = [413, 429] if is_protected(path, frozenset({"/metrics"})) else [413]
+            answers = [413, 429] if is_protected(path, GUARDED_TOO) else [413]
             for status in answers:
                 response = await api.request(
                     operation.method, path, headers=headers, json={"name": "x" * 100}
