@@ -29,11 +29,11 @@ Text = Annotated[str, StringConstraints(max_length=500)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
-def _lower(value: str) -> str:
+def lowered(value: str) -> str:
     return value.strip().lower()
 
 
-def _valid_email(value: str) -> str:
+def valid_email(value: str) -> str:
     value = value.strip().lower()
     local, at, domain = value.partition("@")
     if not at or not local or not domain or " " in value:
@@ -41,8 +41,8 @@ def _valid_email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_valid_email)]
-Department = Annotated[str, StringConstraints(max_length=200), AfterValidator(_lower)]
+Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(valid_email)]
+Department = Annotated[str, StringConstraints(max_length=200), AfterValidator(lowered)]
 NonNegative = Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -198,8 +198,8 @@ def describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_model(model: type[M], raw: bytes | None, *, max_bytes: int) -> M:
-    """One message value as `model`, or Rejected with a reason an operator can read."""
+def decode(raw: bytes | None, *, max_bytes: int) -> dict[str, Any]:
+    """One message value as a JSON object, or Rejected with a reason an operator can read."""
     if raw is None:
         raise Rejected("empty message (no value)")
     if len(raw) > max_bytes:
@@ -210,18 +210,33 @@ def parse_model(model: type[M], raw: bytes | None, *, max_bytes: int) -> M:
         raise Rejected(f"not valid UTF-8 JSON: {exc}") from None
     if not isinstance(data, dict):
         raise Rejected(f"value must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def validate_object(model: type[M], data: dict[str, Any]) -> M:
+    """A decoded message as `model`, or Rejected with a reason naming each offending field."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise Rejected(describe(exc)) from None
 
 
-def validate(kind: str, raw: bytes | None, *, max_bytes: int, latest: datetime | None) -> Message:
-    """Parse and check one input message value, or raise Rejected with the reason."""
-    message = parse_model(MODELS[kind], raw, max_bytes=max_bytes)
+def parse_model(model: type[M], raw: bytes | None, *, max_bytes: int) -> M:
+    """One message value as `model`, or Rejected with a reason an operator can read."""
+    return validate_object(model, decode(raw, max_bytes=max_bytes))
+
+
+def check(kind: str, data: dict[str, Any], *, latest: datetime | None) -> Message:
+    """Check one decoded input message, or raise Rejected with the reason."""
+    message = validate_object(MODELS[kind], data)
     if latest is not None and isinstance(message, Event) and message.occurred_at > latest:
         raise Rejected(f"occurred_at: {message.occurred_at.isoformat()} is too far in the future")
     return message
+
+
+def validate(kind: str, raw: bytes | None, *, max_bytes: int, latest: datetime | None) -> Message:
+    """Parse and check one input message value, or raise Rejected with the reason."""
+    return check(kind, decode(raw, max_bytes=max_bytes), latest=latest)
 
 
 def to_signal(kind: str, message: Message, signal_id: str) -> dict[str, Any]:
