@@ -8,8 +8,9 @@ from datetime import datetime
 import orjson
 from aiokafka.structs import ConsumerRecord
 
+from services.ingest.fast import fast_signal
 from shared.config import Topics
-from shared.events import Rejected, to_signal, validate
+from shared.events import Rejected, check, decode, to_signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +45,10 @@ def convert(
     kind: str, record: ConsumerRecord, *, max_bytes: int, latest: datetime
 ) -> Signal | Rejection:
     try:
-        message = validate(kind, record.value, max_bytes=max_bytes, latest=latest)
-        signal = to_signal(kind, message, record_id(record))
+        data = decode(record.value, max_bytes=max_bytes)
+        signal = fast_signal(kind, data, record_id(record), latest)
+        if signal is None:  # the models decide, and explain a rejection
+            signal = to_signal(kind, check(kind, data, latest=latest), record_id(record))
         return Signal(key=signal["account_id"].encode(), value=orjson.dumps(signal))
     except Rejected as exc:
         return Rejection(exc.reason)
