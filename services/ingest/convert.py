@@ -46,9 +46,10 @@ def convert(
 ) -> Signal | Rejection:
     try:
         data = decode(record.value, max_bytes=max_bytes)
-        signal = fast_signal(kind, data, record_id(record), latest)
+        signal_id = record_id(record)
+        signal = fast_signal(kind, data, signal_id, latest)
         if signal is None:  # the models decide, and explain a rejection
-            signal = to_signal(kind, check(kind, data, latest=latest), record_id(record))
+            signal = to_signal(kind, check(kind, data, latest=latest), signal_id)
         return Signal(key=signal["account_id"].encode(), value=orjson.dumps(signal))
     except Rejected as exc:
         return Rejection(exc.reason)
