@@ -24,9 +24,10 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from services.bench.workload import build
+from services.ingest import fast
 from services.ingest.convert import Rejection, Signal, convert, record_id
 from services.ingest.fast import fast_signal
-from shared.events import Rejected, decode, to_signal, validate
+from shared.events import MODELS, Csm, Plan, Rejected, decode, to_signal, validate
 from tests.ingest.examples import EXAMPLES
 from tests.ingest.examples import example as contract_example
 from tests.ingest.test_convert import record
@@ -430,6 +431,18 @@ def test_valid_messages_take_the_fast_path(kind: str, data: st.DataObject) -> No
 @example(kind="login", raw=b'{"event_id": "e", "x": ' + b"[" * 1100 + b"]" * 1100 + b"}")
 def test_arbitrary_bytes_are_decided_as_the_models_do(kind: str, raw: bytes) -> None:
     same_as_models(kind, raw)
+
+
+def test_the_fast_path_and_these_tests_know_every_field_of_the_models() -> None:
+    # A field added to a model and not here would be dropped from the fast path's signals.
+    specs = {**fast.EVENTS, **fast.RECORDS, "csm": fast.CSM, "plan": fast.PLAN}
+    models = {**MODELS, "csm": Csm, "plan": Plan}
+    head = ["event_id", "account_id", "occurred_at"]
+    for name, model in models.items():
+        spec = [field for field, *_ in specs[name]]
+        assert (head + spec if name in fast.EVENTS else spec) == list(model.model_fields)
+        tested = NESTED[name] if name in NESTED else fields_of(name)
+        assert sorted(tested) == sorted(model.model_fields)
 
 
 # The forms real producers send take the fast path.
