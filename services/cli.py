@@ -155,8 +155,8 @@ def _require_broker(settings: BaseServiceSettings) -> None:
         )
 
 
-async def _database(settings: BaseServiceSettings) -> AsyncEngine:
-    engine = create_engine(settings.database_url, database_ssl(settings))
+async def _database(settings: BaseServiceSettings, *, pre_ping: bool = True) -> AsyncEngine:
+    engine = create_engine(settings.database_url, database_ssl(settings), pre_ping=pre_ping)
     try:
         await migrate(engine)
     except ssl.SSLError as exc:  # a certificate problem is a setting to fix, not a crash
@@ -257,7 +257,9 @@ async def _api(args: argparse.Namespace, stop: asyncio.Event) -> None:
     settings = ScoringSettings()
     _configure_logging(settings)
     _require_broker(settings)  # writes go through cs.signals
-    engine = await _database(settings)
+    # No ping before each request's query: it would double the API's round trips. A request
+    # on a connection a database restart broke answers 503 once (app.py); the pool renews.
+    engine = await _database(settings, pre_ping=False)
     try:
         await ensure_topics(settings)
         await run_api(settings, engine, Readiness(), stop)

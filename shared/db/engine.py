@@ -14,16 +14,19 @@ from shared.config import BaseServiceSettings
 from shared.errors import ConfigurationError
 
 
-def create_engine(url: str, connect_args: Mapping[str, Any] | None = None) -> AsyncEngine:
+def create_engine(
+    url: str, connect_args: Mapping[str, Any] | None = None, *, pre_ping: bool = True
+) -> AsyncEngine:
     """`connect_args` go to the driver on every connection: database_ssl(settings) for the
-    services."""
+    services. `pre_ping` tests each pooled connection before use (a round trip); without it a
+    connection broken by a database restart fails one statement, and the pool is renewed."""
     extra = dict(connect_args or {})
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": 30, **extra})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=extra
+        url, pool_size=10, max_overflow=10, pool_pre_ping=pre_ping, connect_args=extra
     )
 
 
