@@ -1,5 +1,6 @@
-"""`pulse up` as a real child process, configured through PULSE_ variables the way a user
-configures it, for end-to-end tests."""
+"""AccountPulse's services (`pulse up`, `ingest`, `scoring`, `alerts`, `api`) as real child
+processes, configured through PULSE_ variables the way a user configures them, for end-to-end
+tests."""
 
 from __future__ import annotations
 
@@ -13,10 +14,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.config import Topics
 from shared.kafka import free_port
 from tests.conftest import wait_for
+
+# The commands that serve the HTTP API, with /readyz and /metrics; ingest and alerts serve
+# only /metrics, on PULSE_METRICS_PORT.
+API_COMMANDS = ("up", "scoring", "api")
 
 
 def pulse_env(
@@ -39,12 +45,21 @@ def pulse_env(
 
 
 class PulseProcess:
-    def __init__(self, env: dict[str, str]) -> None:
+    """`pulse <command>` as a child process, its output in a temporary file. `url` is the API
+    (up, scoring, api) or, for ingest and alerts, a metrics port of its own."""
+
+    def __init__(self, env: dict[str, str], command: str = "up") -> None:
+        if command not in API_COMMANDS:
+            env = {**env, "PULSE_METRICS_PORT": str(free_port())}
+        port = env["PULSE_API_PORT" if command in API_COMMANDS else "PULSE_METRICS_PORT"]
+        self.command = command
         self.env = env
-        self.url = f"http://127.0.0.1:{env['PULSE_API_PORT']}"
-        self.log = tempfile.NamedTemporaryFile(prefix="pulse-up-", suffix=".log", delete=False)
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = tempfile.NamedTemporaryFile(
+            prefix=f"pulse-{command}-", suffix=".log", delete=False
+        )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up"],
+            [sys.executable, "-m", "services.cli", command],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -55,16 +70,42 @@ class PulseProcess:
         with open(self.log.name, errors="replace") as handle:
             return handle.read()
 
-    async def ready(self, client: httpx.AsyncClient) -> None:
-        async def answers() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"pulse up exited:\n{self.output()[-3000:]}")
-            try:
-                return (await client.get("/readyz")).status_code == 200
-            except httpx.TransportError:
-                return False
+    async def _get(self, path: str) -> httpx.Response | None:
+        """GET from the process's port; None while nothing answers there yet."""
+        if self.process.poll() is not None:
+            raise AssertionError(f"pulse {self.command} exited:\n{self.output()[-3000:]}")
+        try:
+            async with httpx.AsyncClient(base_url=self.url, timeout=15) as client:
+                return await client.get(path)
+        except httpx.TransportError:
+            return None
 
-        await wait_for(answers, timeout=60, what="pulse up to be ready")
+    async def is_ready(self) -> bool:
+        """The API commands: /readyz says 200 (up's and scoring's consumers have their
+        partitions). ingest and alerts have no readiness endpoint: their metrics port answers
+        (ingest has its topics, alerts its database) and alerts has logged its partitions."""
+        if self.command in API_COMMANDS:
+            response = await self._get("/readyz")
+            return response is not None and response.status_code == 200
+        response = await self._get("/metrics")
+        if response is None or response.status_code != 200:
+            return False
+        return self.command != "alerts" or "alerts: assigned" in self.output()
+
+    async def ready(self, timeout: float = 60) -> None:
+        await wait_for(self.is_ready, timeout=timeout, what=f"pulse {self.command} to be ready")
+
+    async def metric(self, name: str) -> float:
+        """The sum of a metric's samples over every label (0 while not served yet)."""
+        response = await self._get("/metrics")
+        if response is None or response.status_code != 200:
+            return 0.0
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+            if sample.name == name
+        )
 
     async def stop(self, *, kill: bool = False) -> None:
         if self.process.poll() is None:
@@ -85,7 +126,7 @@ async def pulse_up(
     pulse = PulseProcess(env)
     try:
         async with httpx.AsyncClient(base_url=pulse.url, timeout=15) as client:
-            await pulse.ready(client)
+            await pulse.ready()
             yield pulse, client
     except BaseException:
         print(pulse.output()[-5000:])

@@ -32,7 +32,7 @@ async def test_broker_outage_is_survived_without_restart_or_loss(
         pulse = PulseProcess(run.env())
         async with httpx.AsyncClient(base_url=pulse.url, timeout=15) as api:
             try:
-                await pulse.ready(api)
+                await pulse.ready()
 
                 async def outage(step: int) -> None:
                     if step != CUT_AT_STEP:

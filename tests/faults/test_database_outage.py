@@ -93,7 +93,7 @@ async def test_database_outage_pauses_reports_and_resumes_without_loss(
     pulse = PulseProcess(env)
     async with httpx.AsyncClient(base_url=pulse.url, timeout=15) as api:
         try:
-            await pulse.ready(api)
+            await pulse.ready()
             outage_task: asyncio.Task[None] | None = None
 
             async def cut(step: int) -> None:

@@ -50,7 +50,7 @@ async def test_failing_receivers_are_retried_with_backoff_and_survive_a_kill(run
     pulse = PulseProcess(env)
     async with httpx.AsyncClient(base_url=pulse.url, timeout=15) as api:
         try:
-            await pulse.ready(api)
+            await pulse.ready()
             producer = AIOKafkaProducer(bootstrap_servers=run.bootstrap, acks="all")
             await producer.start()
             try:
@@ -93,7 +93,7 @@ async def test_failing_receivers_are_retried_with_backoff_and_survive_a_kill(run
                 run.smtp._refusals = 0
             restarted = time.monotonic()
             pulse = PulseProcess(env)
-            await pulse.ready(api)
+            await pulse.ready()
 
             async def delivered() -> bool:
                 found = await rows(run)

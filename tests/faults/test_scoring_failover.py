@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
-import tempfile
 from typing import Any
 
 import httpx
@@ -23,24 +20,7 @@ from tests.pulse_process import PulseProcess
 KILL_AT_STEP = 15
 
 
-class Service(PulseProcess):
-    """`python -m services.cli <name>` as a process (scoring serves the API)."""
-
-    def __init__(self, name: str, env: dict[str, str]) -> None:
-        self.name = name
-        self.env = env
-        self.url = f"http://127.0.0.1:{env['PULSE_API_PORT']}"
-        self.log = tempfile.NamedTemporaryFile(prefix=f"pulse-{name}-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", name],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-
-def assigned(service: Service) -> list[str]:
+def assigned(service: PulseProcess) -> list[str]:
     return re.findall(r"scoring: assigned (.*)", service.output())
 
 
@@ -50,16 +30,13 @@ async def test_the_surviving_scoring_instance_takes_over_a_killed_ones_partition
     clean_small: dict[str, Any], run: Run
 ) -> None:
     env = run.env(PULSE_KAFKA_SESSION_TIMEOUT_MS="6000")
-    services = [Service("ingest", env), Service("alerts", env)]
-    first = Service("scoring", {**env, "PULSE_API_PORT": str(free_port())})
-    second = Service("scoring", {**env, "PULSE_API_PORT": str(free_port())})
+    services = [PulseProcess(env, "ingest"), PulseProcess(env, "alerts")]
+    first = PulseProcess({**env, "PULSE_API_PORT": str(free_port())}, "scoring")
+    second = PulseProcess({**env, "PULSE_API_PORT": str(free_port())}, "scoring")
     services += [first, second]
     try:
-        async with (
-            httpx.AsyncClient(base_url=first.url, timeout=15) as api_first,
-            httpx.AsyncClient(base_url=second.url, timeout=15) as api_second,
-        ):
-            await asyncio.gather(first.ready(api_first), second.ready(api_second))
+        async with httpx.AsyncClient(base_url=second.url, timeout=15) as api_second:
+            await asyncio.gather(first.ready(), second.ready())
 
             async def kill_first(step: int) -> None:
                 if step == KILL_AT_STEP:
@@ -74,7 +51,7 @@ async def test_the_surviving_scoring_instance_takes_over_a_killed_ones_partition
         assert len(re.findall(r"signals\[\d\]", last)) == 4, assigned(second)
     except BaseException:
         for service in services:
-            print(f"--- {service.name}\n{service.output()[-3000:]}")
+            print(f"--- {service.command}\n{service.output()[-3000:]}")
         raise
     finally:
         for service in services:
