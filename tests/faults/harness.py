@@ -64,7 +64,10 @@ class Observer:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            fetch_max_wait_ms=50,  # not Kafka's 500: the driver waits on what this reads
         )
         await self._consumer.start()
         parts = [
