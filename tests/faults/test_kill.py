@@ -1,8 +1,10 @@
-"""kill -9 at random points of a long stream: nothing lost, nothing doubled.
+"""kill -9 at random points of a 50,000-event stream: nothing lost, nothing doubled.
 
-`pulse up` is killed with SIGKILL at seeded random moments while the workload streams in, and
-restarted each time. The final accounts, triggers and deliveries must equal the clean run's
-record by record, and no alert may reach Slack or email twice.
+Each service is killed with SIGKILL at ten seeded random moments while the workload streams
+in, and restarted at once, as a supervisor would: `pulse up` on its own, and the split
+deployment (ingest, scoring and alerts as three processes, each killed ten times, their kills
+interleaved in one stream). The final accounts, triggers and deliveries must equal the clean
+`pulse up` run's record by record, and no alert may reach Slack or email twice.
 """
 
 from __future__ import annotations
@@ -10,61 +12,146 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import defaultdict
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import wait_for
 from tests.faults.conftest import WORKLOAD, Run
 from tests.faults.harness import assert_same, once_each, resent
-from tests.pulse_process import PulseProcess
+from tests.pulse_process import API_COMMANDS, PulseProcess
 
 SEED = 20261123
-KILLS = 5
+KILLS = 10  # per service
+MAX_DELAY = 1.5  # a kill lands up to this long after its step is sent
+
+Plan = dict[int, list[tuple[str, float]]]  # step -> (command, delay) of the kills after it
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-async def test_kill_9_of_pulse_up_at_random_points_changes_nothing(
-    clean: dict[str, Any], run: Run
-) -> None:
-    rng = random.Random(SEED)
-    points = sorted(rng.sample(range(3, len(WORKLOAD.steps) - 1), KILLS))
-    delays = {step: rng.uniform(0.0, 1.5) for step in points}
-    env = run.env()  # one API port for every incarnation
+def plan_kills(commands: list[str], steps: int) -> Plan:
+    """KILLS seeded random points per command, each a step and a delay after sending it."""
+    plan: Plan = defaultdict(list)
+    for command in commands:
+        rng = random.Random(f"{SEED}/{command}")
+        # Not before the first steps (the services are just up) nor after the second-last
+        # (a restarted process always has a step left to work on).
+        for step in rng.sample(range(3, steps - 1), KILLS):
+            plan[step].append((command, rng.uniform(0.0, MAX_DELAY)))
+    return plan
+
+
+async def is_working(process: PulseProcess) -> bool:
+    """Whether the process holds its partitions again since it started (ingest shows it only
+    by passing records on). Killing one still waiting for them tests nothing new; it only
+    stacks up restart waits."""
+    if not await process.is_ready():
+        return False
+    if process.command in ("up", "ingest"):
+        return await process.metric("pulse_ingest_messages_total") > 0
+    return True
+
+
+class Deployment:
+    """One process per command; a killed one is replaced at once, without waiting for it."""
+
+    def __init__(self, env: dict[str, str], commands: list[str]) -> None:
+        self.env = env  # one API port for every incarnation
+        self.processes = {command: PulseProcess(env, command) for command in commands}
+        self.turns = {command: asyncio.Lock() for command in commands}  # one kill at a time
+        self.killed: list[PulseProcess] = []
+
+    async def kill_and_restart(self, command: str, delay: float) -> None:
+        async with self.turns[command]:
+            victim = self.processes[command]
+            await wait_for(
+                lambda: is_working(victim), timeout=90, what=f"pulse {command} to work again"
+            )
+            await asyncio.sleep(delay)
+            await victim.stop(kill=True)
+            assert victim.process.returncode == -9
+            self.killed.append(victim)
+            self.processes[command] = PulseProcess(self.env, command)
+
+    async def ready(self) -> None:
+        await asyncio.gather(*(p.ready() for p in self.processes.values()))
+
+    async def stop(self) -> None:
+        for process in self.processes.values():
+            await process.stop()
+
+    def print_output(self) -> None:
+        for process in self.processes.values():
+            print(f"--- pulse {process.command}\n{process.output()[-4000:]}")
+
+
+async def kill_at_random_points(run: Run, clean: dict[str, Any], commands: list[str]) -> None:
+    plan = plan_kills(commands, len(WORKLOAD.steps))
+    # Tansu gives a member restarted after a kill its partitions only after about two
+    # session timeouts (11.5 s at the suite's 6 s, at most 7.5 s at 3 s, measured); the
+    # kills are what is tested, not that wait.
+    deployment = Deployment(run.env(PULSE_KAFKA_SESSION_TIMEOUT_MS="3000"), commands)
+    beside: list[asyncio.Task[None]] = []
     started = time.monotonic()
-    pulse = PulseProcess(env)
-    outputs: list[str] = []
-    async with httpx.AsyncClient(base_url=pulse.url, timeout=15) as api:
-        try:
-            await pulse.ready(api)
 
-            async def kill_and_restart(step: int) -> None:
-                nonlocal pulse
-                if step not in delays:
-                    return
-                await asyncio.sleep(delays[step])
-                await pulse.stop(kill=True)
-                assert pulse.process.returncode == -9
-                outputs.append(pulse.output())
-                pulse = PulseProcess(env)
+    async def kill(step: int) -> None:
+        # The driver waits for ingest to pass each step on, so the stream stops while ingest
+        # (on its own or in `up`) restarts; scoring and alerts are killed beside the stream.
+        # Kills of different services at one step overlap.
+        now = []
+        for command, delay in plan.get(step, []):
+            killing = deployment.kill_and_restart(command, delay)
+            if command in ("up", "ingest"):
+                now.append(killing)
+            else:
+                beside.append(asyncio.create_task(killing))
+        await asyncio.gather(*now)
+        if step == len(WORKLOAD.steps) - 1:
+            await asyncio.gather(*beside)  # every kill lands before the stream ends
 
-            await run.drive(WORKLOAD, after_send=kill_and_restart)
-            await pulse.ready(api)
-            await run.settle()
+    try:
+        await deployment.ready()
+        await run.drive(WORKLOAD, after_send=kill)
+        await deployment.ready()
+        await run.settle()
+        [api_command] = [c for c in commands if c in API_COMMANDS]
+        async with httpx.AsyncClient(
+            base_url=deployment.processes[api_command].url, timeout=15
+        ) as api:
             result = await run.snapshot(api, WORKLOAD)
-        except BaseException:
-            print(pulse.output()[-5000:])
-            raise
-        finally:
-            await pulse.stop()
-    print(f"{KILLS} kills at steps {points}: {time.monotonic() - started:.1f}s")
-    assert len(outputs) == KILLS
+    except BaseException:
+        deployment.print_output()
+        raise
+    finally:
+        for task in beside:
+            task.cancel()
+        await deployment.stop()
+    print(
+        f"{' + '.join(commands)}: {len(deployment.killed)} kills at steps {sorted(plan)}, "
+        f"{WORKLOAD.events} events: {time.monotonic() - started:.1f}s"
+    )
+    assert len(deployment.killed) == KILLS * len(commands)
     # State, triggers, delivery rows and every alert reaching its receiver: exactly as clean.
     assert_same(once_each(result), clean)
     if twice := resent(result):
+        print(f"resent: {twice}")
         # A known gap, not a pass: a kill between a receiver accepting an alert and the
-        # delivery being marked sent makes the restarted worker send it again. Closing it
-        # needs the receiver's help (Slack: look the message up by its metadata before a
-        # resend; email: receivers dedupe by the deterministic Message-ID).
+        # delivery being marked sent makes the restarted worker send it again.
         pytest.xfail(f"resent after kill -9 (in-doubt window): {twice[:5]}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+async def test_kill_9_of_pulse_up_at_random_points_changes_nothing(
+    clean: dict[str, Any], run: Run
+) -> None:
+    await kill_at_random_points(run, clean, ["up"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+async def test_kill_9_of_each_split_service_at_random_points_changes_nothing(
+    clean: dict[str, Any], run: Run
+) -> None:
+    await kill_at_random_points(run, clean, ["ingest", "scoring", "alerts"])

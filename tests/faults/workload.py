@@ -1,6 +1,6 @@
-"""A seeded stream for fault tests: ~200 accounts with plans and CSMs, four weeks of usage,
-logins and support tickets, some accounts crossing plan limits, some single-threaded, some
-fading into red, so every trigger type fires.
+"""A seeded stream for fault tests: by default 380 accounts with plans and CSMs and four weeks
+of usage, logins and support tickets (about 50,000 events). Some accounts cross plan limits,
+some are single-threaded, some fade into red, so every trigger type fires.
 
 The stream is cut into steps. A step holds one input kind for one stretch of event time, so
 every account's events of a step sit on one input partition, in event-time order; the driver
@@ -41,7 +41,7 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def build(seed: int = 7, accounts: int = 200, days: int = 28) -> Workload:
+def build(seed: int = 7, accounts: int = 380, days: int = 28) -> Workload:
     rng = random.Random(seed)
     w = Workload()
     profiles: dict[str, str] = {}
