@@ -24,6 +24,7 @@ RECORDS_KEPT = 16
 
 
 _PERSON: dict[str, Any] = {"user_id": None, "email": None}
+_PROFILE, _NOW = b'{"profile":', b',"now":'
 
 
 @dataclass(slots=True)
@@ -130,31 +131,53 @@ class AccountState:
                     index[ident] = keep
 
     def reindex(self) -> None:
-        self.by_user = {p["user_id"]: pid for pid, p in self.people.items() if p.get("user_id")}
-        self.by_email = {p["email"]: pid for pid, p in self.people.items() if p.get("email")}
+        self.by_user, self.by_email = self._indexes()
+
+    def _indexes(self) -> tuple[dict[str, str], dict[str, str]]:
+        return (
+            {p["user_id"]: pid for pid, p in self.people.items() if p.get("user_id")},
+            {p["email"]: pid for pid, p in self.people.items() if p.get("email")},
+        )
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            {
-                "profile": self.profile,
-                "now": self.now,
-                "first_seen": self.first_seen,
-                "usage": self.usage,
-                "gauges": self.gauges,
-                # Unknown fields are left out: most people are only known by a user_id.
-                "people": {
-                    pid: {k: v for k, v in p.items() if v is not None}
-                    for pid, p in self.people.items()
-                },
-                "activity": list(self.activity.items()),
-                "features": self.features,
-                "tickets": self.tickets,
-                "csat": self.csat,
-                "seen": list(self.seen),
-                "rules": self.rules,
-                "recent_records": self.recent_records,
-            }
-        )
+        """What is stored (accounts.state); health is stored beside it."""
+        # Unknown fields are left out: most people are only known by a user_id.
+        people = {
+            pid: {k: v for k, v in p.items() if v is not None} for pid, p in self.people.items()
+        }
+        return orjson.dumps(self._fields(people))
+
+    def freeze(self) -> bytes:
+        """The whole state in memory, for keeping an account as bytes a while (store.py).
+
+        Stored bytes lose three things that change what the account does next: the place of
+        a person's unknown fields (filled in later, a field keeps that place in memory but
+        goes last in a state read back, and so in every blob after), identifiers a merge
+        left pointing at a person who carries others, and health that lags behind quiet
+        events. thaw() gives back a state that goes on exactly as this one would have."""
+        data = self._fields(self.people)
+        data["health"] = self.health
+        data["health_stale"] = self.health_stale
+        if (self.by_user, self.by_email) != self._indexes():  # rare: after some merges
+            data["indexes"] = [list(self.by_user.items()), list(self.by_email.items())]
+        return orjson.dumps(data)
+
+    def _fields(self, people: dict[str, Person]) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "now": self.now,
+            "first_seen": self.first_seen,
+            "usage": self.usage,
+            "gauges": self.gauges,
+            "people": people,
+            "activity": list(self.activity.items()),
+            "features": self.features,
+            "tickets": self.tickets,
+            "csat": self.csat,
+            "seen": list(self.seen),
+            "rules": self.rules,
+            "recent_records": self.recent_records,
+        }
 
     @classmethod
     def from_bytes(
@@ -162,6 +185,16 @@ class AccountState:
     ) -> AccountState:
         """The state stored by to_bytes; its health is stored beside it (accounts.health)."""
         data = orjson.loads(blob)
+        data["health"] = {k: health[k] for k in ("score", "band", "components")}
+        return cls._restore(account_id, partition, data)
+
+    @classmethod
+    def thaw(cls, account_id: str, partition: int, frozen: bytes) -> AccountState:
+        """The state freeze() kept, exactly."""
+        return cls._restore(account_id, partition, orjson.loads(frozen))
+
+    @classmethod
+    def _restore(cls, account_id: str, partition: int, data: dict[str, Any]) -> AccountState:
         state = cls(
             account_id=account_id,
             partition=partition,
@@ -170,6 +203,7 @@ class AccountState:
             first_seen=data["first_seen"],
             usage=data["usage"],
             gauges=data["gauges"],
+            # Known fields first, as in a person created here: a frozen person is unchanged.
             people={pid: {**_PERSON, **p} for pid, p in data["people"].items()},
             activity={int(d): n for d, n in data["activity"]},
             features=data["features"],
@@ -178,7 +212,35 @@ class AccountState:
             seen=dict.fromkeys(data["seen"]),
             rules=data["rules"],
             recent_records=data["recent_records"],
-            health={k: health[k] for k in ("score", "band", "components")},
+            health=data["health"],
+            health_stale=data.get("health_stale", False),
         )
-        state.reindex()
+        if "indexes" in data:
+            by_user, by_email = data["indexes"]
+            state.by_user, state.by_email = dict(by_user), dict(by_email)
+        else:
+            state.reindex()
         return state
+
+
+def now_of(blob: bytes) -> float:
+    """The event time in a stored blob, read without decoding the rest: loading a million
+    accounts must not parse a million documents. to_bytes writes the profile first and `now`
+    right after it, so the first `,"now":` that ends a whole profile is the top-level one (a
+    profile may hold a key "now" of its own, but never a whole profile before it)."""
+    if blob.startswith(_PROFILE):
+        at = blob.find(_NOW)
+        while at >= 0:
+            if _is_json(blob[len(_PROFILE) : at]):
+                start = at + len(_NOW)
+                return float(blob[start : blob.index(b",", start)])
+            at = blob.find(_NOW, at + 1)
+    return float(orjson.loads(blob)["now"])  # not the layout to_bytes writes
+
+
+def _is_json(text: bytes) -> bool:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
