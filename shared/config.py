@@ -194,6 +194,9 @@ class ScoringSettings(BaseServiceSettings):
     tick_seconds: float = Field(default=60.0, gt=0)
     # An account is "live" when its newest event is at most this old by the wall clock.
     live_window_seconds: int = Field(default=86400, ge=0)
+    # Accounts kept decoded between batches, the most recently used; the others are kept as
+    # bytes, about a fifth of the size, and decoded when an event touches them.
+    scoring_hot_accounts: int = Field(default=20000, ge=0)
     # How long a PUT waits for its record to be applied before answering 202.
     api_write_wait_seconds: float = Field(default=5.0, ge=0)
     # API limits (docs/operations.md, Security): request body size, and a token bucket per

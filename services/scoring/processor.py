@@ -2,7 +2,8 @@
 
 Per batch: decode every signal, apply it to the in-memory account (pure functions), then
 store the touched accounts, the new triggers (outbox) and the offsets in one transaction, and
-only then relay the new triggers to cs.triggers.
+only then relay the new triggers to cs.triggers. Accounts not used lately are kept as bytes
+(accounts/store.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.scoring.accounts import repository
 from services.scoring.accounts.apply import apply_signal, evaluate, refresh_health
 from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.store import AccountStore
 from services.scoring.triggers.rules import Trigger
 from shared.config import ScoringSettings
 from shared.deadletter import dead_letter
@@ -37,29 +39,34 @@ from shared.streaming import Batch, Commit, OffsetMoves
 log = logging.getLogger(__name__)
 
 YIELD_EVERY = 200
+TICK_CHUNK = 2000  # live accounts the tick decodes, and stores, at a time
 
 
 class ScoringProcessor:
     def __init__(
-        self, settings: ScoringSettings, engine: AsyncEngine, producer: AIOKafkaProducer
+        self,
+        settings: ScoringSettings,
+        engine: AsyncEngine,
+        producer: AIOKafkaProducer,
+        clock: Callable[[], float] = time.time,  # the wall clock, for the tick
     ) -> None:
         self.settings = settings
         self.rules = settings.rules
         self.engine = engine
         self.producer = producer
-        self.accounts: dict[str, AccountState] = {}
+        self.clock = clock
+        self.accounts = AccountStore(settings.scoring_hot_accounts)
         self._unrelayed = False  # a relay failed: stored triggers wait for the broker
 
     async def assign(self, partitions: list[TopicPartition]) -> None:
-        for state in await repository.load_partitions(
-            self.engine, {tp.partition for tp in partitions}
-        ):
-            self.accounts[state.account_id] = state
+        wanted = {tp.partition for tp in partitions}
+        async for rows in repository.load_partitions(self.engine, wanted):
+            for account_id, partition, blob, health in rows:
+                self.accounts.load(account_id, partition, blob, health)
         ACCOUNTS_LOADED.set(len(self.accounts))
 
     async def revoke(self, partitions: list[TopicPartition]) -> None:
-        gone = {tp.partition for tp in partitions}
-        self.accounts = {a: s for a, s in self.accounts.items() if s.partition not in gone}
+        self.accounts.drop({tp.partition for tp in partitions})
         ACCOUNTS_LOADED.set(len(self.accounts))
 
     async def process(self, batch: Batch, offsets: OffsetMoves) -> Commit:
@@ -74,7 +81,7 @@ class ScoringProcessor:
             for count, record in enumerate(records, 1):
                 try:
                     signal = orjson.loads(record.value)
-                    state = self._account(signal["account_id"], tp.partition)
+                    state = self.accounts.touch(signal["account_id"], tp.partition)
                     fired += apply_signal(state, signal, self.rules, self.settings.dedup_window)
                     dirty[state.account_id] = state
                     kinds[signal["kind"]] += 1
@@ -92,40 +99,44 @@ class ScoringProcessor:
                     )
                 if count % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # lets the previous batch's write make progress
+        ACCOUNTS_LOADED.set(len(self.accounts))
         for kind, count in kinds.items():
             SIGNALS_APPLIED.labels(kind, "rejected" if kind == "rejected" else "applied").inc(count)
         BATCH_RECORDS.labels("scoring").observe(kinds.total())
         if rejects:
             await asyncio.gather(*rejects)
-        return functools.partial(self._write, self._rows(dirty.values()), fired, offsets)
+        rows = self._rows(dirty.values())
+        self.accounts.evict()
+        return functools.partial(self._write, rows, fired, offsets)
 
     async def tick(self) -> None:
         """Time passes for live accounts even when they send nothing: evaluate them at the
         wall clock. Accounts replaying old history are left to their own event time."""
-        wall = time.time()
-        live_after = wall - self.settings.live_window_seconds
-        dirty, fired = [], []
-        for state in self.accounts.values():
-            if live_after <= state.now < wall:
-                before = (state.health.get("score"), orjson.dumps(state.rules))
-                state.advance(wall)
-                fired += evaluate(state, state.now, self.rules)
-                if (state.health.get("score"), orjson.dumps(state.rules)) != before:
-                    dirty.append(state)
-        await self._write(self._rows(dirty), fired, None)
+        wall = self.clock()
+        live = self.accounts.live(wall - self.settings.live_window_seconds, wall)
+        # A chunk at a time, so that only so many are decoded at once. With none live, one
+        # empty write still runs, as it always has: an idle scoring notices a lost database.
+        for start in range(0, max(len(live), 1), TICK_CHUNK):
+            await self._tick(live[start : start + TICK_CHUNK], wall)
         await self.relay_pending()
+
+    async def _tick(self, account_ids: list[str], wall: float) -> None:
+        states = [self.accounts.borrow(a) for a in account_ids]
+        dirty, fired = [], []
+        for state in states:
+            before = (state.health.get("score"), orjson.dumps(state.rules))
+            state.advance(wall)
+            fired += evaluate(state, state.now, self.rules)
+            if (state.health.get("score"), orjson.dumps(state.rules)) != before:
+                dirty.append(state)
+        rows = self._rows(dirty)
+        self.accounts.give_back(states)
+        await self._write(rows, fired, None)
 
     async def relay_pending(self) -> None:
         """Publish triggers stored but not yet relayed (after a crash or a broker outage)."""
         self._unrelayed = False
         await self._relay(await repository.unpublished_triggers(self.engine))
-
-    def _account(self, account_id: str, partition: int) -> AccountState:
-        state = self.accounts.get(account_id)
-        if state is None:
-            state = self.accounts[account_id] = AccountState(account_id, partition)
-            ACCOUNTS_LOADED.set(len(self.accounts))
-        return state
 
     def _rows(self, dirty: Iterable[AccountState]) -> list[dict[str, Any]]:
         """The rows to store, built now: the states change again before the write runs."""

@@ -3,12 +3,12 @@ transaction to store a batch (accounts, new triggers and offsets together)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -18,6 +18,8 @@ from services.scoring.triggers.rules import Trigger
 from shared.clock import utcnow
 from shared.db.bulk import upsert
 from shared.db.tables import accounts, triggers
+
+LOAD_CHUNK = 5000
 
 
 def _dumps(value: Any) -> str:
@@ -29,19 +31,21 @@ def _insert(conn: AsyncConnection, table: Any) -> Any:
     return dialect.insert(table)
 
 
-async def load_partitions(engine: AsyncEngine, partitions: Iterable[int]) -> list[AccountState]:
+async def load_partitions(
+    engine: AsyncEngine, partitions: Iterable[int], chunk: int = LOAD_CHUNK
+) -> AsyncIterator[Sequence[Row[str, int, bytes, str]]]:
+    """The stored accounts of these partitions, as they are (account_id, partition, state,
+    health), a chunk at a time: never a million row objects in flight at once."""
     wanted = list(partitions)
     if not wanted:
-        return []
+        return
+    query = select(
+        accounts.c.account_id, accounts.c.partition, accounts.c.state, accounts.c.health
+    ).where(accounts.c.partition.in_(wanted))
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(
-                accounts.c.account_id, accounts.c.partition, accounts.c.state, accounts.c.health
-            ).where(accounts.c.partition.in_(wanted))
-        )
-        return [
-            AccountState.from_bytes(a, p, blob, orjson.loads(health)) for a, p, blob, health in rows
-        ]
+        result = await conn.stream(query.execution_options(yield_per=chunk))
+        async for rows in result.partitions():
+            yield rows
 
 
 def account_row(state: AccountState) -> dict[str, Any]:

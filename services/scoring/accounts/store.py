@@ -1,0 +1,97 @@
+"""Every account of the owned partitions, in memory, in one of two forms.
+
+A decoded AccountState takes about five times the memory of its bytes, so only the most
+recently used accounts stay decoded (at most `hot_limit` between batches); the others are
+kept as bytes and decoded when an event touches them. Loading a partition keeps its stored
+rows as they come from the database, without decoding them. An account evicted from the hot
+set is frozen (AccountState.freeze), which keeps everything it had in memory, so whether an
+account was kept decoded or not never changes what it does next.
+
+The accounts keep one order, the order they were loaded or created in, whatever their form:
+the tick visits them in it, as it always has.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import orjson
+
+from services.scoring.accounts.state import AccountState, now_of
+
+
+class Cold(NamedTuple):
+    """An account kept as bytes, with what the tick must know without decoding it."""
+
+    partition: int
+    now: float  # the account's event time
+    blob: bytes  # AccountState.freeze(); or, with `health`, the stored AccountState.to_bytes()
+    health: str | None = None  # the stored health (accounts.health) beside a stored blob
+
+    def decode(self, account_id: str) -> AccountState:
+        if self.health is None:
+            return AccountState.thaw(account_id, self.partition, self.blob)
+        return AccountState.from_bytes(
+            account_id, self.partition, self.blob, orjson.loads(self.health)
+        )
+
+
+def frozen(state: AccountState) -> Cold:
+    return Cold(state.partition, state.now, state.freeze())
+
+
+class AccountStore:
+    def __init__(self, hot_limit: int) -> None:
+        self.hot_limit = hot_limit
+        self.entries: dict[str, AccountState | Cold] = {}
+        self.hot: OrderedDict[str, None] = OrderedDict()  # the decoded, least recent first
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def load(self, account_id: str, partition: int, blob: bytes, health: str) -> None:
+        """Keep a stored row as it is (accounts.state and accounts.health)."""
+        self.entries[account_id] = Cold(partition, now_of(blob), blob, health)
+        self.hot.pop(account_id, None)
+
+    def touch(self, account_id: str, partition: int) -> AccountState:
+        """The account decoded (created if new), now the most recently used."""
+        entry = self.entries.get(account_id)
+        if isinstance(entry, AccountState):
+            self.hot.move_to_end(account_id)
+            return entry
+        state = AccountState(account_id, partition) if entry is None else entry.decode(account_id)
+        self.entries[account_id] = state
+        self.hot[account_id] = None
+        return state
+
+    def evict(self) -> None:
+        """Freeze the least recently used beyond the limit. Run once a batch's rows are built:
+        a batch decodes every account it touches, however many."""
+        while len(self.hot) > self.hot_limit:
+            account_id, _ = self.hot.popitem(last=False)
+            state = self.entries[account_id]
+            assert isinstance(state, AccountState)
+            self.entries[account_id] = frozen(state)
+
+    def live(self, after: float, before: float) -> list[str]:
+        """The accounts whose event time is in [after, before), in order."""
+        return [a for a, e in self.entries.items() if after <= e.now < before]
+
+    def borrow(self, account_id: str) -> AccountState:
+        """The account decoded, without making it recently used (the tick visits every live
+        account, which says nothing about which will have events next); see give_back."""
+        entry = self.entries[account_id]
+        return entry if isinstance(entry, AccountState) else entry.decode(account_id)
+
+    def give_back(self, states: Iterable[AccountState]) -> None:
+        """Freeze again the borrowed states that were not decoded before."""
+        for state in states:
+            if state.account_id not in self.hot:
+                self.entries[state.account_id] = frozen(state)
+
+    def drop(self, partitions: set[int]) -> None:
+        self.entries = {a: e for a, e in self.entries.items() if e.partition not in partitions}
+        self.hot = OrderedDict((a, None) for a in self.hot if a in self.entries)
