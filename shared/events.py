@@ -210,7 +210,29 @@ def decode(raw: bytes | None, *, max_bytes: int) -> dict[str, Any]:
         raise Rejected(f"not valid UTF-8 JSON: {exc}") from None
     if not isinstance(data, dict):
         raise Rejected(f"value must be a JSON object, got {type(data).__name__}")
+    if b"\\u0000" in raw and (where := _nul_at(data)) is not None:  # rare: look closer
+        raise Rejected(f"{where or 'value'}: text must not contain NUL (U+0000)")
     return data
+
+
+def _nul_at(data: dict[str, Any]) -> str | None:
+    """Where a NUL character sits in decoded JSON, as a dotted path; None if nowhere.
+    PostgreSQL text cannot hold one: a record carrying it would fail every flush. (A loop, not
+    recursion: hostile input nests as deep as the parser allows.)"""
+    waiting: list[tuple[str, Any]] = [("", data)]
+    while waiting:
+        path, value = waiting.pop()
+        if isinstance(value, str) and "\x00" in value:
+            return path
+        if isinstance(value, dict):
+            for key, item in value.items():
+                here = f"{path}.{key}" if path else key
+                if "\x00" in key:
+                    return here.replace("\x00", "\\u0000")
+                waiting.append((here, item))
+        elif isinstance(value, list):
+            waiting += [(f"{path}[{n}]", item) for n, item in enumerate(value)]
+    return None
 
 
 def validate_object(model: type[M], data: dict[str, Any]) -> M:

@@ -104,6 +104,9 @@ def bad_inputs(kind: str) -> list[tuple[str, bytes | None, str]]:
         ("missing account_id", encode(example(kind, account_id=DROP)), "account_id"),
         ("empty account_id", encode(example(kind, account_id="")), "account_id"),
         ("account_id a number", encode(example(kind, account_id=42)), "account_id"),
+        # PostgreSQL text holds no NUL: accepted, it would fail every flush of scoring.
+        ("NUL in account_id", encode(example(kind, account_id="ac\x00me")), "account_id: text"),
+        ("NUL in an unknown field", encode({**base, "note": ["ok", "\x00"]}), "note[1]"),
     ]
     if kind in EVENT_KINDS:
         cases += [
