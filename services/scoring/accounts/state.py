@@ -145,7 +145,7 @@ class AccountState:
         people = {
             pid: {k: v for k, v in p.items() if v is not None} for pid, p in self.people.items()
         }
-        return orjson.dumps(self._fields(people))
+        return _dumps(self._fields(people))
 
     def freeze(self) -> bytes:
         """The whole state in memory, for keeping an account as bytes a while (store.py).
@@ -160,7 +160,7 @@ class AccountState:
         data["health_stale"] = self.health_stale
         if (self.by_user, self.by_email) != self._indexes():  # rare: after some merges
             data["indexes"] = [list(self.by_user.items()), list(self.by_email.items())]
-        return orjson.dumps(data)
+        return _dumps(data)
 
     def _fields(self, people: dict[str, Person]) -> dict[str, Any]:
         return {
@@ -236,6 +236,12 @@ def now_of(blob: bytes) -> float:
                 return float(blob[start : blob.index(b",", start)])
             at = blob.find(_NOW, at + 1)
     return float(orjson.loads(blob)["now"])  # not the layout to_bytes writes
+
+
+def _dumps(data: dict[str, Any]) -> bytes:
+    # orjson's bytes keep the whole buffer it grew, about four times their length here. These
+    # are kept a while (rows until their write lands, frozen accounts for long): copy them.
+    return memoryview(orjson.dumps(data)).tobytes()
 
 
 def _is_json(text: bytes) -> bool:
