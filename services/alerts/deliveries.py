@@ -11,7 +11,7 @@ seconds, and a worker that dies mid-send frees its rows when the lease runs out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -123,41 +123,45 @@ async def load_accounts(engine: AsyncEngine, account_ids: Iterable[str]) -> dict
     return {a: Account.from_profile(a, found.get(a)) for a in wanted}
 
 
-async def _finish(engine: AsyncEngine, row: Claimed, **values: Any) -> bool:
-    # Only the holder of this attempt may record its outcome: if the lease ran out and another
-    # worker claimed the row again (attempts moved on), this late answer changes nothing.
+Outcome = dict[str, Any]  # the columns an attempt's outcome sets
+
+
+def delivered(recipient: str, now: datetime) -> Outcome:
+    return {"status": DELIVERED, "recipient": recipient, "delivered_at": now, "last_error": None}
+
+
+def retry(recipient: str | None, error: str, at: datetime) -> Outcome:
+    """Back to pending, to be claimed again at `at`."""
+    return {"recipient": recipient, "last_error": error, "next_attempt_at": at}
+
+
+def final(status: str, recipient: str | None, error: str) -> Outcome:
+    """An end without a send: `failed` or `skipped`, with the reason."""
+    return {"status": status, "recipient": recipient, "last_error": error}
+
+
+async def finish(engine: AsyncEngine, outcomes: Sequence[tuple[Claimed, Outcome]]) -> list[bool]:
+    """Store attempts' outcomes, all in one transaction; for each, whether it counted.
+
+    Only the holder of an attempt may record its outcome: if the lease ran out and another
+    worker claimed the row again (attempts moved on), a late answer changes nothing.
+    """
     c = deliveries.c
+    counted = []
     async with engine.begin() as conn:
-        result = await conn.execute(
-            update(deliveries)
-            .where(
-                (c.dedup_key == row.dedup_key)
-                & (c.channel == row.channel)
-                & (c.attempts == row.attempts)
-                & (c.status == PENDING)
+        for row, values in outcomes:
+            result = await conn.execute(
+                update(deliveries)
+                .where(
+                    (c.dedup_key == row.dedup_key)
+                    & (c.channel == row.channel)
+                    & (c.attempts == row.attempts)
+                    & (c.status == PENDING)
+                )
+                .values(lease_until=None, **values)
             )
-            .values(lease_until=None, **values)
-        )
-    return bool(result.rowcount == 1)
-
-
-async def mark_delivered(engine: AsyncEngine, row: Claimed, recipient: str, now: datetime) -> bool:
-    return await _finish(
-        engine, row, status=DELIVERED, recipient=recipient, delivered_at=now, last_error=None
-    )
-
-
-async def mark_retry(
-    engine: AsyncEngine, row: Claimed, recipient: str | None, error: str, at: datetime
-) -> bool:
-    return await _finish(engine, row, recipient=recipient, last_error=error, next_attempt_at=at)
-
-
-async def mark_final(
-    engine: AsyncEngine, row: Claimed, status: str, recipient: str | None, error: str
-) -> bool:
-    """End a delivery without sending it: `failed` or `skipped`, with the reason."""
-    return await _finish(engine, row, status=status, recipient=recipient, last_error=error)
+            counted.append(result.rowcount == 1)
+    return counted
 
 
 async def count_pending(engine: AsyncEngine) -> int:

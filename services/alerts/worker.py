@@ -71,6 +71,46 @@ class Outcome:
     retry_after: float | None = None
 
 
+class OutcomeBatches:
+    """Stores send outcomes many to a transaction, as they come (group commit).
+
+    A send the receiver accepted but nobody recorded yet is resent after a crash (SMTP cannot
+    be asked whether it has it), so outcomes must reach the database fast, also in a burst of
+    a hundred sends ending together: one at a time they would queue for pool connections.
+    While one transaction is under way, the outcomes arriving meanwhile gather for the next.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._waiting: list[tuple[Claimed, deliveries.Outcome, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def store(self, row: Claimed, outcome: deliveries.Outcome) -> bool:
+        """Whether the outcome counted (False: the lease had passed to another worker)."""
+        counted = asyncio.get_running_loop().create_future()
+        self._waiting.append((row, outcome, counted))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        return await counted
+
+    async def _write(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    results = await deliveries.finish(self.engine, [(r, o) for r, o, _ in batch])
+                except Exception as exc:  # each waiting send logs it and keeps its lease
+                    for *_, counted in batch:
+                        if not counted.done():  # done: its sender was cancelled (a stop)
+                            counted.set_exception(exc)
+                else:
+                    for (*_, counted), result in zip(batch, results, strict=True):
+                        if not counted.done():
+                            counted.set_result(result)
+        finally:
+            self._writer = None
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -88,6 +128,7 @@ class DeliveryWorker:
         self.scrub = scrub
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._outcomes = OutcomeBatches(engine)
         # What currently stops alerts from going out, by channel (or "poll"): for readiness.
         self._problems: dict[str, str] = {}
 
@@ -202,7 +243,9 @@ class DeliveryWorker:
     async def _store(self, row: Claimed, status: str, outcome: Outcome, error: str) -> bool:
         s, now = self.settings, utcnow()
         if status == DELIVERED:
-            return await deliveries.mark_delivered(self.engine, row, outcome.recipient or "", now)
+            return await self._outcomes.store(
+                row, deliveries.delivered(outcome.recipient or "", now)
+            )
         if status == RETRY:
             delay = outcome.retry_after
             if delay is None:
@@ -210,8 +253,8 @@ class DeliveryWorker:
                     row.attempts, s.delivery_backoff_base_seconds, s.delivery_backoff_max_seconds
                 )
             at = now + timedelta(seconds=delay)
-            return await deliveries.mark_retry(self.engine, row, outcome.recipient, error, at)
-        return await deliveries.mark_final(self.engine, row, status, outcome.recipient, error)
+            return await self._outcomes.store(row, deliveries.retry(outcome.recipient, error, at))
+        return await self._outcomes.store(row, deliveries.final(status, outcome.recipient, error))
 
     def _log(self, row: Claimed, status: str, recipient: str | None, error: str) -> None:
         what = f"{row.channel} alert {row.dedup_key} (attempt {row.attempts})"

@@ -54,16 +54,20 @@ async def test_lifecycle_on_sqlite(sqlite_engine: AsyncEngine) -> None:
     assert await deliveries.claim_due(engine, now=now, lease_until=lease, limit=10) == []
 
     email, slack = sorted(claimed, key=lambda c: c.channel)
-    assert await deliveries.mark_delivered(engine, email, "sam@vendor.example", now)
+    assert await deliveries.finish(
+        engine, [(email, deliveries.delivered("sam@v.example", now))]
+    ) == [True]
     retry_at = now + timedelta(seconds=5)
-    assert await deliveries.mark_retry(engine, slack, "U1", "Slack HTTP 500", retry_at)
+    failing = deliveries.retry("U1", "Slack HTTP 500", retry_at)
+    assert await deliveries.finish(engine, [(slack, failing)]) == [True]
     assert await deliveries.count_pending(engine) == 1
 
     assert await deliveries.claim_due(engine, now=now, lease_until=lease, limit=10) == []
     later = retry_at + timedelta(seconds=1)
     [again] = await deliveries.claim_due(engine, now=later, lease_until=lease, limit=10)
     assert (again.channel, again.attempts) == ("slack", 2)
-    assert await deliveries.mark_final(engine, again, deliveries.FAILED, "U1", "channel_not_found")
+    gone = deliveries.final(deliveries.FAILED, "U1", "channel_not_found")
+    assert await deliveries.finish(engine, [(again, gone)]) == [True]
     statuses = {r["channel"]: r["status"] for r in await rows(engine)}
     assert statuses == {"email": "delivered", "slack": "failed"}
 
@@ -93,7 +97,7 @@ async def test_an_expired_lease_lets_another_worker_take_over(engine: AsyncEngin
     )
     assert second.attempts == 2
     # The first worker's late answer no longer counts; the current holder's does.
-    assert not await deliveries.mark_delivered(engine, first, "x@v.example", later)
-    assert await deliveries.mark_delivered(engine, second, "y@v.example", later)
+    late, current = (deliveries.delivered(r, later) for r in ("x@v.example", "y@v.example"))
+    assert await deliveries.finish(engine, [(first, late), (second, current)]) == [False, True]
     [stored] = await rows(engine)
     assert stored["recipient"] == "y@v.example"
