@@ -48,18 +48,20 @@ class PulseProcess:
     """`pulse <command>` as a child process, its output in a temporary file. `url` is the API
     (up, scoring, api) or, for ingest and alerts, a metrics port of its own."""
 
-    def __init__(self, env: dict[str, str], command: str = "up") -> None:
-        if command not in API_COMMANDS:
+    def __init__(self, env: dict[str, str], command: str = "up", *flags: str) -> None:
+        serves_api = command in API_COMMANDS and "--no-api" not in flags
+        if not serves_api:
             env = {**env, "PULSE_METRICS_PORT": str(free_port())}
-        port = env["PULSE_API_PORT" if command in API_COMMANDS else "PULSE_METRICS_PORT"]
+        port = env["PULSE_API_PORT" if serves_api else "PULSE_METRICS_PORT"]
         self.command = command
+        self.serves_api = serves_api
         self.env = env
         self.url = f"http://127.0.0.1:{port}"
         self.log = tempfile.NamedTemporaryFile(
             prefix=f"pulse-{command}-", suffix=".log", delete=False
         )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", command],
+            [sys.executable, "-m", "services.cli", command, *flags],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -84,12 +86,14 @@ class PulseProcess:
         """The API commands: /readyz says 200 (up's and scoring's consumers have their
         partitions). ingest and alerts have no readiness endpoint: their metrics port answers
         (ingest has its topics, alerts its database) and alerts has logged its partitions."""
-        if self.command in API_COMMANDS:
+        if self.serves_api:
             response = await self._get("/readyz")
             return response is not None and response.status_code == 200
         response = await self._get("/metrics")
         if response is None or response.status_code != 200:
             return False
+        if self.command == "scoring":  # without its API: once it has its partitions
+            return "scoring: assigned" in self.output()
         return self.command != "alerts" or "alerts: assigned" in self.output()
 
     async def ready(self, timeout: float = 60) -> None:
