@@ -74,29 +74,33 @@ async def store_accounts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
 
 
 async def store_triggers(conn: AsyncConnection, fired: list[Trigger]) -> list[Trigger]:
-    """Insert new triggers (the outbox); returns those not already stored for their dedup_key."""
+    """Insert new triggers (the outbox) in one executemany (SQLAlchemy sends it as batched
+    multi-row INSERTs); returns those not already stored for their dedup_key, in the order
+    they fired."""
     if not fired:
         return []
+    statement = _insert(conn, triggers).on_conflict_do_nothing().returning(triggers.c.trigger_id)
+    result = await conn.execute(statement, [_trigger_row(t) for t in fired])
+    stored = set(result.scalars())
     new = []
-    for trigger in fired:
-        stmt = (
-            _insert(conn, triggers)
-            .values(
-                trigger_id=trigger["trigger_id"],
-                dedup_key=trigger["dedup_key"],
-                type=trigger["type"],
-                account_id=trigger["account_id"],
-                fired_at=datetime.fromisoformat(trigger["fired_at"]),
-                severity=trigger["severity"],
-                payload=_dumps(trigger),
-                published=False,
-            )
-            .on_conflict_do_nothing()
-            .returning(triggers.c.trigger_id)
-        )
-        if (await conn.execute(stmt)).first() is not None:
+    for trigger in fired:  # a trigger fired twice in one batch is new once
+        if trigger["trigger_id"] in stored:
+            stored.discard(trigger["trigger_id"])
             new.append(trigger)
     return new
+
+
+def _trigger_row(trigger: Trigger) -> dict[str, Any]:
+    return {
+        "trigger_id": trigger["trigger_id"],
+        "dedup_key": trigger["dedup_key"],
+        "type": trigger["type"],
+        "account_id": trigger["account_id"],
+        "fired_at": datetime.fromisoformat(trigger["fired_at"]),
+        "severity": trigger["severity"],
+        "payload": _dumps(trigger),
+        "published": False,
+    }
 
 
 async def unpublished_triggers(engine: AsyncEngine, limit: int = 1000) -> list[Trigger]:
