@@ -29,6 +29,7 @@ from aiokafka.structs import RecordMetadata
 
 from shared.config import BaseServiceSettings
 from shared.errors import ConfigurationError
+from shared.tls import load_client_certificate
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +68,12 @@ def _ssl_context(settings: BaseServiceSettings) -> ssl.SSLContext:
     except ssl.SSLError as exc:
         raise ConfigurationError(f"PULSE_KAFKA_SSL_CAFILE has no usable CA: {exc}") from None
     if settings.kafka_ssl_certfile:
-        try:
-            # An encrypted key would make OpenSSL prompt on the terminal: fail instead.
-            context.load_cert_chain(
-                settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile, password=lambda: b""
-            )
-        except ssl.SSLError as exc:
-            raise ConfigurationError(
-                "PULSE_KAFKA_SSL_CERTFILE / PULSE_KAFKA_SSL_KEYFILE are not a usable "
-                f"certificate and unencrypted key: {exc}"
-            ) from None
+        load_client_certificate(
+            context,
+            settings.kafka_ssl_certfile,
+            settings.kafka_ssl_keyfile,
+            "PULSE_KAFKA_SSL_CERTFILE / PULSE_KAFKA_SSL_KEYFILE",
+        )
     return context
 
 

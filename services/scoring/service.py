@@ -57,7 +57,6 @@ async def run_scoring(
         max_wait_ms=settings.batch_max_wait_ms,
         tick_seconds=settings.tick_seconds,
     )
-    metrics_server = None
     try:
         await consumer.start()
         await processor.relay_pending()
@@ -65,13 +64,9 @@ async def run_scoring(
         if serve_api:
             app = create_app(settings, engine, producer, readiness)
             tasks.append(asyncio.create_task(serve(app, settings, stop), name="scoring-api"))
-        if settings.metrics_port:  # then the API has no /metrics
-            metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
-        await _until_stopped(tasks, stop)
+        with metrics_served(settings):
+            await _until_stopped(tasks, stop)
     finally:
-        if metrics_server is not None:
-            metrics_server.shutdown()
-            metrics_server.server_close()
         await consumer.stop()
         await producer.stop()
 
@@ -83,21 +78,31 @@ async def run_api(
     await check_bind(settings, engine)
     producer = create_producer(settings)
     await producer.start()
-    metrics_server = None
     try:
         app = create_app(settings, engine, producer, readiness)
         tasks = [
             asyncio.create_task(serve(app, settings, stop), name="api"),
             asyncio.create_task(watch_database(engine, readiness, stop), name="api-database"),
         ]
-        if settings.metrics_port:
-            metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
-        await _until_stopped(tasks, stop)
+        with metrics_served(settings):
+            await _until_stopped(tasks, stop)
     finally:
-        if metrics_server is not None:
-            metrics_server.shutdown()
-            metrics_server.server_close()
         await producer.stop()
+
+
+@contextlib.contextmanager
+def metrics_served(settings: ScoringSettings) -> Iterator[None]:
+    """Metrics on their own port while the body runs, when PULSE_METRICS_PORT is set (then
+    the API has no /metrics)."""
+    if not settings.metrics_port:
+        yield
+        return
+    server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 async def watch_database(engine: AsyncEngine, readiness: Readiness, stop: asyncio.Event) -> None:

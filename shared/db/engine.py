@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.config import BaseServiceSettings
 from shared.errors import ConfigurationError
+from shared.tls import load_client_certificate
 
 
 def create_engine(
@@ -62,16 +63,12 @@ def _ssl_context(
     except ssl.SSLError as exc:
         raise ConfigurationError(f"PULSE_DATABASE_SSL_ROOT_CERT has no usable CA: {exc}") from None
     if settings.database_ssl_cert:
-        try:
-            # An encrypted key would make OpenSSL prompt on the terminal: fail instead.
-            context.load_cert_chain(
-                settings.database_ssl_cert, settings.database_ssl_key, password=lambda: b""
-            )
-        except ssl.SSLError as exc:
-            raise ConfigurationError(
-                "PULSE_DATABASE_SSL_CERT / PULSE_DATABASE_SSL_KEY are not a usable certificate "
-                f"and unencrypted key: {exc}"
-            ) from None
+        load_client_certificate(
+            context,
+            settings.database_ssl_cert,
+            settings.database_ssl_key,
+            "PULSE_DATABASE_SSL_CERT / PULSE_DATABASE_SSL_KEY",
+        )
     return context
 
 
