@@ -66,6 +66,9 @@ async def test_failing_receivers_are_retried_with_backoff_and_survive_a_kill(run
             async def retried() -> dict[str, Any] | None:
                 found = await rows(run)
                 ok = len(found) == 2 and all(r.attempts >= 4 for r in found.values())
+                # A claimed attempt counts before it reaches Slack (a retry looks the message
+                # up first): wait for the posts themselves too.
+                ok = ok and len(run.slack.requests) >= 4
                 return found if ok else None
 
             pending = await wait_for(retried, timeout=60, what="four attempts per channel")
