@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO
 
 from shared.kafka import EmbeddedBroker, free_port
+from tests.ingest.faults import Proxy
 
 
 @dataclass(frozen=True)
@@ -87,50 +88,15 @@ def openssl_missing() -> str | None:
 # -- Kafka -------------------------------------------------------------------------------------
 
 
-class TlsProxy:
+def tls_proxy(port: int, target: int, certs: Certs, client_ca: Path | None) -> Proxy:
     """Accepts TLS on `port` and forwards the plaintext to the broker on `target`. With
     `client_ca`, a client must present a certificate that CA signed (mutual TLS)."""
-
-    def __init__(self, port: int, target: int, certs: Certs, client_ca: Path | None) -> None:
-        self.port = port
-        self.target = target
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.context.load_cert_chain(certs.server_cert, certs.server_key)
-        if client_ca is not None:
-            self.context.load_verify_locations(client_ca)
-            self.context.verify_mode = ssl.CERT_REQUIRED
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, "127.0.0.1", self.port, ssl=self.context
-        )
-
-    async def stop(self) -> None:
-        for writer in list(self._writers):
-            writer.transport.abort()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, up_writer}
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-        self._writers -= {writer, up_writer}
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError, ConnectionError, ssl.SSLError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.transport.abort()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.server_cert, certs.server_key)
+    if client_ca is not None:
+        context.load_verify_locations(client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return Proxy(port, target, context)
 
 
 @dataclass
@@ -169,7 +135,7 @@ async def private_tansu(
         stdin=subprocess.DEVNULL,
         env={**os.environ, "RUST_LOG": "warn"},
     )
-    proxy = TlsProxy(advertised, listen, certs, client_ca) if certs else None
+    proxy = tls_proxy(advertised, listen, certs, client_ca) if certs else None
     try:
         await _until_listening(listen, process)
         if proxy is not None:

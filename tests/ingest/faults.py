@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -16,17 +17,21 @@ from shared.kafka import EmbeddedBroker, free_port
 
 
 class Proxy:
-    """Forwards TCP to the broker; `cut()` drops every connection and refuses new ones."""
+    """Forwards TCP to the broker; `cut()` drops every connection and refuses new ones. With
+    a server `context`, it accepts TLS and forwards the plaintext (a TLS-terminating proxy)."""
 
-    def __init__(self, port: int, target: int) -> None:
+    def __init__(self, port: int, target: int, context: ssl.SSLContext | None = None) -> None:
         self.port = port
         self.target = target
+        self.context = context
         self.up = True
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self.port, ssl=self.context
+        )
 
     async def stop(self) -> None:
         self.cut()
@@ -58,7 +63,7 @@ class Proxy:
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError, ConnectionError):
+    with contextlib.suppress(OSError, ConnectionError, ssl.SSLError):
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
