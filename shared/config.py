@@ -218,6 +218,8 @@ class AlertsSettings(BaseServiceSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
+    # SMTP conversations under way at once, per alerts instance.
+    smtp_max_connections: int = Field(default=4, ge=1)
     email_from: str = "pulse@localhost"
     # Delivery retries: exponential backoff from base to cap, then give up.
     delivery_backoff_base_seconds: float = Field(default=1.0, gt=0)

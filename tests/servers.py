@@ -4,6 +4,7 @@ the next N requests the way the real thing fails."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -211,6 +212,9 @@ class SmtpServer:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.messages: list[Received] = []
+        self.delay = 0.0  # seconds before answering each message
+        self.most_at_once = 0  # the most messages in transfer at the same time
+        self._at_once = 0
         self._refusals = 0
         self._lock = threading.Lock()
         self._controller = Controller(self, hostname=self.host, port=self.port)
@@ -221,6 +225,17 @@ class SmtpServer:
             self._refusals += count
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self._lock:
+            self._at_once += 1
+            self.most_at_once = max(self.most_at_once, self._at_once)
+        try:
+            await asyncio.sleep(self.delay)
+            return self._accept(envelope)
+        finally:
+            with self._lock:
+                self._at_once -= 1
+
+    def _accept(self, envelope: Envelope) -> str:
         with self._lock:
             if self._refusals:
                 self._refusals -= 1

@@ -41,6 +41,9 @@ class Claimed:
     payload: str
     attempts: int
     created_at: datetime
+    # The previous attempt ended without an outcome (its worker died or lost the database
+    # after sending, or before): it may have reached the receiver.
+    in_doubt: bool = False
 
 
 async def add(
@@ -83,31 +86,66 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
 
 
 async def claim_due(
-    engine: AsyncEngine, *, now: datetime, lease_until: datetime, limit: int
+    engine: AsyncEngine, *, now: datetime, lease_until: datetime, limit: int, channel: str
 ) -> list[Claimed]:
-    """Lease up to `limit` due rows to this worker and count the attempt.
+    """Lease up to `limit` due rows of `channel` to this worker and count the attempt.
 
     On PostgreSQL, FOR UPDATE SKIP LOCKED lets several instances claim at once without
     waiting for or double-claiming each other's rows (a row whose claim committed meanwhile
     is re-checked against the condition and dropped). SQLite runs one writer at a time, so the
     conditional UPDATE alone is enough there.
+
+    A row still holding a lease was never finished by its last holder: the claim marks it
+    in_doubt, which stays on the row (a delivered row with in_doubt may have arrived twice).
     """
     c = deliveries.c
-    due = select(c.dedup_key, c.channel).where(_claimable(now)).order_by(c.next_attempt_at)
-    due = due.limit(limit)
+    due = (
+        select(c.dedup_key, c.channel)
+        .where(_claimable(now) & (c.channel == channel))
+        .order_by(c.next_attempt_at)
+        .limit(limit)
+    )
     if engine.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
+    # A CTE runs once; as a plain subquery PostgreSQL may scan it again for the join, past
+    # the rows this very statement has just leased, and claim more than `limit`.
+    chosen = due.cte("due")
     statement = (
         update(deliveries)
-        .where(tuple_(c.dedup_key, c.channel).in_(due) & _claimable(now))
-        .values(lease_until=lease_until, attempts=c.attempts + 1)
+        .where(tuple_(c.dedup_key, c.channel).in_(select(chosen)) & _claimable(now))
+        .values(
+            lease_until=lease_until, attempts=c.attempts + 1, in_doubt=c.lease_until.is_not(None)
+        )
         .returning(
-            c.dedup_key, c.channel, c.trigger_id, c.account_id, c.payload, c.attempts, c.created_at
+            c.dedup_key,
+            c.channel,
+            c.trigger_id,
+            c.account_id,
+            c.payload,
+            c.attempts,
+            c.created_at,
+            c.in_doubt,
         )
     )
     async with engine.begin() as conn:
         rows = (await conn.execute(statement)).all()
     return [Claimed(*row) for row in rows]
+
+
+async def skip_unconfigured(engine: AsyncEngine, channels: Sequence[str]) -> None:
+    """Pending rows of a channel no longer configured end `skipped`, with the reason, rather
+    than waiting for a sender that will not come."""
+    c = deliveries.c
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(deliveries)
+            .where((c.status == PENDING) & c.channel.not_in(channels))
+            .values(
+                status=SKIPPED,
+                lease_until=None,
+                last_error="channel " + c.channel + " is not configured",
+            )
+        )
 
 
 async def load_accounts(engine: AsyncEngine, account_ids: Iterable[str]) -> dict[str, Account]:

@@ -1,7 +1,8 @@
 """The delivery worker: sends due deliveries and records each outcome.
 
-Every poll it leases the due rows it has room for and sends each in its own task, so one slow
-or failing receiver never holds up the others, nor the next poll. Outcomes:
+Every poll it leases, channel by channel, the due rows that channel has room for (its sender's
+max_in_flight) and sends each in its own task, so one slow or failing receiver never holds up
+the others, nor the next poll. Outcomes:
 
 - sent: `delivered`, with the recipient and the time;
 - a transient error: back to `pending` with exponential backoff (or the receiver's own
@@ -32,15 +33,13 @@ from services.alerts.senders import Attempt, DeliveryError, Sender
 from shared.clock import utcnow
 from shared.config import AlertsSettings
 from shared.events import describe
-from shared.metrics import DELIVERIES, DELIVERIES_PENDING
+from shared.metrics import DELIVERIES, DELIVERIES_IN_DOUBT, DELIVERIES_PENDING
 from shared.readiness import Readiness
 
 log = logging.getLogger(__name__)
 
 READINESS_PART = "alerts-delivery"
 RETRY = "retry"
-# Sends in flight per instance: bounds sockets and memory when a backlog builds up.
-MAX_IN_FLIGHT = 100
 
 
 def backoff_seconds(
@@ -127,8 +126,9 @@ class DeliveryWorker:
         self.readiness = readiness
         self.scrub = scrub
         self._wake = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, set[asyncio.Task[None]]] = {c: set() for c in senders}
         self._outcomes = OutcomeBatches(engine)
+        self._unconfigured_skipped = False
         # What currently stops alerts from going out, by channel (or "poll"): for readiness.
         self._problems: dict[str, str] = {}
 
@@ -144,7 +144,8 @@ class DeliveryWorker:
         finally:
             # Let sends already under way finish (each is bounded by the delivery timeout),
             # so a clean stop leaves no delivery waiting for its lease to run out.
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            sends = [task for tasks in self._in_flight.values() for task in tasks]
+            await asyncio.gather(*sends, return_exceptions=True)
 
     async def _sleep(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
@@ -161,9 +162,13 @@ class DeliveryWorker:
 
     async def _poll(self) -> None:
         try:
-            room = MAX_IN_FLIGHT - len(self._in_flight)
-            if room > 0:
-                await self._claim_and_send(room)
+            if not self._unconfigured_skipped:  # rows of a channel a restart turned off
+                await deliveries.skip_unconfigured(self.engine, list(self.senders))
+                self._unconfigured_skipped = True
+            for channel, sender in self.senders.items():
+                room = sender.max_in_flight - len(self._in_flight[channel])
+                if room > 0:
+                    await self._claim_and_send(channel, room)
             DELIVERIES_PENDING.set(await deliveries.count_pending(self.engine))
         except Exception as exc:  # database trouble: report it and try again next poll
             reason = self.scrub(f"{type(exc).__name__}: {exc}")
@@ -172,17 +177,34 @@ class DeliveryWorker:
         else:
             self._set_problem("poll", None)
 
-    async def _claim_and_send(self, limit: int) -> None:
+    async def _claim_and_send(self, channel: str, limit: int) -> None:
         now = utcnow()
         lease = now + timedelta(seconds=2 * self.settings.delivery_timeout_seconds)
-        claimed = await deliveries.claim_due(self.engine, now=now, lease_until=lease, limit=limit)
+        claimed = await deliveries.claim_due(
+            self.engine, now=now, lease_until=lease, limit=limit, channel=channel
+        )
         if not claimed:
             return
         accounts = await deliveries.load_accounts(self.engine, (r.account_id for r in claimed))
+        in_flight = self._in_flight[channel]
         for row in claimed:
+            if row.in_doubt:
+                self._report_in_doubt(row)
             task = asyncio.create_task(self._deliver(row, accounts[row.account_id]))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+
+    def _report_in_doubt(self, row: Claimed) -> None:
+        DELIVERIES_IN_DOUBT.labels(row.channel).inc()
+        log.warning(
+            "alerts: %s alert %s: attempt %d ended without an outcome (a crash or a lost "
+            "database); it may have arrived, attempt %d follows%s",
+            row.channel,
+            row.dedup_key,
+            row.attempts - 1,
+            row.attempts,
+            " and the receiver may show it twice" if row.channel == "email" else "",
+        )
 
     async def _deliver(self, row: Claimed, account: Account) -> None:
         outcome = await self._attempt(row, account)
@@ -200,9 +222,7 @@ class DeliveryWorker:
             )
 
     async def _attempt(self, row: Claimed, account: Account) -> Outcome:
-        sender = self.senders.get(row.channel)
-        if sender is None:  # configuration changed since the row was created
-            return Outcome(SKIPPED, None, f"channel {row.channel} is not configured")
+        sender = self.senders[row.channel]
         recipient = sender.recipient(account)
         if recipient is None:
             return Outcome(SKIPPED, None, sender.no_recipient)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     text,
 )
 
@@ -87,7 +88,9 @@ deliveries = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("delivered_at", DateTime(timezone=True)),
-    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    # An attempt followed one that ended without an outcome: the receiver may have it twice.
+    Column("in_doubt", Boolean, nullable=False, server_default=false()),
+    Index("ix_deliveries_due", "status", "channel", "next_attempt_at"),
 )
 
 # API bearer tokens (shared/tokens.py): only a SHA-256 of each token is kept. A name belongs to

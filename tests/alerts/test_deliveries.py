@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +47,22 @@ async def test_lifecycle_on_sqlite(sqlite_engine: AsyncEngine) -> None:
     ]
 
     lease = now + timedelta(seconds=20)
-    claimed = await deliveries.claim_due(engine, now=now, lease_until=lease, limit=10)
+
+    async def claim(at: datetime) -> list[deliveries.Claimed]:
+        return [
+            row
+            for channel in ("email", "slack")
+            for row in await deliveries.claim_due(
+                engine, now=at, lease_until=lease, limit=10, channel=channel
+            )
+        ]
+
+    claimed = await claim(now)
     assert sorted(c.channel for c in claimed) == ["email", "slack"]
     assert {c.attempts for c in claimed} == {1}
+    assert not any(c.in_doubt for c in claimed)
     # Leased rows are nobody else's until the lease runs out.
-    assert await deliveries.claim_due(engine, now=now, lease_until=lease, limit=10) == []
+    assert await claim(now) == []
 
     email, slack = sorted(claimed, key=lambda c: c.channel)
     assert await deliveries.finish(
@@ -62,10 +73,11 @@ async def test_lifecycle_on_sqlite(sqlite_engine: AsyncEngine) -> None:
     assert await deliveries.finish(engine, [(slack, failing)]) == [True]
     assert await deliveries.count_pending(engine) == 1
 
-    assert await deliveries.claim_due(engine, now=now, lease_until=lease, limit=10) == []
+    assert await claim(now) == []
     later = retry_at + timedelta(seconds=1)
-    [again] = await deliveries.claim_due(engine, now=later, lease_until=lease, limit=10)
+    [again] = await claim(later)
     assert (again.channel, again.attempts) == ("slack", 2)
+    assert not again.in_doubt  # attempt 1 ended with an outcome: a retry
     gone = deliveries.final(deliveries.FAILED, "U1", "channel_not_found")
     assert await deliveries.finish(engine, [(again, gone)]) == [True]
     statuses = {r["channel"]: r["status"] for r in await rows(engine)}
@@ -78,7 +90,10 @@ async def test_concurrent_claims_never_share_a_row_on_postgresql(engine: AsyncEn
         await deliveries.add(conn, triggers(60), ["slack"], now)
     lease = now + timedelta(seconds=20)
     claims = await asyncio.gather(
-        *(deliveries.claim_due(engine, now=now, lease_until=lease, limit=25) for _ in range(4))
+        *(
+            deliveries.claim_due(engine, now=now, lease_until=lease, limit=25, channel="slack")
+            for _ in range(4)
+        )
     )
     keys = [c.dedup_key for claim in claims for c in claim]
     assert len(keys) == len(set(keys)) == 60
@@ -89,15 +104,40 @@ async def test_an_expired_lease_lets_another_worker_take_over(engine: AsyncEngin
     async with engine.begin() as conn:
         await deliveries.add(conn, triggers(1), ["email"], now)
     [first] = await deliveries.claim_due(
-        engine, now=now, lease_until=now + timedelta(seconds=1), limit=5
+        engine, now=now, lease_until=now + timedelta(seconds=1), limit=5, channel="email"
     )
     later = now + timedelta(seconds=2)
     [second] = await deliveries.claim_due(
-        engine, now=later, lease_until=later + timedelta(seconds=20), limit=5
+        engine, now=later, lease_until=later + timedelta(seconds=20), limit=5, channel="email"
     )
     assert second.attempts == 2
+    # Nobody recorded how attempt 1 ended: it may have reached the receiver.
+    assert second.in_doubt
     # The first worker's late answer no longer counts; the current holder's does.
     late, current = (deliveries.delivered(r, later) for r in ("x@v.example", "y@v.example"))
     assert await deliveries.finish(engine, [(first, late), (second, current)]) == [False, True]
     [stored] = await rows(engine)
     assert stored["recipient"] == "y@v.example"
+
+
+async def test_each_channel_claims_only_its_own_rows(engine: AsyncEngine) -> None:
+    now = utcnow()
+    async with engine.begin() as conn:
+        await deliveries.add(conn, triggers(3), ["slack", "email"], now)
+    lease = now + timedelta(seconds=20)
+    email = await deliveries.claim_due(engine, now=now, lease_until=lease, limit=2, channel="email")
+    assert [c.channel for c in email] == ["email", "email"]
+    slack = await deliveries.claim_due(engine, now=now, lease_until=lease, limit=9, channel="slack")
+    assert [c.channel for c in slack] == ["slack"] * 3
+
+
+async def test_rows_of_a_channel_no_longer_configured_are_skipped(engine: AsyncEngine) -> None:
+    now = utcnow()
+    async with engine.begin() as conn:
+        await deliveries.add(conn, triggers(2), ["slack", "email"], now)
+    await deliveries.skip_unconfigured(engine, ["slack"])
+    stored = {(r["channel"], r["status"], r["last_error"]) for r in await rows(engine)}
+    assert stored == {
+        ("slack", "pending", None),
+        ("email", "skipped", "channel email is not configured"),
+    }

@@ -10,10 +10,15 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from functools import partial
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.alerts import deliveries
+from services.alerts.models import parse_trigger
+from shared.clock import utcnow
 from shared.config import UpSettings
 from shared.deadletter import headers_of
 from tests.alerts.conftest import TOKEN
@@ -267,6 +272,56 @@ async def test_slow_slack_does_not_delay_email(
     stored = await row(engine, key, "slack")
     assert stored is not None and stored["status"] == "delivered" and stored["attempts"] == 2
     assert len(emails_for(smtp_server, key)) == 1
+
+
+async def test_emails_under_way_at_once_stay_within_the_connection_bound(
+    alert_settings: Settings, engine: AsyncEngine, smtp_server: SmtpServer
+) -> None:
+    # Each email the relay accepted but the worker had not recorded yet is sent again after a
+    # crash, so only a few may be under way at once, however many are due.
+    settings = alert_settings(slack_bot_token=None, smtp_max_connections=2)
+    await seed_account(engine)
+    smtp_server.delay = 0.2
+    events = [trigger() for _ in range(8)]
+    async with running(settings, engine):
+        await produce(settings, *events)
+        for event in events:
+            await wait_for(lambda e=event: finished(engine, e["dedup_key"], "email"))
+
+    assert len(smtp_server.messages) == 8
+    assert smtp_server.most_at_once == 2
+
+
+async def test_a_send_its_worker_never_finished_goes_again_marked_in_doubt(
+    alert_settings: Settings,
+    engine: AsyncEngine,
+    smtp_server: SmtpServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = alert_settings(slack_bot_token=None)
+    await seed_account(engine)
+    event = trigger()
+    key, now = event["dedup_key"], utcnow()
+    async with engine.begin() as conn:
+        await deliveries.add(
+            conn, [parse_trigger(orjson.dumps(event), max_bytes=1 << 20)], ["email"], now
+        )
+    # A worker claimed it and died without storing an outcome; its lease has run out.
+    await deliveries.claim_due(engine, now=now, lease_until=now, limit=1, channel="email")
+    before = REGISTRY.get_sample_value(
+        "pulse_alert_deliveries_in_doubt_total", {"channel": "email"}
+    )
+    with caplog.at_level(logging.WARNING, logger="services.alerts.worker"):
+        async with running(settings, engine):
+            await wait_for(lambda: finished(engine, key, "email"), what="the second attempt")
+
+    stored = await row(engine, key, "email")
+    assert stored is not None
+    assert (stored["status"], stored["attempts"], stored["in_doubt"]) == ("delivered", 2, True)
+    assert len(emails_for(smtp_server, key)) == 1  # the dead worker had not sent it after all
+    after = REGISTRY.get_sample_value("pulse_alert_deliveries_in_doubt_total", {"channel": "email"})
+    assert (after or 0) - (before or 0) == 1
+    assert f"email alert {key}: attempt 1 ended without an outcome" in caplog.text
 
 
 async def test_a_retry_finds_the_message_slack_kept_and_does_not_post_it_again(

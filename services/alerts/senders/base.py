@@ -44,6 +44,8 @@ class Sender(Protocol):
     channel: str
     # Why an account has no recipient on this channel; stored on a skipped delivery.
     no_recipient: str
+    # Sends under way at once on this channel, per worker.
+    max_in_flight: int
 
     def recipient(self, account: Account) -> str | None:
         """Who gets this account's alerts on this channel, or None when nobody does."""

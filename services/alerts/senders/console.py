@@ -10,6 +10,7 @@ from services.alerts.senders.base import Attempt
 class ConsoleSender:
     channel = "console"
     no_recipient = "the console always has a recipient"
+    max_in_flight = 100
 
     def recipient(self, account: Account) -> str | None:
         return "stdout"

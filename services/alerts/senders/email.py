@@ -19,6 +19,10 @@ class EmailSender:
 
     def __init__(self, settings: AlertsSettings) -> None:
         self.settings = settings
+        # Few at once: each is a connection to the relay, and each email the relay accepted
+        # but the worker had not recorded yet when it died is sent again (SMTP cannot be
+        # asked), so the fewer under way, the fewer a crash can double.
+        self.max_in_flight = settings.smtp_max_connections
 
     def recipient(self, account: Account) -> str | None:
         return account.csm_email

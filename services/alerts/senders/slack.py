@@ -40,6 +40,9 @@ LOOKUP_PAGES = 5
 class SlackSender:
     channel = "slack"
     no_recipient = "no Slack recipient: the account has no csm.slack and no default channel is set"
+    # Slack answers each post within a round trip and is asked before any retry, so many
+    # posts may be under way at once.
+    max_in_flight = 50
 
     def __init__(
         self,
