@@ -18,11 +18,13 @@ import signal
 import ssl
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared import eventloop
 from shared.config import (
     AlertsSettings,
     BaseServiceSettings,
@@ -113,19 +115,10 @@ def main(argv: list[str] | None = None) -> None:
         "bench": _bench,
     }
     try:
-        _run(_with_signals(runners[args.command], args))
+        eventloop.run(_with_signals(runners[args.command], args))
     except ConfigurationError as exc:
         print(f"pulse {args.command}: {exc}", file=sys.stderr)
         sys.exit(2)
-
-
-def _run(coro: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-    except ImportError:  # only the import: an ImportError inside the program is its own
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
 
 
 async def _with_signals(
@@ -175,7 +168,6 @@ def _serve_metrics(settings: BaseServiceSettings) -> None:
 
 
 async def _up(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from services.alerts.service import run_alerts
     from services.demo import run_demo
     from services.ingest.service import run_ingest
     from services.scoring.service import run_scoring
@@ -201,7 +193,10 @@ async def _up(args: argparse.Namespace, stop: asyncio.Event) -> None:
         parts: list[Awaitable[None]] = [
             run_ingest(settings, readiness, stop),
             run_scoring(settings, engine, readiness, stop),
-            run_alerts(settings, engine, readiness, stop),
+            # Alerts on a loop of their own: scoring's batches hold a loop for tens of
+            # milliseconds, and a delivery must be recorded the moment the receiver has it
+            # (a crash in between resends it).
+            eventloop.run_in_thread("alerts", partial(_alerts_alone, settings, readiness), stop),
         ]
         if args.demo:
             parts.append(run_demo(settings, stop, accounts=args.accounts))
@@ -212,6 +207,17 @@ async def _up(args: argparse.Namespace, stop: asyncio.Event) -> None:
             settings.api_port,
         )
         await _together(parts, stop)
+
+
+async def _alerts_alone(settings: UpSettings, readiness: Readiness, stop: asyncio.Event) -> None:
+    """The alerts service with an engine of its own (a pool belongs to one event loop)."""
+    from services.alerts.service import run_alerts
+
+    engine = create_engine(settings.database_url, database_ssl(settings))
+    try:
+        await run_alerts(settings, engine, readiness, stop)
+    finally:
+        await engine.dispose()
 
 
 async def _together(parts: list[Awaitable[None]], stop: asyncio.Event) -> None:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from services.bench.stats import percentile, rate
 from services.bench.workload import account_id
+from shared import eventloop
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,7 @@ def main() -> None:
         concurrency=args.concurrency,
         seed=args.seed,
     )
-    try:
-        import uvloop
-    except ImportError:
-        result = asyncio.run(load)
-    else:
-        result = uvloop.run(load)
+    result = eventloop.run(load)
     with open(args.out, "w") as handle:
         json.dump(asdict(result), handle)
 

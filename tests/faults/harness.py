@@ -234,14 +234,16 @@ async def snapshot(
             row.dedup_key: (row.trigger_id, row.type, row.account_id, row.severity)
             for row in await conn.execute(select(triggers))
         }
+        stored = (await conn.execute(select(deliveries))).all()
         delivered = sorted(
             (row.dedup_key, row.channel, row.status, row.trigger_id, row.recipient)
-            for row in await conn.execute(select(deliveries))
+            for row in stored
         )
     return {
         "accounts": accounts,
         "triggers": fired,
         "deliveries": delivered,
+        "in_doubt": {(row.dedup_key, row.channel) for row in stored if row.in_doubt},
         "slack": Counter(
             (m.body["metadata"]["event_payload"]["dedup_key"], m.body["channel"])
             for m in slack.posted()

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.config import AlertsSettings
 from tests.conftest import wait_for
 from tests.faults.conftest import WORKLOAD, Run
 from tests.faults.harness import assert_same, once_each, resent
@@ -26,6 +27,7 @@ from tests.pulse_process import API_COMMANDS, PulseProcess
 SEED = 20261123
 KILLS = 10  # per service
 MAX_DELAY = 1.5  # a kill lands up to this long after its step is sent
+SMTP_CONNECTIONS = AlertsSettings.model_fields["smtp_max_connections"].default  # as deployed
 
 Plan = dict[int, list[tuple[str, float]]]  # step -> (command, delay) of the kills after it
 
@@ -143,8 +145,15 @@ async def kill_at_random_points(run: Run, clean: dict[str, Any], commands: list[
             str(mail.message["Message-ID"])
         )
     assert all(len(found) == 1 for found in ids.values())
+    # Only the in-doubt window doubles an email: an attempt after one that ended without an
+    # outcome, which the service marks, at most the SMTP connections of each killed worker.
+    emailed_twice = [key for (key, _), n in result["email"].items() if n > 1]
+    in_doubt = {key for key, channel in result["in_doubt"] if channel == "email"}
+    assert set(emailed_twice) <= in_doubt, "an email resent that was never in doubt"
+    hosting_alerts = sum(1 for p in deployment.killed if p.command in ("up", "alerts"))
+    assert len(in_doubt) <= hosting_alerts * SMTP_CONNECTIONS
+    print(f"emails in doubt: {len(in_doubt)}, resent: {len(emailed_twice)}")
     if twice := resent(result):
-        print(f"emails resent: {len(twice)}: {twice}")
         # A known gap, not a pass: a kill between the SMTP server accepting an alert and the
         # delivery being recorded makes the restarted worker send it again (SMTP cannot be
         # asked whether it has it).
