@@ -61,8 +61,8 @@ class ScoringProcessor:
     async def assign(self, partitions: list[TopicPartition]) -> None:
         wanted = {tp.partition for tp in partitions}
         async for rows in repository.load_partitions(self.engine, wanted):
-            for account_id, partition, blob, health in rows:
-                self.accounts.load(account_id, partition, blob, health)
+            for account_id, partition, blob in rows:
+                self.accounts.load(account_id, partition, blob)
         ACCOUNTS_LOADED.set(len(self.accounts))
 
     async def revoke(self, partitions: list[TopicPartition]) -> None:

@@ -1,12 +1,17 @@
-"""An account kept as bytes a while (freeze, thaw) goes on exactly as if it had stayed
-decoded; and its event time can be read from a stored blob without decoding it."""
+"""An account kept packed a while, evicted or stored (freeze, pack, unpack, thaw), goes on
+exactly as if it had stayed decoded; its event time is read without unpacking it; and a packed
+blob stays readable (its dictionary never changes)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+import pytest
+
 from services.scoring.accounts.apply import apply_signal
-from services.scoring.accounts.state import AccountState, now_of
+from services.scoring.accounts.packing import DICTIONARY_1, pack, packed_now, unpack
+from services.scoring.accounts.state import AccountState
 from shared.config import RuleSettings
 from tests.scoring.factories import account_record, at, login, stakeholder
 
@@ -19,29 +24,26 @@ def run(state: AccountState, *signals: dict[str, Any]) -> None:
 
 
 def stored_copy(state: AccountState) -> AccountState:
-    return AccountState.from_bytes(state.account_id, 0, state.to_bytes(), state.health)
+    """The account as a restart (or an eviction) gives it back."""
+    return AccountState.thaw(state.account_id, 0, unpack(pack(state.now, state.freeze())))
 
 
-def frozen_copy(state: AccountState) -> AccountState:
-    return AccountState.thaw(state.account_id, 0, state.freeze())
-
-
-def test_a_frozen_account_goes_on_as_if_it_had_stayed_decoded() -> None:
-    """What stored bytes lose and freeze() keeps. A person's unknown fields: the title filled
-    in later sits before the role in memory, after it in a state read back from storage."""
+def test_a_stored_account_goes_on_as_if_it_had_stayed_decoded() -> None:
+    """A person's unknown fields keep their place: the title filled in later sits before the
+    role, in memory as in every blob after."""
     acme = AccountState("acme", 0)
     run(acme, stakeholder("acme", "dana@acme.com", role="champion"))
-    stored, frozen = stored_copy(acme), frozen_copy(acme)
+    stored = stored_copy(acme)
     later = login("acme", "u1", 0, email="dana@acme.com", title="VP")
-    for state in (acme, stored, frozen):
+    for state in (acme, stored):
         run(state, later)
-    assert frozen.to_bytes() == acme.to_bytes()
-    assert stored.to_bytes() != acme.to_bytes()
+    assert stored.freeze() == acme.freeze()
+    assert list(stored.people.values()) == list(acme.people.values())
 
 
-def test_identifiers_a_merge_left_behind_survive_freezing() -> None:
+def test_identifiers_a_merge_left_behind_survive_storing() -> None:
     """u2 merges into the person who is u1 by email: u2 then names that person, though the
-    person's user_id stays u1. Read back from storage, u2 would be someone new."""
+    person's user_id stays u1. Rebuilt from the people alone, u2 would be someone new."""
     acme = AccountState("acme", 0)
     run(
         acme,
@@ -49,28 +51,40 @@ def test_identifiers_a_merge_left_behind_survive_freezing() -> None:
         login("acme", "u2", 0),
         login("acme", "u2", 0, email="dana@acme.com"),
     )
-    stored, frozen = stored_copy(acme), frozen_copy(acme)
+    stored = stored_copy(acme)
     later = login("acme", "u2", 1)
-    for state in (acme, stored, frozen):
+    for state in (acme, stored):
         run(state, later)
-    assert len(acme.people) == len(frozen.people) == 1
-    assert frozen.to_bytes() == acme.to_bytes() and frozen.by_user == acme.by_user
-    assert len(stored.people) == 2
+    assert len(acme.people) == len(stored.people) == 1
+    assert stored.freeze() == acme.freeze() and stored.by_user == acme.by_user
 
 
-def test_stale_health_survives_freezing() -> None:
+def test_stale_health_survives_storing() -> None:
     acme = AccountState("acme", 0)
     run(acme, login("acme", "u1", 0), login("acme", "u1", 0.1))  # the second one is quiet
     assert acme.health_stale
-    frozen = frozen_copy(acme)
-    assert frozen.health_stale and frozen.health == acme.health
+    stored = stored_copy(acme)
+    assert stored.health_stale and stored.health == acme.health
 
 
-def test_the_event_time_is_read_from_a_stored_blob_without_decoding_it() -> None:
+def test_the_event_time_is_read_without_unpacking() -> None:
     acme = AccountState("acme", 0)
-    assert now_of(acme.to_bytes()) == 0.0  # no profile, no event
-    # A profile with a "now" of its own (a metric named so) and a comma-rich name.
-    run(acme, account_record("acme", {"now": 5.0, "api_calls": 10}, name='A, "now":1,'))
-    run(acme, login("acme", "u1", 2.5))
-    assert now_of(acme.to_bytes()) == acme.now == at(2.5)
-    assert now_of(b'{"now":7.5,"profile":null}') == 7.5  # another layout: decoded
+    run(acme, account_record("acme", {"api_calls": 10}), login("acme", "u1", 2.5))
+    blob = pack(acme.now, acme.freeze())
+    assert packed_now(blob) == acme.now == at(2.5)
+    assert unpack(blob) == acme.freeze()
+
+
+def test_a_blob_of_an_unknown_version_is_refused_by_name() -> None:
+    blob = pack(1.0, b"{}")
+    with pytest.raises(ValueError, match="unknown packed account version 2"):
+        unpack(b"\x02" + blob[1:])
+    with pytest.raises(ValueError, match="unknown packed account version None"):
+        unpack(b"")
+
+
+def test_the_first_dictionary_never_changes() -> None:
+    """Every stored account packed with it needs it byte for byte to be read again: a change
+    goes into a new dictionary under a new version byte."""
+    digest = hashlib.sha256(DICTIONARY_1).hexdigest()
+    assert digest == "f042ecb86aa134d1387ec836475d6be37a12b2dd42fcca9bba1287104bb0f67e"

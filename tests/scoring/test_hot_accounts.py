@@ -182,7 +182,7 @@ def _memory(state: AccountState) -> tuple[Any, ...]:
     the order of people's fields shows in later blobs, the order of the indexes nowhere."""
     people = [(pid, list(person.items())) for pid, person in state.people.items()]
     health = (state.health, state.health_stale)
-    return state.account_id, state.to_bytes(), people, health, state.by_user, state.by_email
+    return state.account_id, state.freeze(), people, health, state.by_user, state.by_email
 
 
 async def _table(engine: AsyncEngine, table: Any, exclude: str = "") -> list[tuple[Any, ...]]:

@@ -12,6 +12,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.scoring.accounts.packing import pack
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import active_triggers
 from services.scoring.triggers.rules import Trigger
@@ -33,15 +34,15 @@ def _insert(conn: AsyncConnection, table: Any) -> Any:
 
 async def load_partitions(
     engine: AsyncEngine, partitions: Iterable[int], chunk: int = LOAD_CHUNK
-) -> AsyncIterator[Sequence[Row[str, int, bytes, str]]]:
-    """The stored accounts of these partitions, as they are (account_id, partition, state,
-    health), a chunk at a time: never a million row objects in flight at once."""
+) -> AsyncIterator[Sequence[Row[str, int, bytes]]]:
+    """The stored accounts of these partitions, as they are (account_id, partition, state),
+    a chunk at a time: never a million row objects in flight at once."""
     wanted = list(partitions)
     if not wanted:
         return
-    query = select(
-        accounts.c.account_id, accounts.c.partition, accounts.c.state, accounts.c.health
-    ).where(accounts.c.partition.in_(wanted))
+    query = select(accounts.c.account_id, accounts.c.partition, accounts.c.state).where(
+        accounts.c.partition.in_(wanted)
+    )
     async with engine.connect() as conn:
         result = await conn.stream(query.execution_options(yield_per=chunk))
         async for rows in result.partitions():
@@ -64,7 +65,7 @@ def account_row(state: AccountState) -> dict[str, Any]:
         "profile": _dumps(state.profile) if state.profile is not None else None,
         "health": _dumps(health),
         "recent_records": _dumps(state.recent_records),
-        "state": state.to_bytes(),
+        "state": pack(state.now, state.freeze()),
         "updated_at": utcnow(),
     }
 

@@ -24,7 +24,6 @@ RECORDS_KEPT = 16
 
 
 _PERSON: dict[str, Any] = {"user_id": None, "email": None}
-_PROFILE, _NOW = b'{"profile":', b',"now":'
 
 
 @dataclass(slots=True)
@@ -139,37 +138,22 @@ class AccountState:
             {p["email"]: pid for pid, p in self.people.items() if p.get("email")},
         )
 
-    def to_bytes(self) -> bytes:
-        """What is stored (accounts.state); health is stored beside it."""
-        # Unknown fields are left out: most people are only known by a user_id.
-        people = {
-            pid: {k: v for k, v in p.items() if v is not None} for pid, p in self.people.items()
-        }
-        return _dumps(self._fields(people))
-
     def freeze(self) -> bytes:
-        """The whole state in memory, for keeping an account as bytes a while (store.py).
+        """The whole state as one JSON document: what is stored (accounts.state, packed) and
+        what scoring keeps of an account it does not hold decoded (store.py).
 
-        Stored bytes lose three things that change what the account does next: the place of
-        a person's unknown fields (filled in later, a field keeps that place in memory but
-        goes last in a state read back, and so in every blob after), identifiers a merge
-        left pointing at a person who carries others, and health that lags behind quiet
-        events. thaw() gives back a state that goes on exactly as this one would have."""
-        data = self._fields(self.people)
-        data["health"] = self.health
-        data["health_stale"] = self.health_stale
-        if (self.by_user, self.by_email) != self._indexes():  # rare: after some merges
-            data["indexes"] = [list(self.by_user.items()), list(self.by_email.items())]
-        return _dumps(data)
-
-    def _fields(self, people: dict[str, Person]) -> dict[str, Any]:
-        return {
+        Whole means three details a plainer document would lose, each of which changes what
+        the account does next: the place of a person's unknown fields (filled in later, a
+        field keeps its place in memory), identifiers a merge left pointing at a person who
+        carries others, and health that lags behind quiet events. thaw() gives back a state
+        that goes on exactly as this one would have, after a restart as after an eviction."""
+        data: dict[str, Any] = {
             "profile": self.profile,
             "now": self.now,
             "first_seen": self.first_seen,
             "usage": self.usage,
             "gauges": self.gauges,
-            "people": people,
+            "people": self.people,
             "activity": list(self.activity.items()),
             "features": self.features,
             "tickets": self.tickets,
@@ -177,24 +161,19 @@ class AccountState:
             "seen": list(self.seen),
             "rules": self.rules,
             "recent_records": self.recent_records,
+            "health": self.health,
+            "health_stale": self.health_stale,
         }
-
-    @classmethod
-    def from_bytes(
-        cls, account_id: str, partition: int, blob: bytes, health: dict[str, Any]
-    ) -> AccountState:
-        """The state stored by to_bytes; its health is stored beside it (accounts.health)."""
-        data = orjson.loads(blob)
-        data["health"] = {k: health[k] for k in ("score", "band", "components")}
-        return cls._restore(account_id, partition, data)
+        if (self.by_user, self.by_email) != self._indexes():  # rare: after some merges
+            # Sorted: only lookups use them, so their order must not make two equal states
+            # pack differently.
+            data["indexes"] = [sorted(self.by_user.items()), sorted(self.by_email.items())]
+        return orjson.dumps(data)
 
     @classmethod
     def thaw(cls, account_id: str, partition: int, frozen: bytes) -> AccountState:
         """The state freeze() kept, exactly."""
-        return cls._restore(account_id, partition, orjson.loads(frozen))
-
-    @classmethod
-    def _restore(cls, account_id: str, partition: int, data: dict[str, Any]) -> AccountState:
+        data = orjson.loads(frozen)
         state = cls(
             account_id=account_id,
             partition=partition,
@@ -213,7 +192,7 @@ class AccountState:
             rules=data["rules"],
             recent_records=data["recent_records"],
             health=data["health"],
-            health_stale=data.get("health_stale", False),
+            health_stale=data.get("health_stale", False),  # absent: stored before 0004
         )
         if "indexes" in data:
             by_user, by_email = data["indexes"]
@@ -221,32 +200,3 @@ class AccountState:
         else:
             state.reindex()
         return state
-
-
-def now_of(blob: bytes) -> float:
-    """The event time in a stored blob, read without decoding the rest: loading a million
-    accounts must not parse a million documents. to_bytes writes the profile first and `now`
-    right after it, so the first `,"now":` that ends a whole profile is the top-level one (a
-    profile may hold a key "now" of its own, but never a whole profile before it)."""
-    if blob.startswith(_PROFILE):
-        at = blob.find(_NOW)
-        while at >= 0:
-            if _is_json(blob[len(_PROFILE) : at]):
-                start = at + len(_NOW)
-                return float(blob[start : blob.index(b",", start)])
-            at = blob.find(_NOW, at + 1)
-    return float(orjson.loads(blob)["now"])  # not the layout to_bytes writes
-
-
-def _dumps(data: dict[str, Any]) -> bytes:
-    # orjson's bytes keep the whole buffer it grew, about four times their length here. These
-    # are kept a while (rows until their write lands, frozen accounts for long): copy them.
-    return memoryview(orjson.dumps(data)).tobytes()
-
-
-def _is_json(text: bytes) -> bool:
-    try:
-        orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return False
-    return True

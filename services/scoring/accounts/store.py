@@ -1,11 +1,11 @@
 """Every account of the owned partitions, in memory, in one of two forms.
 
-A decoded AccountState takes about five times the memory of its bytes, so only the most
-recently used accounts stay decoded (at most `hot_limit` between batches); the others are
-kept as bytes and decoded when an event touches them. Loading a partition keeps its stored
-rows as they come from the database, without decoding them. An account evicted from the hot
-set is frozen (AccountState.freeze), which keeps everything it had in memory, so whether an
-account was kept decoded or not never changes what it does next.
+A decoded AccountState takes about twenty times the memory of its packed bytes (packing.py),
+so only the most recently used accounts stay decoded (at most `hot_limit` between batches);
+the others are kept packed and decoded when an event touches them. Loading a partition keeps
+its stored rows as they come from the database, without unpacking them: the stored form and
+the frozen form are one (AccountState.freeze), which keeps everything an account had in
+memory, so whether it was kept decoded, evicted or restarted never changes what it does next.
 
 The accounts keep one order, the order they were loaded or created in, whatever their form:
 the tick visits them in it, as it always has.
@@ -17,29 +17,23 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import NamedTuple
 
-import orjson
-
-from services.scoring.accounts.state import AccountState, now_of
+from services.scoring.accounts.packing import pack, packed_now, unpack
+from services.scoring.accounts.state import AccountState
 
 
 class Cold(NamedTuple):
-    """An account kept as bytes, with what the tick must know without decoding it."""
+    """An account kept packed, with what the tick must know without decoding it."""
 
     partition: int
     now: float  # the account's event time
-    blob: bytes  # AccountState.freeze(); or, with `health`, the stored AccountState.to_bytes()
-    health: str | None = None  # the stored health (accounts.health) beside a stored blob
+    blob: bytes  # AccountState.freeze() packed, as stored in accounts.state
 
     def decode(self, account_id: str) -> AccountState:
-        if self.health is None:
-            return AccountState.thaw(account_id, self.partition, self.blob)
-        return AccountState.from_bytes(
-            account_id, self.partition, self.blob, orjson.loads(self.health)
-        )
+        return AccountState.thaw(account_id, self.partition, unpack(self.blob))
 
 
 def frozen(state: AccountState) -> Cold:
-    return Cold(state.partition, state.now, state.freeze())
+    return Cold(state.partition, state.now, pack(state.now, state.freeze()))
 
 
 class AccountStore:
@@ -51,9 +45,9 @@ class AccountStore:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def load(self, account_id: str, partition: int, blob: bytes, health: str) -> None:
-        """Keep a stored row as it is (accounts.state and accounts.health)."""
-        self.entries[account_id] = Cold(partition, now_of(blob), blob, health)
+    def load(self, account_id: str, partition: int, blob: bytes) -> None:
+        """Keep a stored accounts.state as it is."""
+        self.entries[account_id] = Cold(partition, packed_now(blob), blob)
         self.hot.pop(account_id, None)
 
     def touch(self, account_id: str, partition: int) -> AccountState:

@@ -1,0 +1,109 @@
+"""Migration 0004 packs accounts stored in the plain form before it, and can undo it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+import orjson
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.scoring.accounts.packing import packed_now, unpack
+from services.scoring.accounts.state import AccountState
+from shared.db.engine import create_engine
+from shared.db.migrate import MIGRATIONS, migrate
+from shared.db.tables import accounts
+from tests.conftest import PG_ADMIN_DSN
+
+HEALTH = {
+    "score": 64,
+    "band": "yellow",
+    "components": {"support": {"score": 20, "weight": 20, "why": "4 open tickets"}},
+}
+# accounts.state as revision 0003 stored it: plain JSON, people without unknown fields, and
+# health only in accounts.health.
+PLAIN = {
+    "profile": {"name": "Acme", "plan": {"name": "Growth", "limits": {"seats": 10.0}}},
+    "now": 1795490314.5,
+    "first_seen": 1795486560.0,
+    "usage": {"api_calls": {"2026-11": 12.0}},
+    "gauges": {},
+    "people": {"u:u1": {"user_id": "u1", "last_seen": 1795490314.5, "months": ["2026-11"]}},
+    "activity": [[20781, 3]],
+    "features": {"search": 1795490314.5},
+    "tickets": {},
+    "csat": [],
+    "seen": ["e1", "e2"],
+    "rules": {"plan_limit": {}},
+    "recent_records": [],
+}
+
+
+def _to(revision: str, direction: str = "upgrade") -> Callable[[Connection], None]:
+    def run(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        getattr(command, direction)(config, revision)
+
+    return run
+
+
+@pytest.fixture
+async def at_0003() -> AsyncIterator[AsyncEngine]:
+    name = f"pulse_test_migration_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    engine = create_engine(f"{base}/{name}")
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_to("0003"))
+        yield engine
+    finally:
+        await engine.dispose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_plain_accounts_are_packed_with_their_health_and_unpacked_on_downgrade(
+    at_0003: AsyncEngine,
+) -> None:
+    engine = at_0003
+    health = {"account_id": "acme", **HEALTH, "active_triggers": [], "updated_at": None}
+    async with engine.begin() as conn:
+        await conn.execute(
+            accounts.insert().values(
+                account_id="acme",
+                partition=2,
+                name="Acme",
+                score=64,
+                band="yellow",
+                profile=orjson.dumps(PLAIN["profile"]).decode(),
+                health=orjson.dumps(health).decode(),
+                recent_records="[]",
+                state=orjson.dumps(PLAIN),
+                updated_at=datetime.now(UTC),
+            )
+        )
+
+    await migrate(engine)
+    async with engine.connect() as conn:
+        stored = await conn.scalar(select(accounts.c.state))
+    assert stored[:1] != b"{" and packed_now(stored) == PLAIN["now"]
+    state = AccountState.thaw("acme", 2, unpack(stored))
+    assert state.health == HEALTH and not state.health_stale
+    assert state.now == PLAIN["now"] and state.seen == {"e1": None, "e2": None}
+    assert state.people["u:u1"]["user_id"] == "u1" and state.by_user == {"u1": "u:u1"}
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_to("0003", "downgrade"))
+    async with engine.connect() as conn:
+        plain = await conn.scalar(select(accounts.c.state))
+    assert orjson.loads(plain) == PLAIN
