@@ -328,11 +328,23 @@ class Memory:
     peak_rss_bytes: int  # VmHWM of scoring while it worked off the backlog
     rss_loaded_bytes: int  # VmRSS of a restarted scoring, ready, every account loaded
     rss_empty_bytes: int  # VmRSS of a scoring process with no account, ready
-    bytes_per_account: float
+    # None when the accounts grew the process by less than MEASURABLE_GROWTH (a --quick run)
+    bytes_per_account: float | None
     restart_to_ready_seconds: float  # restarted on the populated database
     # The same for a scoring process with nothing to load: the fixed part of a start
     # (imports, migrations, joining the consumer group).
     empty_start_to_ready_seconds: float
+
+
+# Two scoring processes' resident sizes differ by a few MiB whatever they hold (allocator and
+# import noise): a smaller difference says nothing per account.
+MEASURABLE_GROWTH = 8 * 2**20
+
+
+def per_account(grown: int, accounts: int) -> float | None:
+    if accounts == 0 or grown < MEASURABLE_GROWTH:
+        return None
+    return round(grown / accounts, 1)
 
 
 async def measure_split(ctx: Context, workload: Workload) -> tuple[Throughput, Memory]:
@@ -353,7 +365,7 @@ async def measure_split(ctx: Context, workload: Workload) -> tuple[Throughput, M
         peak_rss_bytes=result.peak_rss_bytes,
         rss_loaded_bytes=loaded,
         rss_empty_bytes=empty,
-        bytes_per_account=round((loaded - empty) / accounts, 1) if accounts else 0.0,
+        bytes_per_account=per_account(loaded - empty, accounts),
         restart_to_ready_seconds=round(restarted_ready, 3),
         empty_start_to_ready_seconds=round(empty_ready, 3),
     )

@@ -134,7 +134,8 @@ def rows(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("5 scoring peak RSS (VmHWM, working off the backlog)", _f(mem["peak_rss_bytes"] / mib, 1),
          "MiB"),
         (f"  memory per account ({mem['accounts_loaded']:,} loaded)",
-         _n(mem["bytes_per_account"]), "bytes"),
+         _n(mem["bytes_per_account"]) if mem["bytes_per_account"] is not None
+         else "too few to measure", "bytes"),
         ("  scoring restart to /readyz 200", _f(mem["restart_to_ready_seconds"], 2), "s"),
         ("  (an empty scoring's start to /readyz 200)", _f(mem["empty_start_to_ready_seconds"], 2),
          "s"),

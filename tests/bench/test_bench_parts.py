@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.bench import parse_sizes
+from services.bench.phases import per_account
 from services.bench.processes import inherited_settings, parse_status, pulse_env
 from services.bench.stats import percentile, summarize
 from services.bench.workload import build
@@ -101,3 +102,10 @@ def test_children_get_the_benchmarks_settings_and_never_the_callers_secrets() ->
     assert env["PULSE_BATCH_MAX_RECORDS"] == "1000"  # a tuning passes through
     assert env["PULSE_LOG_LEVEL"] == "WARNING" and env["PATH"] == "/bin"
     assert inherited_settings(caller) == {"PULSE_BATCH_MAX_RECORDS": "1000"}
+
+
+def test_memory_per_account_is_given_only_when_the_accounts_outweigh_process_noise() -> None:
+    assert per_account(64 * 2**20, 65_536) == 1024.0
+    assert per_account(2 * 2**20, 200) is None  # a --quick run: noise, not accounts
+    assert per_account(-57_000, 200) is None
+    assert per_account(0, 0) is None

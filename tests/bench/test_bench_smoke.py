@@ -33,7 +33,6 @@ FIGURES = [
     ("ratios", "pulse_up_to_baseline"),
     ("ratios", "split_to_baseline"),
     ("memory", "peak_rss_bytes"),
-    ("memory", "bytes_per_account"),
     ("memory", "restart_to_ready_seconds"),
     ("health_load", "requests_per_second"),
     ("health_load", "p99_ms"),
@@ -85,6 +84,9 @@ async def test_quick_bench_reports_every_figure(broker: EmbeddedBroker, tmp_path
     for path in FIGURES:
         value = _at(doc, path)
         assert isinstance(value, int | float) and value > 0, f"{'.'.join(path)} = {value!r}"
+    # 200 accounts grow a process by less than two processes' sizes differ anyway.
+    assert doc["memory"]["bytes_per_account"] is None
+    assert "too few to measure" in out
     sent = doc["sizes"]["messages"]
     assert sent == doc["sizes"]["events"] + doc["sizes"]["records"]
     for run in (doc["throughput"]["pulse_up"], doc["throughput"]["split"]):

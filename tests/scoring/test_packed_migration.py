@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.accounts.packing import packed_now, unpack
-from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.state import AccountState, signal_key
 from shared.db.engine import create_engine
 from shared.db.migrate import MIGRATIONS, migrate
 from shared.db.tables import accounts
@@ -99,11 +99,12 @@ async def test_plain_accounts_are_packed_with_their_health_and_unpacked_on_downg
     assert stored[:1] != b"{" and packed_now(stored) == PLAIN["now"]
     state = AccountState.thaw("acme", 2, unpack(stored))
     assert state.health == HEALTH and not state.health_stale
-    assert state.now == PLAIN["now"] and state.seen == {"e1": None, "e2": None}
+    assert state.now == PLAIN["now"] and list(state.seen) == [signal_key("e1"), signal_key("e2")]
+    assert not state.remember("e2", 10) and state.remember("e3", 10)  # still deduplicates
     assert state.people["u:u1"]["user_id"] == "u1" and state.by_user == {"u1": "u:u1"}
 
     async with engine.begin() as conn:
         await conn.run_sync(_to("0003", "downgrade"))
     async with engine.connect() as conn:
         plain = await conn.scalar(select(accounts.c.state))
-    assert orjson.loads(plain) == PLAIN
+    assert orjson.loads(plain) == {**PLAIN, "seen": []}  # ids cannot come back from keys

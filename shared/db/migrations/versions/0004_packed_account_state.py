@@ -1,8 +1,9 @@
 """accounts.state packed (services/scoring/accounts/packing.py), with its health inside
 
-Before, accounts.state was the state's plain JSON and its health was read from
-accounts.health beside it; now it is one self-contained packed document, a quarter of the
-size, which scoring loads without the health column.
+Before, accounts.state was the state's plain JSON, remembering whole event ids, and its
+health was read from accounts.health beside it; now it is one self-contained packed document
+remembering 8-byte keys of the ids (state.signal_key), which scoring loads without the health
+column.
 
 Revision ID: 0004
 Revises: 0003
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from services.scoring.accounts.packing import pack, unpack
+from services.scoring.accounts.state import signal_key
 
 revision = "0004"
 down_revision = "0003"
@@ -43,12 +45,16 @@ def _packed(state: bytes, health: str) -> bytes:
     document = orjson.loads(state)
     stored = orjson.loads(health)
     document["health"] = {k: stored[k] for k in ("score", "band", "components")}
+    document["seen"] = [signal_key(signal_id) for signal_id in document["seen"]]
     return pack(document["now"], orjson.dumps(document))
 
 
 def _plain(state: bytes, health: str) -> bytes:
+    """The ids themselves cannot come back from their keys: a downgraded account forgets
+    which events it has seen (a redelivery of one of them would count again)."""
     document = orjson.loads(unpack(state))
     document.pop("health", None)
+    document["seen"] = []
     return orjson.dumps(document)
 
 

@@ -1,0 +1,221 @@
+"""By hand: the memory and time scoring needs to load N stored accounts, the way a partition
+assignment loads them (processor.assign). Not a test and not run by CI.
+
+    python -m tests.scoring.bench_load --accounts 1000000
+
+Builds a few hundred distinct accounts by applying a month of events to each (a profile, five
+people, logins, usage with features, a ticket; event ids are UUIDs, as producers tend to send),
+stores N accounts cloned from them under new ids in a fresh database, then starts a process
+that loads them all and reports its resident memory before and after, and how long it took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.scoring.accounts.apply import apply_signal
+from services.scoring.accounts.packing import pack
+from services.scoring.accounts.repository import load_partitions
+from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.store import AccountStore
+from shared.config import RuleSettings, ScoringSettings
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
+from tests.conftest import PG_ADMIN_DSN
+from tests.scoring.factories import account_record, login, stakeholder, support, usage
+
+TEMPLATES = 500
+PARTITIONS = 8
+FEATURES = ["dashboards", "reports.export", "alerts", "search", "workflows", "api.keys"]
+
+
+def template(index: int, rng: random.Random) -> AccountState:
+    account = f"tmpl-{index:07d}"
+    state = AccountState(account, 0)
+    rules, window = RuleSettings(), ScoringSettings().dedup_window
+
+    def apply(signal: dict[str, Any]) -> None:
+        apply_signal(
+            state,
+            {**signal, "signal_id": str(uuid.UUID(int=rng.getrandbits(128)))},
+            rules,
+            dedup_window=window,
+        )
+
+    apply(
+        account_record(
+            account,
+            {"api_calls": 50_000.0, "seats": 50.0, "storage_gb": 200.0},
+            name=f"Customer {index}",
+            tier=rng.randint(1, 3),
+            arr=float(rng.randrange(10, 500) * 1000),
+            csm={"name": f"CSM {index % 40}", "email": f"csm{index % 40}@vendor.example"},
+            renewal_date="2027-09-30",
+        )
+    )
+    people = [f"{account}-u{j}" for j in range(5)]
+    for j in range(3):
+        apply(
+            stakeholder(
+                account,
+                f"p{j}@{account}.example",
+                user_id=people[j],
+                role=["champion", "decision_maker", "user"][j],
+                title="Manager",
+            )
+        )
+    for day in range(30):
+        for _ in range(rng.randint(0, 2)):
+            apply(login(account, rng.choice(people), day + rng.random() / 2))
+        apply(
+            usage(
+                account,
+                day + 0.5 + rng.random() / 2,
+                metric="api_calls",
+                value=float(rng.randint(10, 2000)),
+                user_id=rng.choice(people),
+                feature=rng.choice(FEATURES),
+            )
+        )
+    apply(support(account, 12.0, "T1", "opened", priority="high"))
+    apply(support(account, 14.0, "T1", "closed", csat=rng.randint(1, 5)))
+    return state
+
+
+async def populate(url: str, accounts: int) -> tuple[float, float]:
+    """N stored accounts; the mean JSON and packed sizes of a state."""
+    rng = random.Random(1)
+    states = [template(i, rng) for i in range(TEMPLATES)]
+    documents = [s.freeze() for s in states]
+    engine = create_engine(url)
+    await migrate(engine)
+    await engine.dispose()
+    connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+    now, packed_total = datetime.now(UTC), 0
+    try:
+        for start in range(0, accounts, 50_000):
+            rows = []
+            for i in range(start, min(accounts, start + 50_000)):
+                state, document = states[i % TEMPLATES], documents[i % TEMPLATES]
+                account = f"acct-{i:07d}"
+                blob = pack(
+                    state.now, document.replace(state.account_id.encode(), account.encode())
+                )
+                packed_total += len(blob)
+                health = orjson.dumps({"account_id": account, **state.health}).decode()
+                rows.append(
+                    (
+                        account,
+                        i % PARTITIONS,
+                        state.name,
+                        state.health["score"],
+                        state.health["band"],
+                        None,
+                        health,
+                        "[]",
+                        blob,
+                        now,
+                    )
+                )
+            await connection.copy_records_to_table(
+                "accounts",
+                records=rows,
+                columns=[
+                    "account_id",
+                    "partition",
+                    "name",
+                    "score",
+                    "band",
+                    "profile",
+                    "health",
+                    "recent_records",
+                    "state",
+                    "updated_at",
+                ],
+            )
+    finally:
+        await connection.close()
+    mean_json = sum(map(len, documents)) / len(documents)
+    return mean_json, packed_total / accounts
+
+
+def _rss() -> tuple[int, int]:
+    """VmRSS and VmHWM of this process, in bytes."""
+    fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
+
+
+async def measure(url: str) -> dict[str, float]:
+    """Run in its own process: load every account as processor.assign does."""
+    engine = create_engine(url)
+    store = AccountStore(ScoringSettings().scoring_hot_accounts)
+    before, _ = _rss()
+    started = time.perf_counter()
+    async for rows in load_partitions(engine, range(PARTITIONS)):
+        for account_id, partition, blob in rows:
+            store.load(account_id, partition, blob)
+    seconds = time.perf_counter() - started
+    await engine.dispose()
+    after, peak = _rss()
+    return {
+        "loaded": len(store),
+        "seconds": seconds,
+        "rss_before": before,
+        "rss_after": after,
+        "hwm": peak,
+    }
+
+
+async def main(accounts: int) -> None:
+    name = f"pulse_bench_load_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    try:
+        mean_json, mean_packed = await populate(url, accounts)
+        child = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "tests.scoring.bench_load", "--measure", url],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ,
+        )
+        result = json.loads(child.stdout)
+        grown = result["rss_after"] - result["rss_before"]
+        print(
+            f"{result['loaded']:,} accounts loaded in {result['seconds']:.1f} s; "
+            f"state {mean_json:,.0f} B as JSON, {mean_packed:,.0f} B packed"
+        )
+        print(
+            f"RSS {result['rss_before'] / 2**20:,.0f} -> {result['rss_after'] / 2**20:,.0f} MiB "
+            f"(peak {result['hwm'] / 2**20:,.0f} MiB): {grown / result['loaded']:,.0f} B/account"
+        )
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=1_000_000)
+    parser.add_argument("--measure", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(asyncio.run(measure(args.measure))))
+    else:
+        asyncio.run(main(args.accounts))
