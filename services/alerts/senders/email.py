@@ -5,6 +5,8 @@ SMTP says itself whether to retry: 4xx replies are transient, 5xx replies perman
 
 from __future__ import annotations
 
+import asyncio
+
 import aiosmtplib
 
 from services.alerts import messages
@@ -23,6 +25,7 @@ class EmailSender:
         # but the worker had not recorded yet when it died is sent again (SMTP cannot be
         # asked), so the fewer under way, the fewer a crash can double.
         self.max_in_flight = settings.smtp_max_connections
+        self._goodbyes: set[asyncio.Task[None]] = set()
 
     def recipient(self, account: Account) -> str | None:
         return account.csm_email
@@ -41,16 +44,17 @@ class EmailSender:
             recipient=recipient,
             link=messages.account_link(s.public_url, trigger.account_id),
         )
+        client = aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            start_tls=s.smtp_starttls,
+            timeout=s.delivery_timeout_seconds,
+        )
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username,
-                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                start_tls=s.smtp_starttls,
-                timeout=s.delivery_timeout_seconds,
-            )
+            await client.connect()
+            await client.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusals = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
             permanent = all(r.code >= 500 for r in exc.recipients)
@@ -63,3 +67,22 @@ class EmailSender:
             ) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"SMTP unreachable: {type(exc).__name__}: {exc}") from None
+        finally:
+            # The server has the message (or refused it) with its reply to DATA: the outcome
+            # is recorded now, and the goodbye is said meanwhile, not before it (until the
+            # outcome is stored a crash resends the email).
+            self._say_goodbye(client)
+
+    def _say_goodbye(self, client: aiosmtplib.SMTP) -> None:
+        if not client.is_connected:
+            return
+        goodbye = asyncio.create_task(_quit(client))
+        self._goodbyes.add(goodbye)
+        goodbye.add_done_callback(self._goodbyes.discard)
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
