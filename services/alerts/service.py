@@ -7,10 +7,11 @@ dedup_key finds its delivery rows already there, and a delivery row is sent only
 worker holding its lease, then marked done.
 
 The one remaining window: a crash (or a lost database) after a receiver accepted an alert and
-before its row is marked delivered. The lease then runs out and the alert is sent once more.
-No protocol here can close that window without the receiver's help; email makes the resend
-recognizable (the Message-ID and Date derive from the trigger, so it is the same message, and
-most clients show it once), and the Slack message carries the dedup_key in its metadata.
+before its row is marked delivered. The lease then runs out, and the next attempt is marked
+in doubt. Slack is asked first (the message carries the dedup_key in its metadata); SMTP
+cannot be asked, so the email goes once more, recognizably the same message (its Message-ID
+and Date derive from the trigger). The worker keeps that window short and few emails in it
+(docs/operations.md, "In-doubt deliveries").
 """
 
 from __future__ import annotations

@@ -111,7 +111,8 @@ class ScoringProcessor:
 
     async def tick(self) -> None:
         """Time passes for live accounts even when they send nothing: evaluate them at the
-        wall clock. Accounts replaying old history are left to their own event time."""
+        wall clock once it has left their day. Accounts replaying old history are left to
+        their own event time."""
         wall = self.clock()
         live = self.accounts.live(wall - self.settings.live_window_seconds, wall)
         # A chunk at a time, so that only so many are decoded at once. With none live, one
