@@ -14,11 +14,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_ID = 7_220_415
 
 
-def _upgrade(connection: Connection) -> None:
+def alembic_config(connection: Connection) -> Config:
+    """Alembic's configuration, run on an open connection (the caller's transaction)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
 
 
 async def migrate(engine: AsyncEngine) -> None:

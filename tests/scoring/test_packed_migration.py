@@ -10,14 +10,13 @@ import asyncpg
 import orjson
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.accounts.packing import packed_now, unpack
 from services.scoring.accounts.state import AccountState, signal_key
 from shared.db.engine import create_engine
-from shared.db.migrate import MIGRATIONS, migrate
+from shared.db.migrate import alembic_config, migrate
 from shared.db.tables import accounts
 from tests.conftest import PG_ADMIN_DSN
 
@@ -47,10 +46,7 @@ PLAIN = {
 
 def _to(revision: str, direction: str = "upgrade") -> Callable[[Connection], None]:
     def run(connection: Connection) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        getattr(command, direction)(config, revision)
+        getattr(command, direction)(alembic_config(connection), revision)
 
     return run
 
