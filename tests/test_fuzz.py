@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.scoring.accounts.apply import apply_signal
-from services.scoring.accounts.packing import pack, unpack
+from services.scoring.accounts.packing import packed, unpacked
 from services.scoring.accounts.state import AccountState
 from shared.config import RuleSettings
 from shared.events import MODELS, Rejected, to_signal, validate
@@ -126,8 +126,7 @@ def test_nothing_accepted_can_crash_scoring(kind: str, message: dict[str, Any]) 
     state = AccountState(signal["account_id"], 0)
     apply_signal(state, signal, RuleSettings(), dedup_window=100)
     assert 0 <= state.health["score"] <= 100
-    stored = pack(state.now, state.freeze())
-    copy = AccountState.thaw(state.account_id, 0, unpack(stored))
+    copy = unpacked(state.account_id, 0, packed(state))
     assert copy.freeze() == state.freeze()
 
 

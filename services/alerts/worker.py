@@ -198,12 +198,11 @@ class DeliveryWorker:
         DELIVERIES_IN_DOUBT.labels(row.channel).inc()
         log.warning(
             "alerts: %s alert %s: attempt %d ended without an outcome (a crash or a lost "
-            "database); it may have arrived, attempt %d follows%s",
+            "database); it may have arrived, attempt %d follows",
             row.channel,
             row.dedup_key,
             row.attempts - 1,
             row.attempts,
-            " and the receiver may show it twice" if row.channel == "email" else "",
         )
 
     async def _deliver(self, row: Claimed, account: Account) -> None:

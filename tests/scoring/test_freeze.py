@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from services.scoring.accounts.apply import apply_signal
-from services.scoring.accounts.packing import DICTIONARY_1, pack, packed_now, unpack
+from services.scoring.accounts.packing import (
+    DICTIONARY_1,
+    pack,
+    packed,
+    packed_now,
+    unpack,
+    unpacked,
+)
 from services.scoring.accounts.state import AccountState
 from shared.config import RuleSettings
 from tests.scoring.factories import account_record, at, login, stakeholder
@@ -25,7 +32,7 @@ def run(state: AccountState, *signals: dict[str, Any]) -> None:
 
 def stored_copy(state: AccountState) -> AccountState:
     """The account as a restart (or an eviction) gives it back."""
-    return AccountState.thaw(state.account_id, 0, unpack(pack(state.now, state.freeze())))
+    return unpacked(state.account_id, 0, packed(state))
 
 
 def test_a_stored_account_goes_on_as_if_it_had_stayed_decoded() -> None:

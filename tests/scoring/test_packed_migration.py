@@ -13,8 +13,8 @@ from alembic import command
 from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.accounts.packing import packed_now, unpack
-from services.scoring.accounts.state import AccountState, signal_key
+from services.scoring.accounts.packing import packed_now, unpacked
+from services.scoring.accounts.state import signal_key
 from shared.db.engine import create_engine
 from shared.db.migrate import alembic_config, migrate
 from shared.db.tables import accounts
@@ -93,7 +93,7 @@ async def test_plain_accounts_are_packed_with_their_health_and_unpacked_on_downg
     async with engine.connect() as conn:
         stored = await conn.scalar(select(accounts.c.state))
     assert stored[:1] != b"{" and packed_now(stored) == PLAIN["now"]
-    state = AccountState.thaw("acme", 2, unpack(stored))
+    state = unpacked("acme", 2, stored)
     assert state.health == HEALTH and not state.health_stale
     assert state.now == PLAIN["now"] and list(state.seen) == [signal_key("e1"), signal_key("e2")]
     assert not state.remember("e2", 10) and state.remember("e3", 10)  # still deduplicates

@@ -10,7 +10,7 @@ import pytest
 
 from services.scoring.accounts import apply as apply_module
 from services.scoring.accounts.apply import apply_signal, refresh_health
-from services.scoring.accounts.packing import pack, unpack
+from services.scoring.accounts.packing import packed, unpacked
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import usage_view
 from shared.config import RuleSettings
@@ -163,7 +163,7 @@ def test_state_survives_a_round_trip_through_storage() -> None:
         usage("acme", 1, metric="api_calls", value=90, user_id="u2", feature="export"),
         support("acme", 2, "T1", "opened", csat=4),
     )
-    copy = AccountState.thaw("acme", 3, unpack(pack(acme.now, acme.freeze())))
+    copy = unpacked("acme", 3, packed(acme))
     assert copy.freeze() == acme.freeze() and copy.health == acme.health
     assert copy.people == acme.people
     assert copy.by_email == acme.by_email and copy.by_user == acme.by_user

@@ -19,6 +19,8 @@ import threading
 
 import zstandard
 
+from services.scoring.accounts.state import AccountState
+
 VERSION_1 = 1
 _HEADER = struct.Struct("<Bd")  # version, event time
 
@@ -67,6 +69,15 @@ def unpack(blob: bytes) -> bytes:
     if version != VERSION_1:
         raise ValueError(f"unknown packed account version {version!r}")
     return _codecs.decompressor.decompress(memoryview(blob)[_HEADER.size :])
+
+
+def packed(state: AccountState) -> bytes:
+    """The account as stored and as kept when not decoded."""
+    return pack(state.now, state.freeze())
+
+
+def unpacked(account_id: str, partition: int, blob: bytes) -> AccountState:
+    return AccountState.thaw(account_id, partition, unpack(blob))
 
 
 def packed_now(blob: bytes) -> float:

@@ -12,7 +12,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.scoring.accounts.packing import pack
+from services.scoring.accounts.packing import packed
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import active_triggers
 from services.scoring.triggers.rules import Trigger
@@ -65,7 +65,7 @@ def account_row(state: AccountState) -> dict[str, Any]:
         "profile": _dumps(state.profile) if state.profile is not None else None,
         "health": _dumps(health),
         "recent_records": _dumps(state.recent_records),
-        "state": pack(state.now, state.freeze()),
+        "state": packed(state),
         "updated_at": utcnow(),
     }
 

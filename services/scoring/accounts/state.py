@@ -203,7 +203,7 @@ class AccountState:
             rules=data["rules"],
             recent_records=data["recent_records"],
             health=data["health"],
-            health_stale=data.get("health_stale", False),  # absent: stored before 0004
+            health_stale=data["health_stale"],
         )
         if "indexes" in data:
             by_user, by_email = data["indexes"]

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from services.scoring.accounts.packing import pack, packed_now, unpack
+from services.scoring.accounts.packing import packed, packed_now, unpacked
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.time import day_of
 
@@ -30,11 +30,11 @@ class Cold(NamedTuple):
     blob: bytes  # AccountState.freeze() packed, as stored in accounts.state
 
     def decode(self, account_id: str) -> AccountState:
-        return AccountState.thaw(account_id, self.partition, unpack(self.blob))
+        return unpacked(account_id, self.partition, self.blob)
 
 
 def frozen(state: AccountState) -> Cold:
-    return Cold(state.partition, state.now, pack(state.now, state.freeze()))
+    return Cold(state.partition, state.now, packed(state))
 
 
 class AccountStore:

@@ -24,7 +24,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.accounts.packing import unpack
+from services.scoring.accounts.packing import unpacked
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import stakeholders_view, usage_view
 from services.scoring.api import models
@@ -312,7 +312,7 @@ async def _account_row(engine: AsyncEngine, account_id: str, *columns: Any) -> A
 
 
 def _state(row: Any) -> AccountState:
-    return AccountState.thaw(row.account_id, row.partition, unpack(row.state))
+    return unpacked(row.account_id, row.partition, row.state)
 
 
 def _encode_cursor(values: list[Any]) -> str:

@@ -46,6 +46,7 @@ def _packed(state: bytes, health: str) -> bytes:
     stored = orjson.loads(health)
     document["health"] = {k: stored[k] for k in ("score", "band", "components")}
     document["seen"] = [signal_key(signal_id) for signal_id in document["seen"]]
+    document["health_stale"] = False  # health was stored only once brought up to date
     return pack(document["now"], orjson.dumps(document))
 
 
@@ -53,7 +54,8 @@ def _plain(state: bytes, health: str) -> bytes:
     """The ids themselves cannot come back from their keys: a downgraded account forgets
     which events it has seen (a redelivery of one of them would count again)."""
     document = orjson.loads(unpack(state))
-    document.pop("health", None)
+    for key in ("health", "health_stale", "indexes"):
+        document.pop(key, None)
     document["seen"] = []
     return orjson.dumps(document)
 
