@@ -121,4 +121,4 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
-from tests.servers import slack_server, smtp_server  # noqa: E402,F401
+from tests.servers import mail_archive, slack_server, smtp_server  # noqa: E402,F401

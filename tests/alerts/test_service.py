@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from email.message import EmailMessage
 from functools import partial
+from typing import Any
 
 import orjson
 import pytest
@@ -16,15 +17,24 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts import deliveries
-from services.alerts.models import parse_trigger
+from services.alerts import deliveries, messages
+from services.alerts.models import Account, Trigger, parse_trigger
 from shared.clock import utcnow
 from shared.config import UpSettings
 from shared.deadletter import headers_of
 from tests.alerts.conftest import TOKEN
-from tests.alerts.factories import finished, produce, row, rows, running, seed_account, trigger
+from tests.alerts.factories import (
+    SAM,
+    finished,
+    produce,
+    row,
+    rows,
+    running,
+    seed_account,
+    trigger,
+)
 from tests.conftest import wait_for
-from tests.servers import SlackServer, SmtpServer
+from tests.servers import MailArchiveServer, SlackServer, SmtpServer
 
 Settings = Callable[..., UpSettings]
 
@@ -301,13 +311,8 @@ async def test_a_send_its_worker_never_finished_goes_again_marked_in_doubt(
     settings = alert_settings(slack_bot_token=None)
     await seed_account(engine)
     event = trigger()
-    key, now = event["dedup_key"], utcnow()
-    async with engine.begin() as conn:
-        await deliveries.add(
-            conn, [parse_trigger(orjson.dumps(event), max_bytes=1 << 20)], ["email"], now
-        )
-    # A worker claimed it and died without storing an outcome; its lease has run out.
-    await deliveries.claim_due(engine, now=now, lease_until=now, limit=1, channel="email")
+    key = event["dedup_key"]
+    await in_doubt_email(engine, event)
     before = REGISTRY.get_sample_value(
         "pulse_alert_deliveries_in_doubt_total", {"channel": "email"}
     )
@@ -322,6 +327,118 @@ async def test_a_send_its_worker_never_finished_goes_again_marked_in_doubt(
     after = REGISTRY.get_sample_value("pulse_alert_deliveries_in_doubt_total", {"channel": "email"})
     assert (after or 0) - (before or 0) == 1
     assert f"email alert {key}: attempt 1 ended without an outcome" in caplog.text
+
+
+async def in_doubt_email(engine: AsyncEngine, event: dict) -> None:
+    """A delivery a worker claimed and died on before storing an outcome; its lease is out."""
+    now = utcnow()
+    async with engine.begin() as conn:
+        await deliveries.add(conn, [parsed(event)], ["email"], now)
+    await deliveries.claim_due(engine, now=now, lease_until=now, limit=1, channel="email")
+
+
+def parsed(event: dict) -> Trigger:
+    return parse_trigger(orjson.dumps(event), max_bytes=1 << 20)
+
+
+def mail_for(event: dict, settings: UpSettings) -> EmailMessage:
+    """The email an attempt sends for this trigger to the seeded account's CSM."""
+    account = Account("acme", "Acme Corp", csm_email=SAM["email"])
+    return messages.email_message(
+        parsed(event), account, sender=settings.email_from, recipient=SAM["email"], link=None
+    )
+
+
+def with_archive(settings: Settings, archive: MailArchiveServer, **overrides: Any) -> UpSettings:
+    return settings(
+        slack_bot_token=None,
+        email_archive_address=archive.address,
+        imap_host=archive.host,
+        imap_port=archive.port,
+        imap_tls=False,
+        imap_username=archive.username,
+        imap_password=archive.password,
+        **overrides,
+    )
+
+
+@pytest.mark.parametrize("relay_took_it", [True, False])
+async def test_an_email_in_doubt_is_sent_again_only_if_the_archive_lacks_it(
+    alert_settings: Settings,
+    engine: AsyncEngine,
+    smtp_server: SmtpServer,
+    mail_archive: MailArchiveServer,
+    relay_took_it: bool,
+) -> None:
+    smtp_server.archive = mail_archive
+    settings = with_archive(alert_settings, mail_archive)
+    await seed_account(engine)
+    event = trigger()
+    key = event["dedup_key"]
+    await in_doubt_email(engine, event)
+    if relay_took_it:  # the dead worker's try reached the relay, which filed the Bcc
+        mail_archive.deliver(bytes(mail_for(event, settings)))
+    async with running(settings, engine):
+        await wait_for(lambda: finished(engine, key, "email"), what="the second attempt")
+
+    stored = await row(engine, key, "email")
+    assert stored is not None
+    assert (stored["status"], stored["attempts"], stored["in_doubt"]) == ("delivered", 2, True)
+    assert len(emails_for(smtp_server, key)) == (0 if relay_took_it else 1)
+    # Exactly one copy in the archive either way; none of them lists the archive as recipient.
+    assert len(mail_archive.message_ids()) == 1
+    assert all(m.rcpt_tos == [SAM["email"]] for m in smtp_server.messages)
+    assert all("Bcc" not in m.message for m in smtp_server.messages)
+
+
+async def test_an_email_in_doubt_waits_while_the_archive_is_unreachable(
+    alert_settings: Settings,
+    engine: AsyncEngine,
+    smtp_server: SmtpServer,
+    mail_archive: MailArchiveServer,
+) -> None:
+    mail_archive.stop()  # the archive is down: sending blind could double the email
+    smtp_server.archive = mail_archive
+    settings = with_archive(alert_settings, mail_archive)
+    await seed_account(engine)
+    event = trigger()
+    key = event["dedup_key"]
+    await in_doubt_email(engine, event)
+
+    async def retried() -> dict | None:
+        stored = await row(engine, key, "email")
+        return stored if stored and stored["last_error"] else None
+
+    async with running(settings, engine):
+        stored = await wait_for(retried, what="the retry to fail")
+
+    assert stored["status"] == "pending" and stored["attempts"] == 2
+    assert "email archive unreachable" in stored["last_error"]
+    assert smtp_server.messages == []
+
+
+async def test_a_refused_csm_leaves_no_copy_in_the_archive(
+    alert_settings: Settings,
+    engine: AsyncEngine,
+    smtp_server: SmtpServer,
+    mail_archive: MailArchiveServer,
+) -> None:
+    # The archive recipient alone must not get the message: its copy would tell a retry
+    # that the CSM had it.
+    smtp_server.archive = mail_archive
+    smtp_server.refuse_recipient(SAM["email"], "450 4.2.1 Mailbox busy, try later")
+    settings = with_archive(alert_settings, mail_archive, delivery_max_attempts=2)
+    await seed_account(engine)
+    event = trigger()
+    key = event["dedup_key"]
+    async with running(settings, engine):
+        await produce(settings, event)
+        await wait_for(lambda: finished(engine, key, "email"), what="both attempts")
+
+    stored = await row(engine, key, "email")
+    assert stored is not None and stored["status"] == "failed" and stored["attempts"] == 2
+    assert "450 4.2.1 Mailbox busy" in stored["last_error"]
+    assert smtp_server.messages == [] and mail_archive.message_ids() == []
 
 
 async def test_a_retry_finds_the_message_slack_kept_and_does_not_post_it_again(

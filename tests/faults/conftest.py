@@ -27,7 +27,7 @@ from tests.faults.harness import (
 )
 from tests.faults.workload import Workload, build
 from tests.pulse_process import pulse_env, pulse_up
-from tests.servers import SlackServer, SmtpServer
+from tests.servers import MailArchiveServer, SlackServer, SmtpServer
 
 WORKLOAD = build(seed=7)
 # Outage tests stream a shorter workload: the fault, not the volume, is what they exercise.
@@ -45,6 +45,7 @@ class Run:
     engine: AsyncEngine
     slack: SlackServer
     smtp: SmtpServer
+    archive: MailArchiveServer  # the relay files a Bcc of every email here (as deployed)
     observer: Observer
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -58,6 +59,12 @@ class Run:
             PULSE_SMTP_HOST=self.smtp.host,
             PULSE_SMTP_PORT=str(self.smtp.port),
             PULSE_SMTP_STARTTLS="false",
+            PULSE_EMAIL_ARCHIVE_ADDRESS=self.archive.address,
+            PULSE_IMAP_HOST=self.archive.host,
+            PULSE_IMAP_PORT=str(self.archive.port),
+            PULSE_IMAP_TLS="false",
+            PULSE_IMAP_USERNAME=self.archive.username,
+            PULSE_IMAP_PASSWORD=self.archive.password,
             PULSE_DELIVERY_BACKOFF_BASE_SECONDS="0.2",
             PULSE_DELIVERY_BACKOFF_MAX_SECONDS="1.0",
             # Wall-clock ticks would differ between runs; the workload's accounts are never
@@ -90,9 +97,11 @@ class Run:
 @contextlib.asynccontextmanager
 async def private_run(bootstrap: str, database_url: str | None = None) -> AsyncIterator[Run]:
     """A fresh world; `database_url` overrides the URL the services get (a proxy's)."""
-    slack, smtp = SlackServer(), SmtpServer()
+    slack, smtp, archive = SlackServer(), SmtpServer(), MailArchiveServer()
     slack.start()
     smtp.start()
+    archive.start()
+    smtp.archive = archive
     topics = fresh_topics()
     await create_topics(bootstrap, topics)
     observer = Observer(bootstrap, topics)
@@ -109,6 +118,7 @@ async def private_run(bootstrap: str, database_url: str | None = None) -> AsyncI
                     engine=engine,
                     slack=slack,
                     smtp=smtp,
+                    archive=archive,
                     observer=observer,
                 )
             finally:
@@ -117,6 +127,7 @@ async def private_run(bootstrap: str, database_url: str | None = None) -> AsyncI
         await observer.stop()
         slack.stop()
         smtp.stop()
+        archive.stop()
 
 
 @pytest.fixture

@@ -1,18 +1,26 @@
 """Email: one SMTP conversation per alert to the account's CSM, text and HTML parts.
 
-SMTP says itself whether to retry: 4xx replies are transient, 5xx replies permanent.
+SMTP says itself whether to retry: 4xx replies are transient, 5xx replies permanent. With an
+email archive configured (archive.py), the archive is a second envelope recipient of the same
+transaction, and a retry first asks the archive whether an earlier try went through.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from email.message import EmailMessage
 
 import aiosmtplib
+from aiosmtplib.email import flatten_message
 
 from services.alerts import messages
 from services.alerts.models import Account, Trigger
+from services.alerts.senders.archive import MailArchive
 from services.alerts.senders.base import Attempt, DeliveryError
 from shared.config import AlertsSettings
+
+log = logging.getLogger(__name__)
 
 
 class EmailSender:
@@ -26,6 +34,7 @@ class EmailSender:
         # asked), so the fewer under way, the fewer a crash can double.
         self.max_in_flight = settings.smtp_max_connections
         self._goodbyes: set[asyncio.Task[None]] = set()
+        self.archive = MailArchive(settings) if settings.email_archive_address else None
 
     def recipient(self, account: Account) -> str | None:
         return account.csm_email
@@ -33,9 +42,6 @@ class EmailSender:
     async def send(
         self, trigger: Trigger, account: Account, recipient: str, attempt: Attempt
     ) -> None:
-        # SMTP has no way to ask whether an earlier try arrived: a retry is sent again, with
-        # the same Message-ID (derived from the dedup_key), by which mail systems recognise
-        # a copy of a message they already hold.
         s = self.settings
         message = messages.email_message(
             trigger,
@@ -44,6 +50,15 @@ class EmailSender:
             recipient=recipient,
             link=messages.account_link(s.public_url, trigger.account_id),
         )
+        # Without an archive a retry is sent again, with the same Message-ID (derived from
+        # the dedup_key), by which mail systems recognise a copy of a message they hold.
+        if (
+            attempt.is_retry
+            and self.archive
+            and await self.archive.holds(str(message["Message-ID"]), attempt.since)
+        ):
+            log.info("alerts: %s is in the email archive; not sending it again", trigger.dedup_key)
+            return
         client = aiosmtplib.SMTP(
             hostname=s.smtp_host,
             port=s.smtp_port,
@@ -54,12 +69,10 @@ class EmailSender:
         )
         try:
             await client.connect()
-            await client.send_message(message)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refusals = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
-            permanent = all(r.code >= 500 for r in exc.recipients)
+            await self._transfer(client, message, recipient)
+        except aiosmtplib.SMTPRecipientRefused as exc:
             raise DeliveryError(
-                f"SMTP refused the recipient: {refusals}", permanent=permanent
+                f"SMTP refused the recipient: {exc.code} {exc.message}", permanent=exc.code >= 500
             ) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryError(
@@ -72,6 +85,32 @@ class EmailSender:
             # is recorded now, and the goodbye is said meanwhile, not before it (until the
             # outcome is stored a crash resends the email).
             self._say_goodbye(client)
+
+    async def _transfer(
+        self, client: aiosmtplib.SMTP, message: EmailMessage, recipient: str
+    ) -> None:
+        """One SMTP transaction: the CSM, then the archive, then DATA. Unlike send_message,
+        a refused CSM ends it before DATA: the archive must hold a copy only of an email the
+        CSM was sent, or a retry would take it for a delivery."""
+        envelope = [recipient, *([self.archive.address] if self.archive else [])]
+        utf8 = not "".join([self.settings.email_from, *envelope]).isascii()
+        encoding = "utf-8" if utf8 else "ascii"
+        await client.mail(
+            self.settings.email_from, options=["SMTPUTF8"] if utf8 else [], encoding=encoding
+        )
+        await client.rcpt(recipient, encoding=encoding)
+        if self.archive:
+            try:
+                await client.rcpt(self.archive.address, encoding=encoding)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                # The email still goes; only a retry after a crash could double it.
+                log.warning(
+                    "alerts: the SMTP server refused the email archive %s: %s %s",
+                    self.archive.address,
+                    exc.code,
+                    exc.message,
+                )
+        await client.data(flatten_message(message, utf8=utf8, cte_type="7bit"))
 
     def _say_goodbye(self, client: aiosmtplib.SMTP) -> None:
         if not client.is_connected:
