@@ -323,6 +323,11 @@ class MailArchiveServer:
             for f in files
         ]
 
+    def logins(self) -> int:
+        """Successful IMAP logins so far, from Dovecot's log."""
+        log = self.root / "dovecot.log"
+        return log.read_text().count("imap-login: Info: Login:") if log.exists() else 0
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.terminate()
@@ -352,6 +357,7 @@ class SmtpServer:
         self.messages: list[Received] = []
         self.archive: MailArchiveServer | None = None
         self.delay = 0.0  # seconds before answering each message
+        self.answer_delay = 0.0  # seconds between accepting a message and saying so (250)
         self.most_at_once = 0  # the most messages in transfer at the same time
         self._at_once = 0
         self._refusals = 0
@@ -382,7 +388,9 @@ class SmtpServer:
             self.most_at_once = max(self.most_at_once, self._at_once)
         try:
             await asyncio.sleep(self.delay)
-            return self._accept(envelope)
+            answer = self._accept(envelope)
+            await asyncio.sleep(self.answer_delay)
+            return answer
         finally:
             with self._lock:
                 self._at_once -= 1

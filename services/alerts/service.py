@@ -87,4 +87,5 @@ def _secrets(settings: AlertsSettings) -> list[str | None]:
     return [
         settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
         settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        settings.imap_password.get_secret_value() if settings.imap_password else None,
     ]

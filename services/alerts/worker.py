@@ -10,8 +10,8 @@ the others, nor the next poll. Outcomes:
 - a permanent error: `failed` at once;
 - nobody to send to: `skipped`, with the reason.
 
-Secrets (the Slack token, the SMTP password) are scrubbed from every error text before it is
-logged or stored.
+Secrets (the Slack token, the SMTP and IMAP passwords) are scrubbed from every error text
+before it is logged or stored.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from tests.alerts.factories import produce, trigger
 from tests.conftest import wait_for
 from tests.pulse_process import pulse_env, pulse_up
 from tests.security.conftest import bearer, run_pulse
-from tests.servers import SlackServer
+from tests.servers import MailArchiveServer, SlackServer
 from tests.transport import private_tansu
 
 
@@ -41,6 +41,7 @@ async def test_secrets_stay_out_of_logs_answers_metrics_and_stored_errors(
     topics: Topics,
     settings_factory: Any,
     slack_server: SlackServer,
+    mail_archive: MailArchiveServer,
 ) -> None:
     db_password = f"dbpw{uuid.uuid4().hex}"
     slack_token = f"xoxb-{uuid.uuid4().hex}"
@@ -53,6 +54,7 @@ async def test_secrets_stay_out_of_logs_answers_metrics_and_stored_errors(
         "database password": db_password,
         "Slack token": slack_token,
         "SMTP password": smtp_password,
+        "IMAP password": mail_archive.password,
     }
     env = pulse_env(
         bootstrap=broker.bootstrap,
@@ -67,6 +69,13 @@ async def test_secrets_stay_out_of_logs_answers_metrics_and_stored_errors(
         PULSE_SMTP_USERNAME="pulse",
         PULSE_SMTP_PASSWORD=smtp_password,
         PULSE_SMTP_STARTTLS="false",
+        # Every email retry logs in to the archive (and finds nothing there).
+        PULSE_EMAIL_ARCHIVE_ADDRESS=mail_archive.address,
+        PULSE_IMAP_HOST=mail_archive.host,
+        PULSE_IMAP_PORT=str(mail_archive.port),
+        PULSE_IMAP_TLS="false",
+        PULSE_IMAP_USERNAME=mail_archive.username,
+        PULSE_IMAP_PASSWORD=mail_archive.password,
     )
     # Slack refuses the first message with an error that quotes the token.
     slack_server.error_next(1, f"invalid_auth: token {slack_token} was revoked")
@@ -105,7 +114,8 @@ async def test_secrets_stay_out_of_logs_answers_metrics_and_stored_errors(
             async with engine.connect() as conn:
                 rows = [dict(r._mapping) for r in await conn.execute(query)]
             errors = [r for r in rows if r["last_error"]]
-            return rows if len(errors) == 2 else None
+            retried = any(r["channel"] == "email" and r["attempts"] >= 2 for r in rows)
+            return rows if len(errors) == 2 and retried else None
 
         rows = await wait_for(failed_both, timeout=30, what="both deliveries to fail")
         metrics = await call("GET", "/metrics", headers=bearer(reader))
@@ -125,6 +135,7 @@ async def test_secrets_stay_out_of_logs_answers_metrics_and_stored_errors(
     assert "postgres:***@127.0.0.1" in output
     assert "invalid_auth: token *** was revoked" in output
     assert "invalid_auth: token *** was revoked" in stored
+    assert mail_archive.logins() >= 1  # the email retry searched the archive
 
 
 async def test_a_bad_database_url_never_shows_its_password(
