@@ -149,7 +149,12 @@ def _require_broker(settings: BaseServiceSettings) -> None:
 
 
 async def _database(settings: BaseServiceSettings, *, pre_ping: bool = True) -> AsyncEngine:
-    engine = create_engine(settings.database_url, database_ssl(settings), pre_ping=pre_ping)
+    engine = create_engine(
+        settings.database_url,
+        database_ssl(settings),
+        pre_ping=pre_ping,
+        pool_size=settings.database_pool_size,
+    )
     try:
         await migrate(engine)
     except ssl.SSLError as exc:  # a certificate problem is a setting to fix, not a crash
@@ -213,7 +218,9 @@ async def _alerts_alone(settings: UpSettings, readiness: Readiness, stop: asynci
     """The alerts service with an engine of its own (a pool belongs to one event loop)."""
     from services.alerts.service import run_alerts
 
-    engine = create_engine(settings.database_url, database_ssl(settings))
+    engine = create_engine(
+        settings.database_url, database_ssl(settings), pool_size=settings.database_pool_size
+    )
     try:
         await run_alerts(settings, engine, readiness, stop)
     finally:

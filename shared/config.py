@@ -58,6 +58,8 @@ class BaseServiceSettings(BaseSettings):
     kafka_ssl_certfile: str | None = None  # a client certificate, for brokers that ask for one
     kafka_ssl_keyfile: str | None = None
     database_url: str = "sqlite+aiosqlite:///./pulse.db"
+    # Connections each process keeps to PostgreSQL (a fixed pool: beyond it, work waits).
+    database_pool_size: int = Field(default=20, ge=1)
     # TLS to PostgreSQL (shared.db.engine.database_ssl); unset leaves it to the URL and asyncpg.
     database_ssl_mode: DatabaseSslMode | None = None
     database_ssl_root_cert: str | None = None  # unset: the system's trusted CAs

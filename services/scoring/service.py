@@ -127,6 +127,7 @@ async def serve(app: FastAPI, settings: ScoringSettings, stop: asyncio.Event) ->
         port=settings.api_port,
         log_level="warning",
         lifespan="off",
+        http="httptools",
         access_log=False,
     )
     server = _QuietServer(config)

@@ -16,18 +16,27 @@ from shared.tls import load_client_certificate
 
 
 def create_engine(
-    url: str, connect_args: Mapping[str, Any] | None = None, *, pre_ping: bool = True
+    url: str,
+    connect_args: Mapping[str, Any] | None = None,
+    *,
+    pre_ping: bool = True,
+    pool_size: int = 20,
 ) -> AsyncEngine:
     """`connect_args` go to the driver on every connection: database_ssl(settings) for the
     services. `pre_ping` tests each pooled connection before use (a round trip); without it a
-    connection broken by a database restart fails one statement, and the pool is renewed."""
+    connection broken by a database restart fails one statement, and the pool is renewed.
+
+    The pool is fixed (PULSE_DATABASE_POOL_SIZE): when every connection is busy, a request
+    waits for one. Connections opened beyond the pool for a burst and closed after it cost
+    the API more CPU than its queries did (a TLS attempt, a login, a close per request:
+    1,539 against 2,391 health requests/s, tests/scoring/bench_api.py)."""
     extra = dict(connect_args or {})
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": 30, **extra})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_pre_ping=pre_ping, connect_args=extra
+        url, pool_size=pool_size, max_overflow=0, pool_pre_ping=pre_ping, connect_args=extra
     )
 
 

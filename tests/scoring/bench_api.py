@@ -1,7 +1,7 @@
 """By hand: what one GET /v1/accounts/{id}/health costs `pulse api`, with nothing else
 running. Not a test and not run by CI (`pulse bench` measures the API under the rated load).
 
-    python -m tests.scoring.bench_api --accounts 10000 --seconds 15
+    python -m tests.scoring.bench_api --accounts 10000 --seconds 15 [--profile api.txt]
 
 Stores N accounts (as tests.scoring.bench_load does) in a fresh database, starts `pulse api`
 on it, loads it with the benchmark's own health load (32 keep-alive clients, its own process)
@@ -22,7 +22,7 @@ import uuid
 import asyncpg
 import httpx
 
-from shared.kafka import free_port
+from shared.kafka import EmbeddedBroker, free_port
 from tests.conftest import PG_ADMIN_DSN
 from tests.scoring.bench_load import populate
 
@@ -48,7 +48,7 @@ async def until_ready(url: str) -> None:
     raise RuntimeError("pulse api did not start")
 
 
-async def main(accounts: int, seconds: float, concurrency: int) -> None:
+async def main(accounts: int, seconds: float, concurrency: int, profile: str | None) -> None:
     name = f"pulse_bench_api_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -56,10 +56,13 @@ async def main(accounts: int, seconds: float, concurrency: int) -> None:
     database_url = f"{base}/{name}"
     port = free_port()
     api = None
+    broker = EmbeddedBroker()  # the API's writes need one; this load only reads
+    await broker.start()
     try:
         await populate(database_url, accounts)
         env = {
             **os.environ,
+            "PULSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
             "PULSE_DATABASE_URL": database_url,
             "PULSE_API_PORT": str(port),
             "PULSE_API_RATE_PER_SECOND": "0",
@@ -76,9 +79,15 @@ async def main(accounts: int, seconds: float, concurrency: int) -> None:
                 *("--url", url, "--accounts", str(accounts), "--seconds", str(seconds)),
                 *("--concurrency", str(concurrency), "--out", out.name),
             ]
+            spy = None
+            if profile:  # py-spy's raw (collapsed) stacks of the API, for the first 10 s
+                record = ["py-spy", "record", "-r", "100", "-d", "10", "-f", "raw"]
+                spy = subprocess.Popen([*record, "-o", profile, "-p", str(api.pid)])
             before = cpu_seconds(api.pid)
             await asyncio.to_thread(subprocess.run, load, check=True)
             spent = cpu_seconds(api.pid) - before
+            if spy is not None:
+                spy.wait()
             result = json.load(out)
         result["api_cpu_ms_per_request"] = round(spent * 1000 / max(1, result["requests"]), 3)
         print(json.dumps(result, indent=2))
@@ -86,6 +95,7 @@ async def main(accounts: int, seconds: float, concurrency: int) -> None:
         if api is not None:
             api.terminate()
             api.wait()
+        broker.stop()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
@@ -95,5 +105,6 @@ if __name__ == "__main__":
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--profile", metavar="FILE", help="py-spy raw stacks of the API")
     args = parser.parse_args()
-    asyncio.run(main(args.accounts, args.seconds, args.concurrency))
+    asyncio.run(main(args.accounts, args.seconds, args.concurrency, args.profile))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.api.security import RateLimiter, is_loopback
@@ -18,6 +19,7 @@ from tests.security.conftest import bearer
 async def test_a_body_over_the_limit_is_refused_with_413(
     api_settings: Callable[..., UpSettings], engine: AsyncEngine
 ) -> None:
+    refused_before = too_large_count()
     async with scoring(api_settings(api_max_body_bytes=2048), engine) as api:
         small = {"name": "Acme Corp", "notes": "x" * 1500}  # unknown fields are ignored
         assert (await api.put("/v1/accounts/acme", json=small)).status_code in (200, 202)
@@ -39,6 +41,12 @@ async def test_a_body_over_the_limit_is_refused_with_413(
         assert chunked.status_code == 413
         # The API still answers afterwards.
         assert (await api.get("/v1/accounts/acme")).json()["name"] == "Acme Corp"
+    # The metric counts the two refusals, not the requests that passed.
+    assert too_large_count() - refused_before == 2
+
+
+def too_large_count() -> float:
+    return REGISTRY.get_sample_value("pulse_api_rejected_total", {"reason": "too_large"}) or 0.0
 
 
 async def test_too_many_requests_get_429_with_retry_after(

@@ -266,14 +266,9 @@ class ApiGuard:
         self, headers: Headers, receive: Receive
     ) -> tuple[JSONResponse | None, Receive]:
         """Read the body up front (at most the limit): a 413 before any route parses it."""
-        too_large = _refuse(
-            413,
-            f"request body too large: at most {self.max_body} bytes (PULSE_API_MAX_BODY_BYTES)",
-            reason="too_large",
-        )
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
-            return too_large, receive
+            return self._too_large(), receive
         messages: list[Message] = []
         size = 0
         while True:
@@ -283,7 +278,7 @@ class ApiGuard:
                 break
             size += len(message.get("body", b""))
             if size > self.max_body:
-                return too_large, receive
+                return self._too_large(), receive
             if not message.get("more_body", False):
                 break
 
@@ -291,6 +286,13 @@ class ApiGuard:
             return messages.pop(0) if messages else await receive()
 
         return None, replay
+
+    def _too_large(self) -> JSONResponse:
+        return _refuse(
+            413,
+            f"request body too large: at most {self.max_body} bytes (PULSE_API_MAX_BODY_BYTES)",
+            reason="too_large",
+        )
 
 
 def _refuse(
