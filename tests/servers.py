@@ -416,31 +416,24 @@ class SmtpServer:
         self._controller.stop()
 
 
-@pytest.fixture
-def slack_server() -> Iterator[SlackServer]:
-    server = SlackServer()
+def _served(server: Any) -> Iterator[Any]:
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def slack_server() -> Iterator[SlackServer]:
+    yield from _served(SlackServer())
 
 
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _served(SmtpServer())
 
 
 @pytest.fixture
 def mail_archive() -> Iterator[MailArchiveServer]:
-    server = MailArchiveServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _served(MailArchiveServer())

@@ -9,9 +9,10 @@ worker holding its lease, then marked done.
 The one remaining window: a crash (or a lost database) after a receiver accepted an alert and
 before its row is marked delivered. The lease then runs out, and the next attempt is marked
 in doubt. Slack is asked first (the message carries the dedup_key in its metadata); SMTP
-cannot be asked, so the email goes once more, recognizably the same message (its Message-ID
-and Date derive from the trigger). The worker keeps that window short and few emails in it
-(docs/operations.md, "In-doubt deliveries").
+cannot be asked, so the email archive is (a Bcc mailbox searched over IMAP by Message-ID,
+senders/archive.py). Without an archive the email goes once more, recognizably the same
+message (its Message-ID and Date derive from the trigger). The worker keeps that window short
+and few deliveries in it (docs/operations.md, "In-doubt deliveries").
 """
 
 from __future__ import annotations

@@ -30,11 +30,9 @@ SINCE_MARGIN = timedelta(days=1)
 
 
 class MailArchive:
-    def __init__(self, settings: AlertsSettings) -> None:
-        if not settings.email_archive_address or not settings.imap_host:
-            raise ValueError("the email archive needs an address and an IMAP host")
-        self.address = settings.email_archive_address
-        self.host = settings.imap_host
+    def __init__(self, address: str, host: str, settings: AlertsSettings) -> None:
+        self.address = address
+        self.host = host
         self.port = settings.imap_port
         self.tls = settings.imap_tls
         self.username = settings.imap_username or ""

@@ -30,11 +30,13 @@ class EmailSender:
     def __init__(self, settings: AlertsSettings) -> None:
         self.settings = settings
         # Few at once: each is a connection to the relay, and each email the relay accepted
-        # but the worker had not recorded yet when it died is sent again (SMTP cannot be
-        # asked), so the fewer under way, the fewer a crash can double.
+        # but the worker had not recorded yet when it died is in doubt: sent again unless
+        # the archive has it. The fewer under way, the fewer a crash can leave in doubt.
         self.max_in_flight = settings.smtp_max_connections
         self._goodbyes: set[asyncio.Task[None]] = set()
-        self.archive = MailArchive(settings) if settings.email_archive_address else None
+        address, host = settings.email_archive_address, settings.imap_host
+        # Both or neither: AlertsSettings refuses one without the other.
+        self.archive = MailArchive(address, host, settings) if address and host else None
 
     def recipient(self, account: Account) -> str | None:
         return account.csm_email
