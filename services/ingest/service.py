@@ -86,10 +86,13 @@ class Ingest:
                 self.readiness.ok(PART)
 
     async def close(self) -> None:
+        """Leave the group and flush what is queued, each within BROKER_TIMEOUT: a broker out
+        of reach must not hold the process at exit. Nothing is lost if a flush is cut short:
+        the input offsets of records not yet acknowledged were never committed."""
         try:
-            await self.consumer.stop()
+            await _bounded(self.consumer.stop(), "leaving the consumer group")
         finally:
-            await self.producer.stop()  # flushes whatever is still queued
+            await _bounded(self.producer.stop(), "flushing the producer")
 
     async def _attempt(self, action: Callable[[], Awaitable[None]], stop: asyncio.Event) -> bool:
         """Run `action`; on failure report it and wait out a growing backoff."""
@@ -202,3 +205,11 @@ def _describe(exc: Exception) -> str:
     # aiokafka's errors already start with their class name; others get it prepended.
     name, text = type(exc).__name__, " ".join(str(exc).split())
     return text if text.startswith(name) else f"{name}: {text}".rstrip(": ")
+
+
+async def _bounded(stopping: Awaitable[None], what: str) -> None:
+    try:
+        async with asyncio.timeout(BROKER_TIMEOUT):
+            await stopping
+    except TimeoutError:
+        log.warning("ingest: gave up %s after %.0fs; exiting anyway", what, BROKER_TIMEOUT)

@@ -35,7 +35,8 @@ async def ingesting(settings: IngestSettings, *, abrupt: bool = False) -> AsyncI
         if abrupt:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                # Its shutdown is bounded (twice the broker timeout at most).
+                await asyncio.wait_for(task, 90)
         else:
             stop.set()
             await asyncio.wait_for(task, 30)
