@@ -349,7 +349,11 @@ def mail_for(event: dict, settings: UpSettings) -> EmailMessage:
     )
 
 
-def with_archive(settings: Settings, archive: MailArchiveServer, **overrides: Any) -> UpSettings:
+def with_archive(
+    settings: Settings, relay: SmtpServer, archive: MailArchiveServer, **overrides: Any
+) -> UpSettings:
+    """Settings for the archive, which the relay files a copy of each email into."""
+    relay.archive = archive
     return settings(
         slack_bot_token=None,
         email_archive_address=archive.address,
@@ -362,6 +366,18 @@ def with_archive(settings: Settings, archive: MailArchiveServer, **overrides: An
     )
 
 
+async def email_in_doubt(
+    settings: Settings, engine: AsyncEngine, relay: SmtpServer, archive: MailArchiveServer
+) -> tuple[UpSettings, dict]:
+    """The archive wired in, the account seeded, and one email in doubt: its settings and
+    trigger."""
+    wired = with_archive(settings, relay, archive)
+    await seed_account(engine)
+    event = trigger()
+    await in_doubt_email(engine, event)
+    return wired, event
+
+
 @pytest.mark.parametrize("relay_took_it", [True, False])
 async def test_an_email_in_doubt_is_sent_again_only_if_the_archive_lacks_it(
     alert_settings: Settings,
@@ -370,12 +386,8 @@ async def test_an_email_in_doubt_is_sent_again_only_if_the_archive_lacks_it(
     mail_archive: MailArchiveServer,
     relay_took_it: bool,
 ) -> None:
-    smtp_server.archive = mail_archive
-    settings = with_archive(alert_settings, mail_archive)
-    await seed_account(engine)
-    event = trigger()
+    settings, event = await email_in_doubt(alert_settings, engine, smtp_server, mail_archive)
     key = event["dedup_key"]
-    await in_doubt_email(engine, event)
     if relay_took_it:  # the dead worker's try reached the relay, which filed the Bcc
         mail_archive.deliver(bytes(mail_for(event, settings)))
     async with running(settings, engine):
@@ -397,13 +409,9 @@ async def test_an_email_in_doubt_waits_while_the_archive_is_unreachable(
     smtp_server: SmtpServer,
     mail_archive: MailArchiveServer,
 ) -> None:
-    mail_archive.stop()  # the archive is down: sending blind could double the email
-    smtp_server.archive = mail_archive
-    settings = with_archive(alert_settings, mail_archive)
-    await seed_account(engine)
-    event = trigger()
+    settings, event = await email_in_doubt(alert_settings, engine, smtp_server, mail_archive)
     key = event["dedup_key"]
-    await in_doubt_email(engine, event)
+    mail_archive.stop()  # the archive is down: sending blind could double the email
 
     async def retried() -> dict | None:
         stored = await row(engine, key, "email")
@@ -425,9 +433,8 @@ async def test_a_refused_csm_leaves_no_copy_in_the_archive(
 ) -> None:
     # The archive recipient alone must not get the message: its copy would tell a retry
     # that the CSM had it.
-    smtp_server.archive = mail_archive
     smtp_server.refuse_recipient(SAM["email"], "450 4.2.1 Mailbox busy, try later")
-    settings = with_archive(alert_settings, mail_archive, delivery_max_attempts=2)
+    settings = with_archive(alert_settings, smtp_server, mail_archive, delivery_max_attempts=2)
     await seed_account(engine)
     event = trigger()
     key = event["dedup_key"]
