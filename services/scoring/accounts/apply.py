@@ -10,7 +10,7 @@ from typing import Any
 
 from services.scoring.accounts.state import CSAT_KEPT, RECORDS_KEPT, AccountState
 from services.scoring.accounts.time import day_of, month_of
-from services.scoring.health.score import compute_health, is_engaged
+from services.scoring.health.score import compute_health, engaged_people, is_engaged
 from services.scoring.triggers.rules import (
     Trigger,
     check_health_red,
@@ -103,12 +103,16 @@ def evaluate(
     """Recompute health at event time `at`, then run the rules: plan limits for `metrics` in
     the period of `metrics_at` (an event's own time), and the time-dependent ones at `at`.
     Health comes first so every trigger carries the health the account has after the event."""
-    state.health = compute_health(state, at, rules)
+    engaged = engaged_people(state, at, rules.engaged_window_days)
+    state.health = compute_health(state, at, rules, engaged)
     state.health_stale = False
-    fired = [check_plan_limit(state, m, metrics_at, rules) for m in metrics]
+    fired = [t for m in metrics if (t := check_plan_limit(state, m, metrics_at, rules))]
     if state.now > 0.0:  # before any event there is no event time to judge by
-        fired += [check_single_threaded(state, at, rules), check_health_red(state, at, rules)]
-    return [t for t in fired if t]
+        if trigger := check_single_threaded(state, at, rules, engaged):
+            fired.append(trigger)
+        if trigger := check_health_red(state, at, rules):
+            fired.append(trigger)
+    return fired
 
 
 def _seen(state: AccountState, ts: float, user_id: str | None, email: str | None) -> bool:

@@ -90,21 +90,27 @@ class AccountState:
 
     def prune(self) -> None:
         """Forget what no window can reach any more."""
-        today = day_of(self.now)
-        for day in [d for d in self.activity if d < today - ACTIVITY_DAYS]:
-            del self.activity[day]
-        for feature in [f for f, ts in self.features.items() if ts < self.now - FEATURE_DAYS * DAY]:
-            del self.features[feature]
+        # Runs at the first event of each account's day: each kind is only scanned when its
+        # oldest entry has left the window, which is rarely.
+        oldest_day = day_of(self.now) - ACTIVITY_DAYS
+        if self.activity and min(self.activity) < oldest_day:
+            for day in [d for d in self.activity if d < oldest_day]:
+                del self.activity[day]
+        oldest = self.now - FEATURE_DAYS * DAY
+        if self.features and min(self.features.values()) < oldest:
+            for feature in [f for f, ts in self.features.items() if ts < oldest]:
+                del self.features[feature]
+        oldest = self.now - CLOSED_TICKET_DAYS * DAY
         for tid in [
             t
             for t, ticket in self.tickets.items()
-            if ticket["status"] == "closed"
-            and ticket["updated"] < self.now - CLOSED_TICKET_DAYS * DAY
+            if ticket["status"] == "closed" and ticket["updated"] < oldest
         ]:
             del self.tickets[tid]
         for months in self.usage.values():
-            for month in sorted(months)[:-USAGE_MONTHS]:
-                del months[month]
+            if len(months) > USAGE_MONTHS:
+                for month in sorted(months)[:-USAGE_MONTHS]:
+                    del months[month]
 
     def person(self, user_id: str | None = None, email: str | None = None) -> Person:
         """The person these identifiers name, created or merged as needed."""

@@ -5,15 +5,18 @@ Pure functions of an account's state and a point in event time. A component with
 of the average rather than counted as zero, so a new account is not red merely for being new;
 support always has data (no open ticket is a fact), so an account has a score from its first
 record or event.
+
+Scoring evaluates health at every event that starts an account's day (most events, when
+accounts are many and each sends a few a day), so the components take what compute_health
+works out once (the day, who is engaged, whether anyone was ever active) as arguments.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from services.scoring.accounts.state import AccountState, Person
-from services.scoring.accounts.time import day_of
+from services.scoring.accounts.time import DAY, day_of
 
 WEIGHTS = {"engagement": 30, "activity": 25, "support": 20, "adoption": 15, "usage_trend": 10}
 ACTIVITY_WINDOW_DAYS = 14
@@ -21,11 +24,7 @@ TREND_DAYS = 7
 ADOPTION_TARGET = 5
 SUPPORT_PENALTY = {"urgent": 30, "high": 15, "normal": 5, "low": 2}
 
-
-@dataclass(frozen=True, slots=True)
-class Component:
-    score: int | None  # None: no data, left out of the average
-    why: str
+Component = tuple[int | None, str]  # score (None: no data, left out of the average), why
 
 
 def is_engaged(person: Person, today: int, window_days: int) -> bool:
@@ -38,8 +37,13 @@ def is_engaged(person: Person, today: int, window_days: int) -> bool:
 
 
 def engaged_people(state: AccountState, at: float, window_days: int) -> list[Person]:
-    today = day_of(at)
-    return [p for p in state.people.values() if is_engaged(p, today, window_days)]
+    after = day_of(at) - window_days
+    # is_engaged, inlined: this runs for every person at every evaluation.
+    return [
+        p
+        for p in state.people.values()
+        if p["last_seen"] > 0 and p["last_seen"] // DAY > after and p.get("status") != "left"
+    ]
 
 
 def has_activity(state: AccountState) -> bool:
@@ -47,67 +51,70 @@ def has_activity(state: AccountState) -> bool:
     return bool(state.activity) or any(p["last_seen"] for p in state.people.values())
 
 
-def engagement(state: AccountState, at: float, window_days: int, wanted: int) -> Component:
-    if not has_activity(state):
-        return Component(None, "no login or usage yet")
-    people = engaged_people(state, at, window_days)
-    score = round(100 * min(len(people), wanted) / wanted)
-    return Component(
-        score,
-        f"{len(people)} engaged stakeholder{'' if len(people) == 1 else 's'} "
-        f"in the last {window_days} days "
-        f"({wanted} or more wanted)",
+def engagement(engaged: int, active: bool, window_days: int, wanted: int) -> Component:
+    if not active:
+        return None, "no login or usage yet"
+    return (
+        round(100 * min(engaged, wanted) / wanted),
+        f"{engaged} engaged stakeholder{'' if engaged == 1 else 's'} "
+        f"in the last {window_days} days ({wanted} or more wanted)",
     )
 
 
-def activity(state: AccountState, at: float) -> Component:
-    if not has_activity(state):
-        return Component(None, "no login or usage yet")
-    today = day_of(at)
+def activity(state: AccountState, today: int, active: bool) -> Component:
+    if not active:
+        return None, "no login or usage yet"
     observed = min(ACTIVITY_WINDOW_DAYS, today - day_of(state.first_seen) + 1)
-    active = sum(1 for d in range(today - observed + 1, today + 1) if state.activity.get(d))
-    return Component(
-        round(100 * active / observed), f"active on {active} of the last {observed} days"
-    )
+    days = state.activity
+    active_days = len([d for d in range(today - observed + 1, today + 1) if days.get(d)])
+    return round(
+        100 * active_days / observed
+    ), f"active on {active_days} of the last {observed} days"
 
 
 def support(state: AccountState) -> Component:
-    open_tickets = [t for t in state.tickets.values() if t["status"] == "open"]
-    penalty = sum(SUPPORT_PENALTY[t["priority"]] for t in open_tickets)
-    why = f"{len(open_tickets)} open tickets"
-    urgent = sum(1 for t in open_tickets if t["priority"] in ("urgent", "high"))
+    penalty = opened = urgent = 0
+    for ticket in state.tickets.values():
+        if ticket["status"] == "open":
+            opened += 1
+            penalty += SUPPORT_PENALTY[ticket["priority"]]
+            urgent += ticket["priority"] in ("urgent", "high")
+    why = f"{opened} open tickets"
     if urgent:
         why += f" ({urgent} high or urgent)"
     recent_csat = [score for _, score in state.csat[-3:]]
     if recent_csat and sum(recent_csat) / len(recent_csat) <= 2:
         penalty += 20
         why += f", low satisfaction (CSAT {sum(recent_csat) / len(recent_csat):.1f})"
-    return Component(max(0, 100 - penalty), why)
+    return max(0, 100 - penalty), why
 
 
-def adoption(state: AccountState, at: float, window_days: int) -> Component:
+def adoption(state: AccountState, today: int, window_days: int) -> Component:
     if not state.features:
-        return Component(None, "no feature usage reported")
-    first_day = day_of(at) - window_days + 1
-    used = sum(1 for ts in state.features.values() if day_of(ts) >= first_day)
-    score = round(100 * min(used, ADOPTION_TARGET) / ADOPTION_TARGET)
-    return Component(score, f"{used} features used in the last {window_days} days")
+        return None, "no feature usage reported"
+    first_day = today - window_days + 1
+    used = len([ts for ts in state.features.values() if day_of(ts) >= first_day])
+    return (
+        round(100 * min(used, ADOPTION_TARGET) / ADOPTION_TARGET),
+        f"{used} features used in the last {window_days} days",
+    )
 
 
-def usage_trend(state: AccountState, at: float) -> Component:
-    today = day_of(at)
-    if not has_activity(state) or today - day_of(state.first_seen) + 1 < 2 * TREND_DAYS:
-        return Component(None, "less than two weeks of history")
-    recent = sum(state.activity.get(d, 0) for d in range(today - TREND_DAYS + 1, today + 1))
+def usage_trend(state: AccountState, today: int, active: bool) -> Component:
+    if not active or today - day_of(state.first_seen) + 1 < 2 * TREND_DAYS:
+        return None, "less than two weeks of history"
+    days = state.activity
+    recent = sum([days.get(d, 0) for d in range(today - TREND_DAYS + 1, today + 1)])
     before = sum(
-        state.activity.get(d, 0) for d in range(today - 2 * TREND_DAYS + 1, today - TREND_DAYS + 1)
+        [days.get(d, 0) for d in range(today - 2 * TREND_DAYS + 1, today - TREND_DAYS + 1)]
     )
     if before == 0:
-        score = 100 if recent else 0
-        return Component(score, f"{recent} events this week, none the week before")
-    score = round(100 * min(1.0, recent / before))
+        return (100 if recent else 0), f"{recent} events this week, none the week before"
     change = round(100 * (recent - before) / before)
-    return Component(score, f"activity {change:+d}% week over week ({recent} vs {before} events)")
+    return (
+        round(100 * min(1.0, recent / before)),
+        f"activity {change:+d}% week over week ({recent} vs {before} events)",
+    )
 
 
 def band_of(score: int, red_below: int, green_from: int) -> str:
@@ -116,24 +123,34 @@ def band_of(score: int, red_below: int, green_from: int) -> str:
     return "yellow" if score >= red_below else "red"
 
 
-def compute_health(state: AccountState, at: float, rules: Any) -> dict[str, Any]:
-    """{"score", "band", "components": {name: {"score", "weight", "why"}}} at event time `at`."""
-    parts = {
-        "engagement": engagement(
-            state, at, rules.engaged_window_days, rules.single_threaded_min_engaged
-        ),
-        "activity": activity(state, at),
-        "support": support(state),
-        "adoption": adoption(state, at, rules.engaged_window_days),
-        "usage_trend": usage_trend(state, at),
-    }
-    counted = {n: c for n, c in parts.items() if c.score is not None}
-    total_weight = sum(WEIGHTS[n] for n in counted)
-    score = round(sum(WEIGHTS[n] * (c.score or 0) for n, c in counted.items()) / total_weight)
+def compute_health(
+    state: AccountState, at: float, rules: Any, engaged: list[Person] | None = None
+) -> dict[str, Any]:
+    """{"score", "band", "components": {name: {"score", "weight", "why"}}} at event time `at`.
+    `engaged`, when the caller has it, is engaged_people(state, at, the engaged window)."""
+    today = day_of(at)
+    window = rules.engaged_window_days
+    if engaged is None:
+        engaged = engaged_people(state, at, window)
+    active = has_activity(state)
+    parts = (
+        ("engagement", engagement(len(engaged), active, window, rules.single_threaded_min_engaged)),
+        ("activity", activity(state, today, active)),
+        ("support", support(state)),
+        ("adoption", adoption(state, today, window)),
+        ("usage_trend", usage_trend(state, today, active)),
+    )
+    components = {}
+    counted_weight = weighted = 0
+    for name, (score, why) in parts:
+        weight = WEIGHTS[name]
+        components[name] = {"score": score, "weight": weight, "why": why}
+        if score is not None:
+            counted_weight += weight
+            weighted += weight * score
+    total = round(weighted / counted_weight)
     return {
-        "score": score,
-        "band": band_of(score, rules.health_red_below, rules.health_green_from),
-        "components": {
-            n: {"score": c.score, "weight": WEIGHTS[n], "why": c.why} for n, c in parts.items()
-        },
+        "score": total,
+        "band": band_of(total, rules.health_red_below, rules.health_green_from),
+        "components": components,
     }

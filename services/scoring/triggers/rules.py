@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.state import AccountState, Person
 from services.scoring.accounts.time import date_of, day_of, iso_of, months_in, period_of
 from services.scoring.health.score import engaged_people
 from shared.config import RuleSettings
@@ -62,7 +62,8 @@ def used_of(state: AccountState, metric: str, period_key: str) -> float:
         return state.gauges[metric][0]
     months = months_in(period_key)
     if metric == "seats":
-        return float(sum(1 for p in state.people.values() if set(p["months"]) & set(months)))
+        period = set(months)
+        return float(sum(1 for p in state.people.values() if not period.isdisjoint(p["months"])))
     by_month = state.usage.get(metric, {})
     return sum(by_month.get(m, 0.0) for m in months)
 
@@ -114,8 +115,11 @@ def _end_past_periods(
 # --- single_threaded -----------------------------------------------------------------------
 
 
-def check_single_threaded(state: AccountState, at: float, rules: RuleSettings) -> Trigger | None:
-    people = engaged_people(state, at, rules.engaged_window_days)
+def check_single_threaded(
+    state: AccountState, at: float, rules: RuleSettings, engaged: list[Person] | None = None
+) -> Trigger | None:
+    """`engaged`, when the caller has it, is engaged_people(state, at, the engaged window)."""
+    people = engaged_people(state, at, rules.engaged_window_days) if engaged is None else engaged
     departments = {p.get("department") for p in people}
     few = len(people) < rules.single_threaded_min_engaged
     one_department = bool(people) and None not in departments and len(departments) == 1
