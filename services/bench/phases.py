@@ -34,7 +34,7 @@ from services.bench.health_load import HealthLoad
 from services.bench.processes import Child, Children, pulse_command, pulse_env, stop, wait_ready
 from services.bench.slack_sink import SlackSink
 from services.bench.stats import Percentiles, rate, summarize
-from services.bench.workload import Message, Workload, warm_up
+from services.bench.workload import Message, Workload, live_events, warm_up
 from shared.config import BaseServiceSettings, Topics
 from shared.kafka import create_consumer, free_port
 
@@ -569,9 +569,9 @@ class _RatedLoad:
         slack_ids: list[str],
     ) -> _Probes:
         """`seconds` of load, then `busy` more with the health load as well."""
-        source: Iterator[Message] = (
-            feed.live(m, n) for n, m in enumerate(itertools.cycle(self.workload.events))
-        )
+        passes = math.ceil(offered_rate * (seconds + busy) / max(len(self.workload.events), 1))
+        events = live_events(self.workload, passes)
+        source: Iterator[Message] = (feed.live(m, n) for n, m in enumerate(itertools.cycle(events)))
         load_client = feed.producer(self.ctx.bootstrap, linger_ms=5)
         # Probes go alone, without linger: the harness adds no batching delay of its own.
         probe_client = feed.producer(self.ctx.bootstrap, linger_ms=0)

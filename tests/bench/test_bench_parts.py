@@ -12,7 +12,7 @@ from services.bench import parse_sizes
 from services.bench.phases import per_account
 from services.bench.processes import inherited_settings, parse_status, pulse_env
 from services.bench.stats import percentile, summarize
-from services.bench.workload import build
+from services.bench.workload import build, live_events
 from shared.config import Topics
 from shared.errors import ConfigurationError
 
@@ -56,6 +56,26 @@ def test_about_one_percent_of_the_accounts_cross_80_percent_of_their_api_calls()
     assert over == set(workload.crossing)
     assert len(over) == 20
     assert all(total < 0.7 * limits[a] for (a, _), total in used.items() if a not in over)
+
+
+@pytest.mark.parametrize("passes", [1, 3])
+def test_replayed_live_the_same_accounts_cross_80_percent(passes: int) -> None:
+    """The latency phase replays every event in the current month, `passes` times over."""
+    workload = build(2000, 40000, seed=2, end=END)
+    limits = {
+        m.value["account_id"]: m.value["plan"]["limits"]["api_calls"]
+        for m in workload.records
+        if m.topic == "accounts"
+    }
+    replayed = live_events(workload, passes)
+    assert [m.topic for m in replayed] == [m.topic for m in workload.events]
+    once: defaultdict[str, float] = defaultdict(float)
+    for m in replayed:
+        if m.value.get("metric") == "api_calls":
+            once[m.value["account_id"]] += m.value["value"]
+    crossing = set(workload.crossing)
+    assert {a for a, used in once.items() if used >= 0.8 * limits[a]} == crossing
+    assert all(passes * used < 0.7 * limits[a] for a, used in once.items() if a not in crossing)
 
 
 def test_percentiles_interpolate_between_ranks() -> None:
