@@ -52,7 +52,7 @@ SLACK_PROBES_PER_SECOND = 8
 # API (on scoring's event loop) several milliseconds, and with fixed-interval polling a
 # growing latency would put more probes in flight and slow scoring further. The resolution
 # is then about a fifth of the latency measured (reported as api_poll_interval_ms).
-API_POLLS_PER_SECOND = 10.0
+API_POLLS_PER_SECOND = 50.0
 API_POLL_FLOOR_SECONDS = 0.025
 PROBE_TIMEOUT = 60.0
 HEALTH_CONCURRENCY = 32

@@ -59,6 +59,8 @@ class AccountState:
     health_stale: bool = False
     by_user: dict[str, str] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)
+    # Only a merge can leave the indexes other than reindex() would build them.
+    merged: bool = False
 
     @property
     def name(self) -> str:
@@ -141,6 +143,7 @@ class AccountState:
                 kept[key] = value
         kept["last_seen"] = max(kept["last_seen"], other["last_seen"])
         kept["months"] = sorted(set(kept["months"]) | set(other["months"]))[-USAGE_MONTHS:]
+        self.merged = True
         for index in (self.by_user, self.by_email):
             for ident, pid in list(index.items()):
                 if pid == gone:
@@ -181,7 +184,7 @@ class AccountState:
             "health": self.health,
             "health_stale": self.health_stale,
         }
-        if (self.by_user, self.by_email) != self._indexes():  # rare: after some merges
+        if self.merged and (self.by_user, self.by_email) != self._indexes():
             # Sorted: only lookups use them, so their order must not make two equal states
             # pack differently.
             data["indexes"] = [sorted(self.by_user.items()), sorted(self.by_email.items())]
@@ -214,6 +217,7 @@ class AccountState:
         if "indexes" in data:
             by_user, by_email = data["indexes"]
             state.by_user, state.by_email = dict(by_user), dict(by_email)
+            state.merged = True
         else:
             state.reindex()
         return state
