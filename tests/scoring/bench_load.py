@@ -7,6 +7,12 @@ Builds a few hundred distinct accounts by applying a month of events to each (a 
 people, logins, usage with features, a ticket; event ids are UUIDs, as producers tend to send),
 stores N accounts cloned from them under new ids in a fresh database, then starts a process
 that loads them all and reports its resident memory before and after, and how long it took.
+
+    python -m tests.scoring.bench_load --accounts 1000000 --restart
+
+also runs `pulse scoring` itself on those accounts, with an embedded broker: started, ready
+(/readyz 200), killed with SIGKILL as a crash would, started again; it reports the seconds from
+each start to ready, and the restarted process's RSS once ready.
 """
 
 from __future__ import annotations
@@ -16,24 +22,29 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
 
+from services.bench.processes import Children, pulse_command, pulse_env, wait_ready
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import pack
 from services.scoring.accounts.repository import load_partitions
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.store import AccountStore
-from shared.config import RuleSettings, ScoringSettings
+from shared.config import RuleSettings, ScoringSettings, Topics
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
+from shared.kafka import EmbeddedBroker, free_port
 from tests.conftest import PG_ADMIN_DSN
 from tests.scoring.factories import account_record, login, stakeholder, support, usage
 
@@ -179,7 +190,37 @@ async def measure(url: str) -> dict[str, float]:
     }
 
 
-async def main(accounts: int) -> None:
+async def restart(url: str) -> None:
+    """`pulse scoring` on the stored accounts: start, ready, kill -9, start again, ready."""
+    log_dir = Path(tempfile.mkdtemp(prefix="pulse-bench-load-"))
+    broker = EmbeddedBroker()
+    await broker.start()
+    try:
+        env = pulse_env(
+            os.environ,
+            bootstrap=broker.bootstrap,
+            database_url=url,
+            topics=Topics(),
+            group_prefix=f"bench-load-{uuid.uuid4().hex[:6]}",
+            partitions=PARTITIONS,
+            replication_factor=1,
+            api_port=free_port(),
+        )
+        with Children(log_dir) as children:
+            for label in ("first start", "restart after kill -9"):
+                child = children.start(f"pulse scoring ({label})", pulse_command("scoring"), env)
+                api = f"http://127.0.0.1:{env['PULSE_API_PORT']}"
+                seconds = await wait_ready(child, api, timeout=600)
+                rss = child.memory().rss_bytes
+                print(f"{label}: ready in {seconds:.1f} s, RSS {rss / 2**20:,.0f} MiB")
+                child.process.kill()
+                child.process.wait()
+    finally:
+        broker.stop()
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+async def main(accounts: int, restarts: bool) -> None:
     name = f"pulse_bench_load_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -205,6 +246,8 @@ async def main(accounts: int) -> None:
             f"RSS {result['rss_before'] / 2**20:,.0f} -> {result['rss_after'] / 2**20:,.0f} MiB "
             f"(peak {result['hwm'] / 2**20:,.0f} MiB): {grown / result['loaded']:,.0f} B/account"
         )
+        if restarts:
+            await restart(url)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -213,9 +256,10 @@ async def main(accounts: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1_000_000)
+    parser.add_argument("--restart", action="store_true", help="also time pulse scoring's restart")
     parser.add_argument("--measure", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(asyncio.run(measure(args.measure))))
     else:
-        asyncio.run(main(args.accounts))
+        asyncio.run(main(args.accounts, args.restart))
