@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.scoring.accounts.state import AccountState, Person
-from services.scoring.accounts.time import DAY, day_of
+from services.scoring.accounts.time import day_of
 
 WEIGHTS = {"engagement": 30, "activity": 25, "support": 20, "adoption": 15, "usage_trend": 10}
 ACTIVITY_WINDOW_DAYS = 14
@@ -37,13 +37,8 @@ def is_engaged(person: Person, today: int, window_days: int) -> bool:
 
 
 def engaged_people(state: AccountState, at: float, window_days: int) -> list[Person]:
-    after = day_of(at) - window_days
-    # is_engaged, inlined: this runs for every person at every evaluation.
-    return [
-        p
-        for p in state.people.values()
-        if p["last_seen"] > 0 and p["last_seen"] // DAY > after and p.get("status") != "left"
-    ]
+    today = day_of(at)
+    return [p for p in state.people.values() if is_engaged(p, today, window_days)]
 
 
 def has_activity(state: AccountState) -> bool:
