@@ -12,11 +12,20 @@ from services.bench import parse_sizes
 from services.bench.phases import per_account
 from services.bench.processes import inherited_settings, parse_status, pulse_env
 from services.bench.stats import percentile, summarize
-from services.bench.workload import build, live_events
+from services.bench.workload import Workload, build, live_events
 from shared.config import Topics
 from shared.errors import ConfigurationError
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def api_limits(workload: Workload) -> dict[str, float]:
+    """Each account's api_calls limit, from its account record."""
+    return {
+        m.value["account_id"]: m.value["plan"]["limits"]["api_calls"]
+        for m in workload.records
+        if m.topic == "accounts"
+    }
 
 
 def test_the_workload_is_deterministic_for_a_seed() -> None:
@@ -43,11 +52,7 @@ def test_the_workload_mixes_events_like_a_product_and_names_every_account() -> N
 
 def test_about_one_percent_of_the_accounts_cross_80_percent_of_their_api_calls() -> None:
     workload = build(2000, 40000, seed=2, end=END)
-    limits = {
-        m.value["account_id"]: m.value["plan"]["limits"]["api_calls"]
-        for m in workload.records
-        if m.topic == "accounts"
-    }
+    limits = api_limits(workload)
     used: defaultdict[tuple[str, str], float] = defaultdict(float)
     for m in workload.events:
         if m.value.get("metric") == "api_calls":
@@ -62,11 +67,7 @@ def test_about_one_percent_of_the_accounts_cross_80_percent_of_their_api_calls()
 def test_replayed_live_the_same_accounts_cross_80_percent(passes: int) -> None:
     """The latency phase replays every event in the current month, `passes` times over."""
     workload = build(2000, 40000, seed=2, end=END)
-    limits = {
-        m.value["account_id"]: m.value["plan"]["limits"]["api_calls"]
-        for m in workload.records
-        if m.topic == "accounts"
-    }
+    limits = api_limits(workload)
     replayed = live_events(workload, passes)
     assert [m.topic for m in replayed] == [m.topic for m in workload.events]
     once: defaultdict[str, float] = defaultdict(float)
