@@ -190,14 +190,17 @@ class ScoringSettings(BaseServiceSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     rules: RuleSettings = Field(default_factory=RuleSettings)
-    # Event ids remembered per account to drop producer duplicates.
+    # Signal ids remembered per account to drop producer duplicates: each for this many
+    # hours after it arrived, unless dedup_window newer ones arrived since.
     dedup_window: int = Field(default=2000, ge=1)
+    dedup_retention_hours: float = Field(default=168.0, gt=0)
     # How often purely time-driven rules are evaluated for live accounts (wall clock).
     tick_seconds: float = Field(default=60.0, gt=0)
     # An account is "live" when its newest event is at most this old by the wall clock.
     live_window_seconds: int = Field(default=86400, ge=0)
-    # Accounts kept decoded between batches, the most recently used; the others are kept as
-    # bytes, about a fifth of the size, and decoded when an event touches them.
+    # The most accounts kept decoded, the most recently used, between batches and within
+    # one; the others are kept packed, about a fifteenth of the size, and decoded when an
+    # event touches them.
     scoring_hot_accounts: int = Field(default=20000, ge=0)
     # How long a PUT waits for its record to be applied before answering 202.
     api_write_wait_seconds: float = Field(default=5.0, ge=0)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import packed, unpacked
-from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.state import AccountState, DedupWindow
 from shared.config import RuleSettings
 from shared.events import MODELS, Rejected, to_signal, validate
 
@@ -124,7 +124,7 @@ def test_nothing_accepted_can_crash_scoring(kind: str, message: dict[str, Any]) 
     if "ts" in signal:
         assert math.isfinite(signal["ts"])
     state = AccountState(signal["account_id"], 0)
-    apply_signal(state, signal, RuleSettings(), dedup_window=100)
+    apply_signal(state, signal, RuleSettings(), DedupWindow(100, 3600.0), arrived=0.0)
     assert 0 <= state.health["score"] <= 100
     copy = unpacked(state.account_id, 0, packed(state))
     assert copy.freeze() == state.freeze()

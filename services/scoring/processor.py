@@ -14,7 +14,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -22,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.accounts import repository
 from services.scoring.accounts.apply import apply_signal, evaluate, refresh_health
-from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.repository import AccountRow
+from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.store import AccountStore
 from services.scoring.triggers.rules import Trigger
 from shared.config import ScoringSettings
@@ -52,6 +52,7 @@ class ScoringProcessor:
     ) -> None:
         self.settings = settings
         self.rules = settings.rules
+        self.dedup = DedupWindow.of(settings)
         self.engine = engine
         self.producer = producer
         self.clock = clock
@@ -73,20 +74,28 @@ class ScoringProcessor:
         """Apply the batch in memory; return the write that stores it, offsets included."""
         if self._unrelayed:  # the broker is back, since records arrive: catch up first
             await self.relay_pending()
-        dirty: dict[str, AccountState] = {}
+        dirty: dict[str, AccountState] = {}  # changed since their rows were last built
+        rows: dict[str, AccountRow] = {}
         fired: list[Trigger] = []
         rejects = []
         kinds: Counter[str] = Counter()
         for tp, records in batch.items():
             for count, record in enumerate(records, 1):
+                state = None
                 try:
                     signal = orjson.loads(record.value)
                     state = self.accounts.touch(signal["account_id"], tp.partition)
-                    fired += apply_signal(state, signal, self.rules, self.settings.dedup_window)
+                    fired += apply_signal(
+                        state, signal, self.rules, self.dedup, arrived=record.timestamp / 1000
+                    )
                     dirty[state.account_id] = state
                     kinds[signal["kind"]] += 1
                 except Exception as exc:  # a malformed signal must not stop the partition
                     kinds["rejected"] += 1
+                    if state is not None and state.account_id in rows:
+                        # Its row stores the whole batch's changes, this one's too, as if
+                        # it had not been built early.
+                        dirty[state.account_id] = state
                     reason = f"scoring could not apply signal: {type(exc).__name__}: {exc}"
                     rejects.append(
                         await dead_letter(
@@ -97,6 +106,10 @@ class ScoringProcessor:
                             "scoring",
                         )
                     )
+                if self.accounts.overfull:
+                    # Build the rows of the accounts changed so far, and keep half the limit
+                    # decoded: the limit holds within a batch of many accounts too.
+                    self._settle(dirty, rows, keep=self.accounts.hot_limit // 2)
                 if count % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # lets the previous batch's write make progress
         ACCOUNTS_LOADED.set(len(self.accounts))
@@ -105,9 +118,18 @@ class ScoringProcessor:
         BATCH_RECORDS.labels("scoring").observe(kinds.total())
         if rejects:
             await asyncio.gather(*rejects)
-        rows = self._rows(dirty.values())
-        self.accounts.evict()
-        return functools.partial(self._write, rows, fired, offsets)
+        self._settle(dirty, rows, keep=self.accounts.hot_limit)
+        return functools.partial(self._write, list(rows.values()), fired, offsets)
+
+    def _settle(
+        self, dirty: dict[str, AccountState], rows: dict[str, AccountRow], keep: int
+    ) -> None:
+        """Build the rows of the dirty accounts now (the states change again before the write
+        runs), and freeze all but the `keep` most recently used, with the bytes just packed."""
+        built = {row["account_id"]: row for row in self._rows(dirty.values())}
+        rows.update(built)
+        dirty.clear()
+        self.accounts.evict(keep, {account_id: row["state"] for account_id, row in built.items()})
 
     async def tick(self) -> None:
         """Time passes for live accounts even when they send nothing: evaluate them at the
@@ -139,7 +161,7 @@ class ScoringProcessor:
         self._unrelayed = False
         await self._relay(await repository.unpublished_triggers(self.engine))
 
-    def _rows(self, dirty: Iterable[AccountState]) -> list[dict[str, Any]]:
+    def _rows(self, dirty: Iterable[AccountState]) -> list[AccountRow]:
         """The rows to store, built now: the states change again before the write runs."""
         for state in dirty:
             if state.health_stale:
@@ -147,7 +169,7 @@ class ScoringProcessor:
         return [repository.account_row(s) for s in dirty]
 
     async def _write(
-        self, rows: list[dict[str, Any]], fired: list[Trigger], offsets: OffsetMoves | None
+        self, rows: list[AccountRow], fired: list[Trigger], offsets: OffsetMoves | None
     ) -> None:
         started = time.perf_counter()
         async with self.engine.begin() as conn:

@@ -23,6 +23,7 @@ from services.bench.workload import build
 from services.ingest.fast import fast_signal
 from services.scoring.accounts import apply
 from services.scoring.accounts.apply import apply_signal
+from services.scoring.accounts.state import DedupWindow
 from services.scoring.accounts.store import AccountStore
 from shared.config import ScoringSettings
 
@@ -50,11 +51,12 @@ def signals(accounts: int, events: int) -> list[bytes]:
 def apply_all(encoded: list[bytes], settings: ScoringSettings) -> int:
     """Decode and apply every signal as ScoringProcessor.process does; the triggers fired."""
     store = AccountStore(settings.scoring_hot_accounts)
+    dedup = DedupWindow.of(settings)
     fired = 0
     for value in encoded:
         signal = orjson.loads(value)
         state = store.touch(signal["account_id"], 0)
-        fired += len(apply_signal(state, signal, settings.rules, settings.dedup_window))
+        fired += len(apply_signal(state, signal, settings.rules, dedup, arrived=0.0))
     return fired
 
 

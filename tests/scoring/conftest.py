@@ -67,15 +67,20 @@ async def send(broker: EmbeddedBroker, scoring_settings: UpSettings) -> AsyncIte
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
     await producer.start()
 
-    async def send_signals(*signals: dict[str, Any] | bytes) -> None:
+    async def send_signals(*signals: dict[str, Any] | bytes, arrived: float | None = None) -> None:
+        """`arrived`: when ingest published them (epoch seconds); now if not given."""
+        stamp = None if arrived is None else int(arrived * 1000)
         for signal in signals:
             if isinstance(signal, bytes):
-                await producer.send_and_wait(scoring_settings.topics.signals, signal, key=b"x")
+                await producer.send_and_wait(
+                    scoring_settings.topics.signals, signal, key=b"x", timestamp_ms=stamp
+                )
             else:
                 await producer.send_and_wait(
                     scoring_settings.topics.signals,
                     orjson.dumps(signal),
                     key=signal["account_id"].encode(),
+                    timestamp_ms=stamp,
                 )
 
     yield send_signals

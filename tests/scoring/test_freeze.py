@@ -18,7 +18,7 @@ from services.scoring.accounts.packing import (
     unpack,
     unpacked,
 )
-from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.state import AccountState, DedupWindow
 from shared.config import RuleSettings
 from tests.scoring.factories import account_record, at, login, stakeholder
 
@@ -27,7 +27,7 @@ RULES = RuleSettings()
 
 def run(state: AccountState, *signals: dict[str, Any]) -> None:
     for signal in signals:
-        apply_signal(state, signal, RULES, dedup_window=50)
+        apply_signal(state, signal, RULES, DedupWindow(50, 3600.0), arrived=0.0)
 
 
 def stored_copy(state: AccountState) -> AccountState:

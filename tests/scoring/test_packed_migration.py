@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.accounts.packing import packed_now, unpacked
-from services.scoring.accounts.state import signal_key
+from services.scoring.accounts.state import DedupWindow, signal_key
 from shared.db.engine import create_engine
 from shared.db.migrate import alembic_config, migrate
 from shared.db.tables import accounts
@@ -96,7 +96,10 @@ async def test_plain_accounts_are_packed_with_their_health_and_unpacked_on_downg
     state = unpacked("acme", 2, stored)
     assert state.health == HEALTH and not state.health_stale
     assert state.now == PLAIN["now"] and list(state.seen) == [signal_key("e1"), signal_key("e2")]
-    assert not state.remember("e2", 10) and state.remember("e3", 10)  # still deduplicates
+    window, arrived = DedupWindow(10, 3600.0), PLAIN["now"]
+    assert not state.remember("e2", arrived, window)  # still deduplicates
+    assert state.remember("e3", arrived, window)
+    assert not state.remember("e1", arrived, window)  # the stored ids outlive a new arrival
     assert state.people["u:u1"]["user_id"] == "u1" and state.by_user == {"u1": "u:u1"}
 
     async with engine.begin() as conn:

@@ -11,18 +11,19 @@ import pytest
 from services.scoring.accounts import apply as apply_module
 from services.scoring.accounts.apply import apply_signal, refresh_health
 from services.scoring.accounts.packing import packed, unpacked
-from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.views import usage_view
 from shared.config import RuleSettings
 from tests.scoring.factories import account_record, login, stakeholder, support, usage
 
 RULES = RuleSettings()
+DEDUP = DedupWindow(1000, 7 * 86400.0)
 
 
 def run(state: AccountState, *signals: dict[str, Any]) -> list[dict[str, Any]]:
     fired = []
     for signal in signals:
-        fired += apply_signal(state, signal, RULES, dedup_window=1000)
+        fired += apply_signal(state, signal, RULES, DEDUP, arrived=0.0)
     return fired
 
 

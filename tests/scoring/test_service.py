@@ -100,6 +100,36 @@ async def test_restart_resumes_from_stored_offsets_and_ignores_duplicates(
         assert stored.scalar() == 50 + 10 + 30 + 5  # every record consumed exactly once
 
 
+async def test_a_retry_counts_once_within_the_retention_from_when_it_arrived(
+    settings_factory: Any, engine: AsyncEngine, send: Any
+) -> None:
+    # The retention runs from when a signal was published, whatever its event time: a retry
+    # a minute later is a duplicate even after events ten days newer; the same id 3 hours
+    # later, with a retention of 1 hour, is remembered no longer and counts.
+    settings = settings_factory(api_port=free_port(), dedup_retention_hours=1)
+    event = usage("acme", 0, metric="api_calls", value=1)
+    hour, now = 3600, time.time()
+    arrivals = [
+        (event, now),
+        (usage("acme", 5, metric="api_calls", value=10), now + 30),
+        (usage("acme", 10, metric="api_calls", value=100), now + 45),
+        (event, now + 60),  # a duplicate
+        (usage("acme", 11, metric="api_calls", value=1000), now + 1.5 * hour),
+        (usage("acme", 12, metric="api_calls", value=10_000), now + 3 * hour),
+        (event, now + 3 * hour + 60),  # forgotten: counts
+        (usage("acme", 12, metric="api_calls", value=100_000), now + 3 * hour + 90),
+    ]
+    async with scoring(settings, engine) as api:
+        for signal, arrived in arrivals:
+            await send(signal, arrived=arrived)
+
+        async def all_applied() -> float | None:
+            used = await _usage_of(api, "acme", "api_calls")
+            return used if used is not None and used >= 100_000 else None
+
+        assert await wait_for(all_applied, what="the last event") == 111_112
+
+
 async def test_api_write_applies_in_order_with_events_and_the_list_is_worst_first(
     scoring_settings: UpSettings, engine: AsyncEngine, send: Any
 ) -> None:

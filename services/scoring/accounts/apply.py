@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.scoring.accounts.state import CSAT_KEPT, RECORDS_KEPT, AccountState
+from services.scoring.accounts.state import CSAT_KEPT, RECORDS_KEPT, AccountState, DedupWindow
 from services.scoring.accounts.time import day_of, month_of
 from services.scoring.health.score import compute_health, engaged_people, is_engaged
 from services.scoring.triggers.rules import (
@@ -25,10 +25,16 @@ MONTHS_KEPT = 14
 
 
 def apply_signal(
-    state: AccountState, signal: Signal, rules: RuleSettings, dedup_window: int
+    state: AccountState,
+    signal: Signal,
+    rules: RuleSettings,
+    dedup: DedupWindow,
+    *,
+    arrived: float,
 ) -> list[Trigger]:
-    """Apply one signal; a signal_id seen before changes nothing and fires nothing."""
-    if not state.remember(signal["signal_id"], dedup_window):
+    """Apply one signal that arrived (was published to cs.signals) at `arrived`, epoch
+    seconds; a signal_id seen before changes nothing and fires nothing."""
+    if not state.remember(signal["signal_id"], arrived, dedup):
         return []
     kind = signal["kind"]
     if kind in ("account", "stakeholder"):

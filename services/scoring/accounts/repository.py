@@ -22,6 +22,8 @@ from shared.db.tables import accounts, triggers
 
 LOAD_CHUNK = 5000
 
+AccountRow = dict[str, Any]  # the accounts table's columns, as account_row() builds them
+
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -49,7 +51,7 @@ async def load_partitions(
             yield rows
 
 
-def account_row(state: AccountState) -> dict[str, Any]:
+def account_row(state: AccountState) -> AccountRow:
     health = {
         "account_id": state.account_id,
         **state.health,
@@ -70,7 +72,7 @@ def account_row(state: AccountState) -> dict[str, Any]:
     }
 
 
-async def store_accounts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+async def store_accounts(conn: AsyncConnection, rows: list[AccountRow]) -> None:
     await upsert(conn, accounts, rows)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from services.scoring.accounts.time import DAY, day_of
+from shared.config import ScoringSettings
 
 Person = dict[str, Any]
 
@@ -36,6 +37,21 @@ def signal_key(signal_id: str) -> int:
     return int.from_bytes(digest, "little", signed=True)
 
 
+@dataclass(frozen=True, slots=True)
+class DedupWindow:
+    """Which signal ids an account remembers, to drop a producer's duplicates: each one for
+    at least `seconds` after it arrived, unless `ids` newer ones arrived since. Duplicates
+    come from retries, close in arrival time whatever their event time; a month-long account
+    remembering all its ids would spend about half its memory on them."""
+
+    ids: int
+    seconds: float
+
+    @classmethod
+    def of(cls, settings: ScoringSettings) -> DedupWindow:
+        return cls(settings.dedup_window, settings.dedup_retention_hours * 3600)
+
+
 @dataclass(slots=True)
 class AccountState:
     account_id: str
@@ -50,7 +66,11 @@ class AccountState:
     features: dict[str, float] = field(default_factory=dict)  # feature -> last used
     tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
     csat: list[list[float]] = field(default_factory=list)  # [ts, score], oldest first
-    seen: dict[int, None] = field(default_factory=dict)  # recent signal_keys, oldest first
+    # signal_keys in two generations, oldest first: those that arrived since seen_since
+    # (arrival: epoch seconds, when ingest published the signal), and the generation before.
+    seen: dict[int, None] = field(default_factory=dict)
+    seen_before: dict[int, None] = field(default_factory=dict)
+    seen_since: float = 0.0
     rules: dict[str, Any] = field(default_factory=dict)
     recent_records: list[str] = field(default_factory=list)
     health: dict[str, Any] = field(default_factory=dict)
@@ -70,14 +90,19 @@ class AccountState:
     def plan(self) -> dict[str, Any]:
         return (self.profile or {}).get("plan") or {}
 
-    def remember(self, event_id: str, window: int) -> bool:
-        """Record an event id; False if it was already seen (a producer duplicate)."""
-        key = signal_key(event_id)
-        if key in self.seen:
+    def remember(self, signal_id: str, arrived: float, window: DedupWindow) -> bool:
+        """Record a signal id; False if it was already seen (a producer duplicate)."""
+        key = signal_key(signal_id)
+        if key in self.seen or key in self.seen_before:
             return False
+        # A generation starts when the current one is a window old, and the one before it
+        # is forgotten then: every key outlives its arrival by a window, without a time each.
+        if arrived - self.seen_since >= window.seconds:
+            self.seen_before, self.seen, self.seen_since = self.seen, {}, arrived
         self.seen[key] = None
-        if len(self.seen) > window:
-            del self.seen[next(iter(self.seen))]
+        while len(self.seen) + len(self.seen_before) > window.ids:
+            oldest = self.seen_before or self.seen
+            del oldest[next(iter(oldest))]
         return True
 
     def advance(self, ts: float) -> None:
@@ -179,6 +204,8 @@ class AccountState:
             "tickets": self.tickets,
             "csat": self.csat,
             "seen": list(self.seen),
+            "seen_before": list(self.seen_before),
+            "seen_since": self.seen_since,
             "rules": self.rules,
             "recent_records": self.recent_records,
             "health": self.health,
@@ -209,6 +236,9 @@ class AccountState:
             tickets=data["tickets"],
             csat=data["csat"],
             seen=dict.fromkeys(data["seen"]),
+            # Stored before generations: all of it counts as the one before the next.
+            seen_before=dict.fromkeys(data.get("seen_before", ())),
+            seen_since=data.get("seen_since", 0.0),
             rules=data["rules"],
             recent_records=data["recent_records"],
             health=data["health"],

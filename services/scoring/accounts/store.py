@@ -1,11 +1,12 @@
 """Every account of the owned partitions, in memory, in one of two forms.
 
-A decoded AccountState takes about twenty times the memory of its packed bytes (packing.py),
-so only the most recently used accounts stay decoded (at most `hot_limit` between batches);
-the others are kept packed and decoded when an event touches them. Loading a partition keeps
-its stored rows as they come from the database, without unpacking them: the stored form and
-the frozen form are one (AccountState.freeze), which keeps everything an account had in
-memory, so whether it was kept decoded, evicted or restarted never changes what it does next.
+A decoded AccountState takes about fifteen times the memory of its packed bytes (packing.py),
+so only the most recently used accounts stay decoded (at most `hot_limit`, which the processor
+keeps within a batch too); the others are kept packed and decoded when an event touches them.
+Loading a partition keeps its stored rows as they come from the database, without unpacking
+them: the stored form and the frozen form are one (AccountState.freeze), which keeps
+everything an account had in memory, so whether it was kept decoded, evicted or restarted
+never changes what it does next.
 
 The accounts keep one order, the order they were loaded or created in, whatever their form:
 the tick visits them in it, as it always has.
@@ -14,7 +15,7 @@ the tick visits them in it, as it always has.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from services.scoring.accounts.packing import packed, packed_now, unpacked
@@ -46,6 +47,11 @@ class AccountStore:
     def __len__(self) -> int:
         return len(self.entries)
 
+    @property
+    def overfull(self) -> bool:
+        """More accounts decoded than the limit: a batch touching many accounts."""
+        return len(self.hot) > self.hot_limit
+
     def load(self, account_id: str, partition: int, blob: bytes) -> None:
         """Keep a stored accounts.state as it is."""
         self.entries[account_id] = Cold(partition, packed_now(blob), blob)
@@ -62,14 +68,20 @@ class AccountStore:
         self.hot[account_id] = None
         return state
 
-    def evict(self) -> None:
-        """Freeze the least recently used beyond the limit. Run once a batch's rows are built:
-        a batch decodes every account it touches, however many."""
-        while len(self.hot) > self.hot_limit:
+    def evict(self, keep: int | None = None, fresh: Mapping[str, bytes] | None = None) -> None:
+        """Freeze the least recently used beyond `keep` (the hot limit if not given). `fresh`:
+        accounts packed since they last changed (their rows were just built), whose bytes
+        need not be packed again."""
+        keep = self.hot_limit if keep is None else keep
+        fresh = fresh or {}
+        while len(self.hot) > keep:
             account_id, _ = self.hot.popitem(last=False)
             state = self.entries[account_id]
             assert isinstance(state, AccountState)
-            self.entries[account_id] = frozen(state)
+            blob = fresh.get(account_id)
+            self.entries[account_id] = (
+                frozen(state) if blob is None else Cold(state.partition, state.now, blob)
+            )
 
     def live(self, after: float, before: float) -> list[str]:
         """The accounts whose event time is in [after, before) and on an earlier day than
