@@ -12,7 +12,10 @@ that loads them all and reports its resident memory before and after, and how lo
 
 also runs `pulse scoring` itself on those accounts, with an embedded broker: started, ready
 (/readyz 200), killed with SIGKILL as a crash would, started again; it reports the seconds from
-each start to ready, and the restarted process's RSS once ready.
+each start to ready, and the restarted process's RSS once ready. With `--touch K` the
+restarted process then gets one event for each of K accounts, which decodes them as live
+traffic would (up to PULSE_SCORING_HOT_ACCOUNTS stay decoded), and its RSS is reported again;
+with `--backlog` too, those events are sent while it is down and worked off after the restart.
 """
 
 from __future__ import annotations
@@ -34,18 +37,19 @@ from typing import Any
 
 import asyncpg
 import orjson
+from aiokafka import AIOKafkaProducer
 
 from services.bench.processes import Children, pulse_command, pulse_env, wait_ready
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import pack
 from services.scoring.accounts.repository import load_partitions
-from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.store import AccountStore
 from shared.config import RuleSettings, ScoringSettings, Topics
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
 from shared.kafka import EmbeddedBroker, free_port
-from tests.conftest import PG_ADMIN_DSN
+from tests.conftest import PG_ADMIN_DSN, wait_for
 from tests.scoring.factories import account_record, login, stakeholder, support, usage
 
 TEMPLATES = 500
@@ -56,14 +60,16 @@ FEATURES = ["dashboards", "reports.export", "alerts", "search", "workflows", "ap
 def template(index: int, rng: random.Random) -> AccountState:
     account = f"tmpl-{index:07d}"
     state = AccountState(account, 0)
-    rules, window = RuleSettings(), ScoringSettings().dedup_window
+    rules, dedup = RuleSettings(), DedupWindow.of(ScoringSettings())
 
     def apply(signal: dict[str, Any]) -> None:
+        # Events arrive as they happen; the late tickets below, when they are applied.
         apply_signal(
             state,
             {**signal, "signal_id": str(uuid.UUID(int=rng.getrandbits(128)))},
             rules,
-            dedup_window=window,
+            dedup,
+            arrived=max(state.now, signal.get("ts", 0.0)),
         )
 
     apply(
@@ -190,8 +196,41 @@ async def measure(url: str) -> dict[str, float]:
     }
 
 
-async def restart(url: str) -> None:
-    """`pulse scoring` on the stored accounts: start, ready, kill -9, start again, ready."""
+async def send_touches(bootstrap: str, touch: int, accounts: int) -> None:
+    """One usage signal (as ingest writes them) for each of `touch` stored accounts, spread
+    over all of them, the day after their month."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    await producer.start()
+    try:
+        for n in range(touch):
+            account = f"acct-{n * (accounts // touch):07d}"
+            signal = {**usage(account, 30.5, metric="api_calls", value=1.0), "signal_id": f"t{n}"}
+            await producer.send(Topics().signals, orjson.dumps(signal), key=account.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def wait_stored(url: str, touch: int) -> None:
+    connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+
+    async def all_stored() -> bool:
+        stored = await connection.fetchval(
+            "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE topic = $1",
+            Topics().signals,
+        )
+        return bool(stored >= touch)
+
+    try:
+        await wait_for(all_stored, timeout=600, interval=0.2, what=f"{touch:,} events stored")
+    finally:
+        await connection.close()
+
+
+async def restart(url: str, accounts: int, touch: int, backlog: bool) -> None:
+    """`pulse scoring` on the stored accounts: start, ready, kill -9, start again, ready;
+    then, if `touch`, an event for that many accounts, sent once the restarted process is
+    ready (live traffic) or, with `backlog`, while it was down (worked off after the restart)."""
     log_dir = Path(tempfile.mkdtemp(prefix="pulse-bench-load-"))
     broker = EmbeddedBroker()
     await broker.start()
@@ -208,11 +247,27 @@ async def restart(url: str) -> None:
         )
         with Children(log_dir) as children:
             for label in ("first start", "restart after kill -9"):
+                restarting = label.startswith("restart")
+                if touch and backlog and restarting:
+                    await send_touches(broker.bootstrap, touch, accounts)
                 child = children.start(f"pulse scoring ({label})", pulse_command("scoring"), env)
                 api = f"http://127.0.0.1:{env['PULSE_API_PORT']}"
                 seconds = await wait_ready(child, api, timeout=600)
                 rss = child.memory().rss_bytes
                 print(f"{label}: ready in {seconds:.1f} s, RSS {rss / 2**20:,.0f} MiB")
+                if touch and restarting:
+                    started = time.perf_counter()
+                    if not backlog:
+                        await send_touches(broker.bootstrap, touch, accounts)
+                    await wait_stored(url, touch)
+                    memory = child.memory()
+                    how = "sent while it was down" if backlog else "sent live"
+                    print(
+                        f"then an event for each of {touch:,} accounts ({how}), stored "
+                        f"{time.perf_counter() - started:.1f} s later: RSS "
+                        f"{memory.rss_bytes / 2**20:,.0f} MiB, "
+                        f"peak {memory.hwm_bytes / 2**20:,.0f} MiB"
+                    )
                 child.process.kill()
                 child.process.wait()
     finally:
@@ -220,7 +275,7 @@ async def restart(url: str) -> None:
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
-async def main(accounts: int, restarts: bool) -> None:
+async def main(accounts: int, restarts: bool, touch: int, backlog: bool) -> None:
     name = f"pulse_bench_load_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -247,7 +302,7 @@ async def main(accounts: int, restarts: bool) -> None:
             f"(peak {result['hwm'] / 2**20:,.0f} MiB): {grown / result['loaded']:,.0f} B/account"
         )
         if restarts:
-            await restart(url)
+            await restart(url, accounts, touch, backlog)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -257,9 +312,18 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--restart", action="store_true", help="also time pulse scoring's restart")
+    parser.add_argument(
+        "--touch",
+        type=int,
+        default=0,
+        help="with --restart: then send an event to this many accounts, and report the RSS",
+    )
+    parser.add_argument(
+        "--backlog", action="store_true", help="send the --touch events while scoring is down"
+    )
     parser.add_argument("--measure", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(asyncio.run(measure(args.measure))))
     else:
-        asyncio.run(main(args.accounts, args.restart))
+        asyncio.run(main(args.accounts, args.restart, args.touch, args.backlog))
