@@ -330,8 +330,11 @@ def _describe(partitions: list[TopicPartition], stored: dict[TopicPartition, int
 
 
 async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+    # arrives just as what it waits for completes, and the cancelled task would run on.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
 
 
 class _Listener(ConsumerRebalanceListener):

@@ -1,12 +1,15 @@
-"""Offsets stored with the effects, on the real PostgreSQL: progress and fencing."""
+"""Offsets stored with the effects, on the real PostgreSQL: progress and fencing; and the
+loops' pause between attempts."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from aiokafka import TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.streaming import Fenced, OffsetMoves, load_offsets
+from shared.streaming import Fenced, OffsetMoves, load_offsets, sleep_or_stop
 
 A, B = TopicPartition("signals", 0), TopicPartition("signals", 1)
 
@@ -69,3 +72,15 @@ async def test_a_bulk_upsert_is_part_of_its_transaction(engine: AsyncEngine) -> 
     async with engine.connect() as conn:
         stored = (await conn.execute(select(accounts.c.account_id, accounts.c.score))).all()
     assert sorted(stored) == [("acme", 10), ("globex", 50)]
+
+
+async def test_a_service_cancelled_as_its_stop_is_set_still_ends() -> None:
+    # A crash-like cancel that lands just as the pause ends must not be lost, or the task runs
+    # on: asyncio.wait_for on Python 3.11 returned normally in that case (a test hung on it).
+    stop = asyncio.Event()
+    paused = asyncio.create_task(sleep_or_stop(stop, 60))
+    await asyncio.sleep(0)
+    stop.set()  # and, before the paused task runs again:
+    paused.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await paused

@@ -40,7 +40,8 @@ async def create_topics(
         topic_replication_factor=replication_factor,
     )
     try:
-        await asyncio.wait_for(ensure_topics(settings), 60)
+        async with asyncio.timeout(60):
+            await ensure_topics(settings)
     except TimeoutError:
         raise BenchError(f"the broker at {bootstrap} did not create topics within 60s") from None
 
@@ -109,7 +110,8 @@ async def _flush(client: AIOKafkaProducer, where: tuple[str, int], batch: Any) -
 
 async def _all_acknowledged(sends: list[asyncio.Future[object]], what: str) -> None:
     try:
-        await asyncio.wait_for(asyncio.gather(*sends), SEND_TIMEOUT)
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await asyncio.gather(*sends)
     except TimeoutError:
         raise BenchError(
             f"the broker did not acknowledge {what} within {SEND_TIMEOUT:.0f}s"
@@ -162,8 +164,9 @@ async def delete_topics(bootstrap: str, topics: Topics) -> None:
     should not keep them)."""
     admin = AIOKafkaAdminClient(**_options(bootstrap), request_timeout_ms=30000)
     try:
-        await asyncio.wait_for(admin.start(), 30)
-        await asyncio.wait_for(admin.delete_topics(topics.all()), 30)
+        async with asyncio.timeout(30):
+            await admin.start()
+            await admin.delete_topics(topics.all())
     except Exception as exc:  # cleanup only: never hide the phase's own result or error
         log.debug("could not delete topics %s: %s", topics.all(), exc)
     finally:

@@ -188,12 +188,14 @@ class Ingest:
         owned = self.consumer.assignment()
         mine = {tp: offset for tp, offset in offsets.items() if tp in owned}
         if mine:
-            await asyncio.wait_for(self.consumer.commit(mine), BROKER_TIMEOUT)
+            async with asyncio.timeout(BROKER_TIMEOUT):
+                await self.consumer.commit(mine)
 
     async def _rewind(self) -> None:
         """Move every owned partition back to its committed offset (or the beginning)."""
         for tp in self.consumer.assignment():
-            committed = await asyncio.wait_for(self.consumer.committed(tp), BROKER_TIMEOUT)
+            async with asyncio.timeout(BROKER_TIMEOUT):
+                committed = await self.consumer.committed(tp)
             if committed is None:
                 await self.consumer.seek_to_beginning(tp)
             else:

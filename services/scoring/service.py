@@ -24,7 +24,7 @@ from services.scoring.processor import ScoringProcessor
 from shared.config import ScoringSettings
 from shared.kafka import create_consumer, create_producer
 from shared.readiness import Readiness
-from shared.streaming import ConsumerLoop
+from shared.streaming import ConsumerLoop, sleep_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,7 @@ async def watch_database(engine: AsyncEngine, readiness: Readiness, stop: asynci
             readiness.fail("database", f"{type(exc).__name__}: {exc}"[:300])
         else:
             readiness.ok("database")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), DATABASE_CHECK_SECONDS)
+        await sleep_or_stop(stop, DATABASE_CHECK_SECONDS)
 
 
 async def serve(app: FastAPI, settings: ScoringSettings, stop: asyncio.Event) -> None:
