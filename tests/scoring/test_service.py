@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.accounts.time import date_of, iso_of
+from services.scoring.api.app import HealthReads, create_app
 from shared.config import UpSettings
 from shared.db.tables import consumer_offsets, triggers
 from shared.deadletter import headers_of
 from shared.kafka import free_port
+from shared.readiness import Readiness
 from tests.conftest import wait_for
 from tests.scoring.conftest import scoring
 from tests.scoring.factories import account_record, login, usage
@@ -69,6 +71,32 @@ async def test_usage_crossing_80_percent_shows_in_the_api_once(
         fired = (await _json(api, "/v1/triggers?account_id=acme"))["triggers"]
         assert [t["dedup_key"] for t in fired] == ["acme:plan_limit_80:api_calls:2026-09"]
         assert fired[0]["details"]["used"] == 84000  # fired on the crossing event
+
+
+async def test_the_health_read_answers_as_its_route_does(
+    scoring_settings: UpSettings, engine: AsyncEngine, send: Any
+) -> None:
+    # A found account's health is answered below FastAPI's routing (HealthReads); the
+    # route, which answers everything else, must agree with it byte for byte.
+    async with scoring(scoring_settings, engine) as api:
+        await send(login("acme", "dana@acme.example", 0), usage("acme", 0.1))
+
+        async def found() -> bool:
+            return (await api.get("/v1/accounts/acme/health")).status_code == 200
+
+        await wait_for(found, what="acme's health")
+        fast = await api.get("/v1/accounts/acme/health")
+    app = create_app(scoring_settings, engine, None, Readiness())
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not HealthReads]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as routes:
+        routed = await routes.get("/v1/accounts/acme/health")
+    assert fast.json()["components"], fast.text
+    for response in (fast, routed):
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+    assert fast.content == routed.content
+    assert fast.headers["content-length"] == routed.headers["content-length"]
 
 
 async def test_restart_resumes_from_stored_offsets_and_ignores_duplicates(

@@ -8,6 +8,7 @@ import base64
 import functools
 import logging
 import math
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.scoring.accounts.packing import unpacked
 from services.scoring.accounts.state import AccountState
@@ -76,6 +78,7 @@ def create_app(
     # metrics are served there instead (services/scoring/service.py) and /metrics is a 404.
     metrics_here = not settings.metrics_port
     protected = frozenset({"/metrics"} if metrics_here else ())
+    app.add_middleware(HealthReads, reads=reads)  # inside ApiGuard: added first
     app.add_middleware(ApiGuard, settings=settings, engine=engine, protected_paths=protected)
     document_guard(app, protected)
 
@@ -192,10 +195,9 @@ def create_app(
         **read_answers(models.Health, one_account=True),
     )
     async def get_health(account_id: AccountId) -> Response:
-        # The hottest read: two columns, and the JSON encoded here in one step.
-        row = await _account_row(reads, account_id, accounts.c.health, accounts.c.updated_at)
-        body = {**orjson.loads(row.health), "updated_at": iso(row.updated_at)}
-        return Response(orjson.dumps(body), media_type="application/json")
+        # HealthReads answers this read when the account exists; this route, the rest.
+        row = await _account_row(reads, account_id, *HEALTH_COLUMNS)
+        return Response(_health_json(row), media_type="application/json")
 
     @app.put(
         "/v1/accounts/{account_id}/stakeholders/{email}",
@@ -314,6 +316,50 @@ async def _account_row(engine: AsyncEngine, account_id: str, *columns: Any) -> A
             404, f"account {account_id!r} has never been named by an event or record"
         )
     return row
+
+
+HEALTH_COLUMNS = (accounts.c.health, accounts.c.updated_at)
+HEALTH_PATH = re.compile(r"/v1/accounts/([^/\x00]{1,200})/health")
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+def _health_json(row: Any) -> bytes:
+    return orjson.dumps({**orjson.loads(row.health), "updated_at": iso(row.updated_at)})
+
+
+class HealthReads:
+    """Answers GET /v1/accounts/{id}/health for an account that exists, below FastAPI's
+    routing, dependency solving and response objects: the hottest read, and those layers
+    were about 40% of its CPU. Everything else (another path, an id the route refuses, an
+    unknown account, a database error) goes on to the route, which answers as documented."""
+
+    def __init__(self, app: ASGIApp, *, reads: AsyncEngine) -> None:
+        self.app = app
+        self.reads = reads
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = None
+        if scope["type"] == "http" and scope["method"] == "GET":
+            match = HEALTH_PATH.fullmatch(scope["path"])
+            if match is not None:
+                found = await self._read(match[1])
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        headers = [*JSON_HEADERS, (b"content-length", str(len(found)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": found})
+
+    async def _read(self, account_id: str) -> bytes | None:
+        try:
+            async with self.reads.connect() as conn:
+                result = await conn.execute(
+                    _one_account(HEALTH_COLUMNS), {"account_id": account_id}
+                )
+                row = result.first()
+        except Exception:  # the route meets it again, and answers it (a 503)
+            return None
+        return None if row is None else _health_json(row)
 
 
 @functools.cache
