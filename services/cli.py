@@ -271,7 +271,8 @@ async def _api(args: argparse.Namespace, stop: asyncio.Event) -> None:
     _configure_logging(settings)
     _require_broker(settings)  # writes go through cs.signals
     # No ping before each request's query: it would double the API's round trips. A request
-    # on a connection a database restart broke answers 503 once (app.py); the pool renews.
+    # on a connection a database restart broke answers 503 once (app.py; a health read is
+    # tried again by its route), and the pool renews.
     engine = await _database(settings, pre_ping=False)
     try:
         await ensure_topics(settings)
