@@ -270,9 +270,9 @@ async def _api(args: argparse.Namespace, stop: asyncio.Event) -> None:
     settings = ScoringSettings()
     _configure_logging(settings)
     _require_broker(settings)  # writes go through cs.signals
-    # No ping before each request's query: it would double the API's round trips. A request
-    # on a connection a database restart broke answers 503 once (app.py; a health read is
-    # tried again by its route), and the pool renews.
+    # No ping before each request's query: it would double the API's round trips. A read on
+    # a connection a database restart broke is tried again once, on a renewed pool
+    # (read_rows).
     engine = await _database(settings, pre_ping=False)
     try:
         await ensure_topics(settings)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import as_utc, utcnow
+from shared.db.engine import read_rows
 from shared.db.tables import api_tokens
 
 READ = "read"
@@ -127,8 +128,7 @@ async def active_tokens(engine: AsyncEngine) -> dict[str, ActiveToken]:
     query = select(api_tokens.c.token_hash, api_tokens.c.name, api_tokens.c.scope).where(
         api_tokens.c.revoked_at.is_(None)
     )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = await read_rows(engine, query)
     return {r.token_hash: ActiveToken(r.token_hash, r.name, r.scope) for r in rows}
 
 

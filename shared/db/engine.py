@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Executable, Row, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.config import BaseServiceSettings
@@ -38,6 +39,27 @@ def create_engine(
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=0, pool_pre_ping=pre_ping, connect_args=extra
     )
+
+
+async def read_rows(
+    engine: AsyncEngine, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Sequence[Row[Any]]:
+    """Every row of one read. A read that met a connection the database had dropped (after
+    a restart, in a pool that pings none before use) is tried once more: SQLAlchemy has
+    renewed the pool by then, and a read is safe to repeat."""
+    try:
+        return await _read_once(engine, statement, params)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        return await _read_once(engine, statement, params)
+
+
+async def _read_once(
+    engine: AsyncEngine, statement: Executable, params: Mapping[str, Any] | None
+) -> Sequence[Row[Any]]:
+    async with engine.connect() as conn:
+        return (await conn.execute(statement, params)).all()
 
 
 def database_ssl(settings: BaseServiceSettings) -> dict[str, Any]:

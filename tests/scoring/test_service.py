@@ -8,12 +8,16 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.scoring.accounts.apply import refresh_health
+from services.scoring.accounts.repository import account_row, store_accounts
+from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.time import date_of, iso_of
 from services.scoring.api.app import HealthReads, create_app
-from shared.config import UpSettings
+from shared.config import RuleSettings, ScoringSettings, UpSettings
+from shared.db.engine import create_engine
 from shared.db.tables import consumer_offsets, triggers
 from shared.deadletter import headers_of
 from shared.kafka import free_port
@@ -97,6 +101,37 @@ async def test_the_health_read_answers_as_its_route_does(
         assert response.headers["content-type"] == "application/json"
     assert fast.content == routed.content
     assert fast.headers["content-length"] == routed.headers["content-length"]
+
+
+async def test_reads_outlive_a_connection_the_database_dropped(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    # `pulse api` pings no pooled connection before use (cli.py), so after a database
+    # restart its pool holds dead connections. A read that meets one is tried again on a
+    # fresh one: it answers, rather than a 503 (as every read did, and the token check too).
+    state = AccountState("acme", 0)
+    refresh_health(state, RuleSettings())
+    async with engine.begin() as conn:
+        await store_accounts(conn, [account_row(state)])
+    pulse_api = create_engine(database_url, pre_ping=False)
+    app = create_app(ScoringSettings(database_url=database_url), pulse_api, None, Readiness())
+    transport = httpx.ASGITransport(app=app)
+
+    async def drop_its_connection() -> None:
+        async with pulse_api.connect() as conn:  # the pool's one connection
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+            for path in ("/v1/accounts/acme/health", "/v1/accounts/acme", "/v1/accounts"):
+                await drop_its_connection()
+                response = await api.get(path)
+                assert response.status_code == 200, (path, response.text)
+            assert response.json()["accounts"][0]["score"] == state.health["score"]
+    finally:
+        await pulse_api.dispose()
 
 
 async def test_restart_resumes_from_stored_offsets_and_ignores_duplicates(

@@ -35,6 +35,7 @@ from services.scoring.api import models
 from services.scoring.api.security import ApiGuard, document_guard
 from shared.clock import iso
 from shared.config import ScoringSettings
+from shared.db.engine import read_rows
 from shared.db.tables import accounts, triggers
 from shared.events import (
     AccountFields,
@@ -170,8 +171,7 @@ def create_app(
                     and_(accounts.c.score == score, accounts.c.account_id > after),
                 )
             )
-        async with reads.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await read_rows(reads, query)
         page = [
             {
                 "account_id": r.account_id,
@@ -265,8 +265,7 @@ def create_app(
                     and_(triggers.c.fired_at == moment, triggers.c.trigger_id < after),
                 )
             )
-        async with reads.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await read_rows(reads, query)
         more = len(rows) > limit
         last = rows[limit - 1] if more else None
         return {
@@ -309,8 +308,9 @@ def write_answers(record: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
 
 
 async def _account_row(engine: AsyncEngine, account_id: str, *columns: Any) -> Any:
-    async with engine.connect() as conn:
-        row = (await conn.execute(_one_account(columns), {"account_id": account_id})).first()
+    row = next(
+        iter(await read_rows(engine, _one_account(columns), {"account_id": account_id})), None
+    )
     if row is None:
         raise HTTPException(
             404, f"account {account_id!r} has never been named by an event or record"
@@ -352,14 +352,12 @@ class HealthReads:
 
     async def _read(self, account_id: str) -> bytes | None:
         try:
-            async with self.reads.connect() as conn:
-                result = await conn.execute(
-                    _one_account(HEALTH_COLUMNS), {"account_id": account_id}
-                )
-                row = result.first()
+            rows = await read_rows(
+                self.reads, _one_account(HEALTH_COLUMNS), {"account_id": account_id}
+            )
         except Exception:  # the route meets it again, and answers it (a 503)
             return None
-        return None if row is None else _health_json(row)
+        return _health_json(rows[0]) if rows else None
 
 
 @functools.cache
@@ -479,8 +477,8 @@ class RecordWriter:
         deadline = asyncio.get_running_loop().time() + self.settings.api_write_wait_seconds
         query = select(accounts.c.recent_records).where(accounts.c.account_id == account_id)
         while asyncio.get_running_loop().time() < deadline:
-            async with self.engine.connect() as conn:
-                recent = (await conn.execute(query)).scalar()
+            rows = await read_rows(self.engine, query)
+            recent = rows[0].recent_records if rows else None
             if recent and signal_id in orjson.loads(recent):
                 return True
             await asyncio.sleep(0.05)
