@@ -50,8 +50,10 @@ from shared.readiness import Readiness
 # PostgreSQL text holds no NUL, and UTF-8 no lone surrogate. Text with either is refused at
 # the door (422): a record carrying it would fail every flush of scoring's batches.
 NO_NUL = r"^[^\x00]*$"
+ACCOUNT_ID_MAX = 200
 AccountId = Annotated[
-    str, Path(min_length=1, max_length=200, pattern=NO_NUL, description="The account's id")
+    str,
+    Path(min_length=1, max_length=ACCOUNT_ID_MAX, pattern=NO_NUL, description="The account's id"),
 ]
 EMAIL_CHECK: TypeAdapter[str] = TypeAdapter(Email)
 
@@ -308,18 +310,17 @@ def write_answers(record: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
 
 
 async def _account_row(engine: AsyncEngine, account_id: str, *columns: Any) -> Any:
-    row = next(
-        iter(await read_rows(engine, _one_account(columns), {"account_id": account_id})), None
-    )
-    if row is None:
+    rows = await read_rows(engine, _one_account(columns), {"account_id": account_id})
+    if not rows:
         raise HTTPException(
             404, f"account {account_id!r} has never been named by an event or record"
         )
-    return row
+    return rows[0]
 
 
 HEALTH_COLUMNS = (accounts.c.health, accounts.c.updated_at)
-HEALTH_PATH = re.compile(r"/v1/accounts/([^/\x00]{1,200})/health")
+# The ids AccountId admits, and the route's path: HealthReads answers none the route refuses.
+HEALTH_PATH = re.compile(rf"/v1/accounts/([^/\x00]{{1,{ACCOUNT_ID_MAX}}})/health")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -355,7 +356,9 @@ class HealthReads:
             rows = await read_rows(
                 self.reads, _one_account(HEALTH_COLUMNS), {"account_id": account_id}
             )
-        except Exception:  # the route meets it again, and answers it (a 503)
+        except Exception:
+            # The route meets it again and answers it, a 503 (so a database that is away
+            # is waited for twice: for health reads, and only while it is away).
             return None
         return _health_json(rows[0]) if rows else None
 
