@@ -8,12 +8,13 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.accounts.apply import refresh_health
+from services.scoring.accounts.apply import apply_signal, refresh_health
 from services.scoring.accounts.repository import account_row, store_accounts
-from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.time import date_of, iso_of
 from services.scoring.api.app import HealthReads, create_app
 from shared.config import RuleSettings, ScoringSettings, UpSettings
@@ -77,23 +78,34 @@ async def test_usage_crossing_80_percent_shows_in_the_api_once(
         assert fired[0]["details"]["used"] == 84000  # fired on the crossing event
 
 
+async def _stored_account(engine: AsyncEngine, *signals: dict[str, Any]) -> AccountState:
+    """An account scoring applied `signals` to, stored as scoring stores it."""
+    state = AccountState(signals[0]["account_id"], 0)
+    for signal in signals:
+        apply_signal(state, signal, RuleSettings(), DedupWindow(100, 3600), arrived=time.time())
+    refresh_health(state, RuleSettings())
+    async with engine.begin() as conn:
+        await store_accounts(conn, [account_row(state)])
+    return state
+
+
+def _api_client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+
+
 async def test_the_health_read_answers_as_its_route_does(
-    scoring_settings: UpSettings, engine: AsyncEngine, send: Any
+    scoring_settings: UpSettings, engine: AsyncEngine
 ) -> None:
     # A found account's health is answered below FastAPI's routing (HealthReads); the
     # route, which answers everything else, must agree with it byte for byte.
-    async with scoring(scoring_settings, engine) as api:
-        await send(login("acme", "dana@acme.example", 0), usage("acme", 0.1))
-
-        async def found() -> bool:
-            return (await api.get("/v1/accounts/acme/health")).status_code == 200
-
-        await wait_for(found, what="acme's health")
-        fast = await api.get("/v1/accounts/acme/health")
+    await _stored_account(engine, login("acme", "dana@acme.example", 0), usage("acme", 0.1))
     app = create_app(scoring_settings, engine, None, Readiness())
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not HealthReads]
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as routes:
+    routes_only = create_app(scoring_settings, engine, None, Readiness())
+    routes_only.user_middleware = [
+        m for m in routes_only.user_middleware if m.cls is not HealthReads
+    ]
+    async with _api_client(app) as api, _api_client(routes_only) as routes:
+        fast = await api.get("/v1/accounts/acme/health")
         routed = await routes.get("/v1/accounts/acme/health")
     assert fast.json()["components"], fast.text
     for response in (fast, routed):
@@ -109,13 +121,9 @@ async def test_reads_outlive_a_connection_the_database_dropped(
     # `pulse api` pings no pooled connection before use (cli.py), so after a database
     # restart its pool holds dead connections. A read that meets one is tried again on a
     # fresh one: it answers, rather than a 503 (as every read did, and the token check too).
-    state = AccountState("acme", 0)
-    refresh_health(state, RuleSettings())
-    async with engine.begin() as conn:
-        await store_accounts(conn, [account_row(state)])
+    state = await _stored_account(engine, login("acme", "dana@acme.example", 0))
     pulse_api = create_engine(database_url, pre_ping=False)
     app = create_app(ScoringSettings(database_url=database_url), pulse_api, None, Readiness())
-    transport = httpx.ASGITransport(app=app)
 
     async def drop_its_connection() -> None:
         async with pulse_api.connect() as conn:  # the pool's one connection
@@ -124,7 +132,7 @@ async def test_reads_outlive_a_connection_the_database_dropped(
             await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
 
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+        async with _api_client(app) as api:
             for path in ("/v1/accounts/acme/health", "/v1/accounts/acme", "/v1/accounts"):
                 await drop_its_connection()
                 response = await api.get(path)
