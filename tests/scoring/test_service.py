@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
-from sqlalchemy import func, select, text
+from sqlalchemy import func, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.accounts.apply import apply_signal, refresh_health
@@ -24,6 +24,7 @@ from shared.deadletter import headers_of
 from shared.kafka import free_port
 from shared.readiness import Readiness
 from tests.conftest import wait_for
+from tests.ingest.faults import Proxy
 from tests.scoring.conftest import scoring
 from tests.scoring.factories import account_record, login, usage
 
@@ -140,6 +141,36 @@ async def test_reads_outlive_a_connection_the_database_dropped(
             assert response.json()["accounts"][0]["score"] == state.health["score"]
     finally:
         await pulse_api.dispose()
+
+
+async def test_reads_answer_503_while_the_database_is_away(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    # The database behind a proxy that is cut: a read answers 503 naming the database, with
+    # Retry-After, whichever layer answers it (HealthReads or a route), and 200 once it is back.
+    await _stored_account(engine, login("acme", "dana@acme.example", 0))
+    proxy = Proxy(free_port(), make_url(database_url).port or 5432)
+    await proxy.start()
+    url = make_url(database_url).set(port=proxy.port).render_as_string(hide_password=False)
+    pulse_api = create_engine(url, pre_ping=False)
+    settings = ScoringSettings(database_url=url, api_token_cache_seconds=600)
+    app = create_app(settings, pulse_api, None, Readiness())
+    paths = ("/v1/accounts/acme/health", "/v1/accounts/acme", "/v1/accounts")
+    try:
+        async with _api_client(app) as api:
+            assert (await api.get(paths[0])).status_code == 200  # and the tokens are cached
+            proxy.cut()
+            for path in paths:
+                response = await api.get(path)
+                assert response.status_code == 503, (path, response.text)
+                assert response.headers["retry-after"] == "1"
+                assert response.json()["detail"].startswith("the database did not answer (")
+            proxy.restore()
+            for path in paths:
+                assert (await api.get(path)).status_code == 200, path
+    finally:
+        await pulse_api.dispose()
+        await proxy.stop()
 
 
 async def test_restart_resumes_from_stored_offsets_and_ignores_duplicates(

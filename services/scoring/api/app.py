@@ -91,16 +91,11 @@ def create_app(
         # (Python's JSON parser takes one) or hold a lone surrogate.
         return JSONResponse({"detail": _renderable(jsonable_encoder(exc.errors()))}, 422)
 
-    @app.exception_handler(DBAPIError)
-    @app.exception_handler(OSError)
-    @app.exception_handler(PoolTimeout)  # every pooled connection busy for pool_timeout
-    async def database_away(request: Request, exc: Exception) -> JSONResponse:
-        # Nothing was changed; the caller can simply try again. The answer names only the
-        # error's class: the statement and its parameters are for the log.
-        first_line = (str(exc).splitlines() or [""])[0][:200]
-        log.warning("API: %s %s: database error: %s", request.method, request.url.path, first_line)
-        detail = f"the database did not answer ({type(exc).__name__}); try again shortly"
-        return JSONResponse({"detail": detail}, 503, headers={"Retry-After": "1"})
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        return database_away(f"{request.method} {request.url.path}", exc)
+
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, database_error)
 
     @app.get("/healthz", tags=["ops"], response_model=models.Alive)
     async def healthz() -> dict[str, str]:
@@ -328,39 +323,51 @@ def _health_json(row: Any) -> bytes:
     return orjson.dumps({**orjson.loads(row.health), "updated_at": iso(row.updated_at)})
 
 
+# Every pooled connection busy for pool_timeout is a PoolTimeout.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, OSError, PoolTimeout)
+
+
+def database_away(request: str, exc: Exception) -> JSONResponse:
+    """The 503 for a read or write the database did not answer. Nothing was changed, and the
+    caller can simply try again. The answer names only the error's class: the statement and
+    its parameters are for the log."""
+    first_line = (str(exc).splitlines() or [""])[0][:200]
+    log.warning("API: %s: database error: %s", request, first_line)
+    detail = f"the database did not answer ({type(exc).__name__}); try again shortly"
+    return JSONResponse({"detail": detail}, 503, headers={"Retry-After": "1"})
+
+
 class HealthReads:
-    """Answers GET /v1/accounts/{id}/health for an account that exists, below FastAPI's
-    routing, dependency solving and response objects: the hottest read, and those layers
-    were about 40% of its CPU. Everything else (another path, an id the route refuses, an
-    unknown account, a database error) goes on to the route, which answers as documented."""
+    """Answers GET /v1/accounts/{id}/health below FastAPI's routing, dependency solving and
+    response objects: the hottest read, and those layers were about 40% of its CPU. It
+    answers a found account, and the database's absence as the routes do; everything else
+    (another path, an id the route refuses, an unknown account) goes on to the route."""
 
     def __init__(self, app: ASGIApp, *, reads: AsyncEngine) -> None:
         self.app = app
         self.reads = reads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = None
+        match = None
         if scope["type"] == "http" and scope["method"] == "GET":
             match = HEALTH_PATH.fullmatch(scope["path"])
-            if match is not None:
-                found = await self._read(match[1])
-        if found is None:
+        if match is None:
             await self.app(scope, receive, send)
             return
+        try:
+            rows = await read_rows(
+                self.reads, _one_account(HEALTH_COLUMNS), {"account_id": match[1]}
+            )
+        except DATABASE_ERRORS as exc:
+            await database_away(f"GET {scope['path']}", exc)(scope, receive, send)
+            return
+        if not rows:
+            await self.app(scope, receive, send)  # the route's 404
+            return
+        found = _health_json(rows[0])
         headers = [*JSON_HEADERS, (b"content-length", str(len(found)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": found})
-
-    async def _read(self, account_id: str) -> bytes | None:
-        try:
-            rows = await read_rows(
-                self.reads, _one_account(HEALTH_COLUMNS), {"account_id": account_id}
-            )
-        except Exception:
-            # The route meets it again and answers it, a 503 (so a database that is away
-            # is waited for twice: for health reads, and only while it is away).
-            return None
-        return _health_json(rows[0]) if rows else None
 
 
 @functools.cache
