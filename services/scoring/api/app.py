@@ -323,7 +323,8 @@ def _health_json(row: Any) -> bytes:
     return orjson.dumps({**orjson.loads(row.health), "updated_at": iso(row.updated_at)})
 
 
-# Every pooled connection busy for pool_timeout is a PoolTimeout.
+# What a request meets when the database does not answer: a driver error, a socket error, or
+# every pooled connection busy for pool_timeout.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, OSError, PoolTimeout)
 
 
