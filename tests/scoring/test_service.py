@@ -3,7 +3,9 @@ restarts that neither lose nor double anything, and the API a user reads them th
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -94,6 +96,23 @@ def _api_client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
 
 
+@contextlib.asynccontextmanager
+async def _pulse_api(
+    database_url: str, **settings: Any
+) -> AsyncIterator[tuple[AsyncEngine, httpx.AsyncClient]]:
+    """The API as `pulse api` builds it (an engine that pings no pooled connection before use,
+    cli.py), in process; its engine, and a client of it."""
+    engine = create_engine(database_url, pre_ping=False)
+    app = create_app(
+        ScoringSettings(database_url=database_url, **settings), engine, None, Readiness()
+    )
+    try:
+        async with _api_client(app) as client:
+            yield engine, client
+    finally:
+        await engine.dispose()
+
+
 async def test_the_health_read_answers_as_its_route_does(
     scoring_settings: UpSettings, engine: AsyncEngine
 ) -> None:
@@ -123,24 +142,19 @@ async def test_reads_outlive_a_connection_the_database_dropped(
     # restart its pool holds dead connections. A read that meets one is tried again on a
     # fresh one: it answers, rather than a 503 (as every read did, and the token check too).
     state = await _stored_account(engine, login("acme", "dana@acme.example", 0))
-    pulse_api = create_engine(database_url, pre_ping=False)
-    app = create_app(ScoringSettings(database_url=database_url), pulse_api, None, Readiness())
+    async with _pulse_api(database_url) as (pulse_api, api):
 
-    async def drop_its_connection() -> None:
-        async with pulse_api.connect() as conn:  # the pool's one connection
-            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        async def drop_its_connection() -> None:
+            async with pulse_api.connect() as conn:  # the pool's one connection
+                pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
 
-    try:
-        async with _api_client(app) as api:
-            for path in ("/v1/accounts/acme/health", "/v1/accounts/acme", "/v1/accounts"):
-                await drop_its_connection()
-                response = await api.get(path)
-                assert response.status_code == 200, (path, response.text)
-            assert response.json()["accounts"][0]["score"] == state.health["score"]
-    finally:
-        await pulse_api.dispose()
+        for path in ("/v1/accounts/acme/health", "/v1/accounts/acme", "/v1/accounts"):
+            await drop_its_connection()
+            response = await api.get(path)
+            assert response.status_code == 200, (path, response.text)
+        assert response.json()["accounts"][0]["score"] == state.health["score"]
 
 
 async def test_reads_answer_503_while_the_database_is_away(
@@ -152,12 +166,9 @@ async def test_reads_answer_503_while_the_database_is_away(
     proxy = Proxy(free_port(), make_url(database_url).port or 5432)
     await proxy.start()
     url = make_url(database_url).set(port=proxy.port).render_as_string(hide_password=False)
-    pulse_api = create_engine(url, pre_ping=False)
-    settings = ScoringSettings(database_url=url, api_token_cache_seconds=600)
-    app = create_app(settings, pulse_api, None, Readiness())
     paths = ("/v1/accounts/acme/health", "/v1/accounts/acme", "/v1/accounts")
     try:
-        async with _api_client(app) as api:
+        async with _pulse_api(url, api_token_cache_seconds=600) as (_, api):
             assert (await api.get(paths[0])).status_code == 200  # and the tokens are cached
             proxy.cut()
             for path in paths:
@@ -169,7 +180,6 @@ async def test_reads_answer_503_while_the_database_is_away(
             for path in paths:
                 assert (await api.get(path)).status_code == 200, path
     finally:
-        await pulse_api.dispose()
         await proxy.stop()
 
 
