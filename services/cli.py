@@ -24,21 +24,22 @@ from typing import Any
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from migrations import migrate
+from services.alerts.settings import AlertsSettings
+from services.ingest.settings import IngestSettings
+from services.scoring.settings import ScoringSettings
 from shared import eventloop
-from shared.config import (
-    AlertsSettings,
-    BaseServiceSettings,
-    IngestSettings,
-    ScoringSettings,
-    UpSettings,
-)
+from shared.config import BaseServiceSettings
 from shared.db.engine import create_engine, database_ssl, redact
-from shared.db.migrate import migrate
 from shared.errors import ConfigurationError
 from shared.kafka import EmbeddedBroker, ensure_topics
 from shared.readiness import Readiness
 
 log = logging.getLogger("pulse")
+
+
+class UpSettings(ScoringSettings, AlertsSettings, IngestSettings):
+    """Everything in one process (`pulse up`): the settings of every service it wires."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -314,7 +315,7 @@ async def _migrate(args: argparse.Namespace, stop: asyncio.Event) -> None:
 
 
 async def _token(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from shared import tokens
+    from services.scoring import tokens
 
     engine = await _database(BaseServiceSettings())
     try:

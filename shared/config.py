@@ -1,7 +1,8 @@
-"""Configuration: environment variables with the PULSE_ prefix (see docs/contract.md).
+"""Configuration every service shares: environment variables with the PULSE_ prefix (see
+docs/contract.md) for Kafka, the database, topics and logging.
 
-One settings class per service, all on one base, so `pulse up` can combine them and each
-service still validates only what it needs.
+Each service declares its own settings on this base (services/<name>/settings.py), so `pulse up`
+can combine them and each service still validates only what it needs.
 """
 
 from __future__ import annotations
@@ -160,105 +161,3 @@ def _check_readable(files: dict[str, str | None]) -> None:
         except OSError as exc:
             reason = exc.strerror or exc
             raise ConfigurationError(f"{name}={path} cannot be read: {reason}") from None
-
-
-class IngestSettings(BaseServiceSettings):
-    # Events dated further than this into the future are rejected: a wrong clock would
-    # otherwise move an account's event time ahead and distort every window.
-    max_future_skew_seconds: int = Field(default=86400, ge=0)
-
-
-class RuleSettings(BaseSettings):
-    """Thresholds of the health bands and trigger rules (contract defaults)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="PULSE_RULE_", extra="ignore", env_ignore_empty=True
-    )
-
-    plan_limit_fire_ratio: float = 0.8
-    plan_limit_rearm_ratio: float = 0.7
-    engaged_window_days: int = 30
-    single_threaded_min_engaged: int = 3
-    single_threaded_hold_days: int = 7
-    health_red_below: int = 40
-    health_green_from: int = 70
-    # health_red re-arms once the score climbs this far above the red line.
-    health_red_rearm_margin: int = 5
-
-
-class ScoringSettings(BaseServiceSettings):
-    api_host: str = "127.0.0.1"
-    api_port: int = 8080
-    rules: RuleSettings = Field(default_factory=RuleSettings)
-    # Signal ids remembered per account to drop producer duplicates: each for this many
-    # hours after it arrived, unless dedup_window newer ones arrived since.
-    dedup_window: int = Field(default=2000, ge=1)
-    dedup_retention_hours: float = Field(default=168.0, gt=0)
-    # How often purely time-driven rules are evaluated for live accounts (wall clock).
-    tick_seconds: float = Field(default=60.0, gt=0)
-    # An account is "live" when its newest event is at most this old by the wall clock.
-    live_window_seconds: int = Field(default=86400, ge=0)
-    # The most accounts kept decoded, the most recently used, between batches and within
-    # one; the others are kept packed, about a fifteenth of the size, and decoded when an
-    # event touches them.
-    scoring_hot_accounts: int = Field(default=20000, ge=0)
-    # How long a PUT waits for its record to be applied before answering 202.
-    api_write_wait_seconds: float = Field(default=5.0, ge=0)
-    # API limits (docs/operations.md, Security): request body size, and a token bucket per
-    # token (per client address without one); a rate of 0 turns the rate limit off.
-    api_max_body_bytes: int = Field(default=64 * 1024, ge=1)
-    api_rate_per_second: float = Field(default=50.0, ge=0)
-    api_rate_burst: int = Field(default=100, ge=1)
-    # How long the API trusts its copy of the token table: a new or revoked token takes effect
-    # within this time (0: read the table on every request).
-    api_token_cache_seconds: float = Field(default=5.0, ge=0)
-
-
-class AlertsSettings(BaseServiceSettings):
-    slack_bot_token: SecretStr | None = None
-    slack_api_url: str = "https://slack.com/api"
-    slack_default_channel: str | None = None
-    smtp_host: str | None = None
-    smtp_port: int = 587
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_starttls: bool = True
-    # SMTP conversations under way at once, per alerts instance.
-    smtp_max_connections: int = Field(default=4, ge=1)
-    email_from: str = "pulse@localhost"
-    # The email archive (senders/archive.py): a mailbox that gets a Bcc of every alert email
-    # and is searched over IMAP before a retry, so that an email the relay took just before a
-    # crash is not sent twice. Both the address and the IMAP host, or neither.
-    email_archive_address: str | None = None
-    imap_host: str | None = None
-    imap_port: int = 993
-    imap_tls: bool = True  # IMAP over TLS (port 993); false: plain IMAP, for a local server
-    imap_username: str | None = None
-    imap_password: SecretStr | None = None
-    imap_mailbox: str = "INBOX"
-    # Delivery retries: exponential backoff from base to cap, then give up.
-    delivery_backoff_base_seconds: float = Field(default=1.0, gt=0)
-    delivery_backoff_max_seconds: float = Field(default=300.0, gt=0)
-    delivery_max_attempts: int = Field(default=12, ge=1)
-    delivery_timeout_seconds: float = Field(default=10.0, gt=0)
-    delivery_poll_seconds: float = Field(default=0.5, gt=0)
-    # Base URL of the API used in alert links; none when unset.
-    public_url: str | None = None
-
-    @model_validator(mode="after")
-    def _check_archive(self) -> AlertsSettings:
-        if bool(self.email_archive_address) != bool(self.imap_host):
-            missing = (
-                "PULSE_IMAP_HOST" if self.email_archive_address else "PULSE_EMAIL_ARCHIVE_ADDRESS"
-            )
-            raise ConfigurationError(
-                f"the email archive needs both PULSE_EMAIL_ARCHIVE_ADDRESS and PULSE_IMAP_HOST: "
-                f"set {missing} too, or neither"
-            )
-        if self.email_archive_address and not self.smtp_host:
-            raise ConfigurationError("PULSE_EMAIL_ARCHIVE_ADDRESS needs PULSE_SMTP_HOST")
-        return self
-
-
-class UpSettings(ScoringSettings, AlertsSettings, IngestSettings):
-    """Everything in one process (`pulse up`)."""

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.config import Topics, UpSettings
+from migrations import migrate, schema
+from services.cli import UpSettings
+from shared.config import Topics
 from shared.db.engine import create_engine
-from shared.db.migrate import migrate
-from shared.db.tables import metadata
 from shared.kafka import EmbeddedBroker, ensure_topics
 
 PG_ADMIN_DSN = os.environ.get("PULSE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -62,7 +62,7 @@ async def database_url() -> AsyncIterator[str]:
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """The run's database, emptied before each test so tests cannot see each other's rows."""
     engine = create_engine(database_url)
-    names = ", ".join(t.name for t in metadata.sorted_tables)
+    names = ", ".join(t.name for metadata in schema() for t in metadata.sorted_tables)
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {names}"))
     yield engine

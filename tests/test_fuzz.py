@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import packed, unpacked
 from services.scoring.accounts.state import AccountState, DedupWindow
-from shared.config import RuleSettings
+from services.scoring.settings import RuleSettings
 from shared.events import MODELS, Rejected, to_signal, validate
 
 KINDS = sorted(MODELS)

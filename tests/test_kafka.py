@@ -7,7 +7,7 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.config import UpSettings
+from services.cli import UpSettings
 from shared.kafka import EmbeddedBroker, KeyedBatches, ensure_topics
 from tests.conftest import wait_for
 

@@ -43,8 +43,8 @@ async def test_a_bulk_upsert_is_part_of_its_transaction(engine: AsyncEngine) -> 
 
     from sqlalchemy import func, select
 
+    from services.scoring.tables import accounts
     from shared.db.bulk import upsert
-    from shared.db.tables import accounts
 
     row = {
         "account_id": "acme",

@@ -26,7 +26,8 @@ import pytest
 from aiokafka import TopicPartition
 from sqlalchemy import text
 
-from shared.config import BaseServiceSettings, UpSettings
+from services.cli import UpSettings
+from shared.config import BaseServiceSettings
 from shared.db.engine import create_engine, database_ssl
 from shared.errors import ConfigurationError
 from shared.kafka import (

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts import deliveries
 from services.alerts.models import Trigger, parse_trigger
+from services.alerts.settings import AlertsSettings
 from shared.clock import utcnow
-from shared.config import AlertsSettings
 from shared.deadletter import dead_letter
 from shared.events import Rejected
 from shared.streaming import Batch, OffsetMoves

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.alerts.models import Account, Trigger
-from shared.db.tables import accounts, deliveries
+from services.alerts.tables import deliveries
+from services.scoring.tables import accounts
 
 PENDING = "pending"
 DELIVERED = "delivered"

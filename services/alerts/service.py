@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts import senders
 from services.alerts.consumer import TriggerProcessor
+from services.alerts.settings import AlertsSettings
 from services.alerts.worker import DeliveryWorker, scrubber
-from shared.config import AlertsSettings
 from shared.kafka import create_consumer, create_producer, ensure_topics
 from shared.readiness import Readiness
 from shared.streaming import ConsumerLoop

@@ -28,12 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts import deliveries
 from services.alerts.deliveries import DELIVERED, FAILED, SKIPPED, Claimed
+from services.alerts.metrics import DELIVERIES, DELIVERIES_IN_DOUBT, DELIVERIES_PENDING
 from services.alerts.models import Account, Trigger
 from services.alerts.senders import Attempt, DeliveryError, Sender
+from services.alerts.settings import AlertsSettings
 from shared.clock import utcnow
-from shared.config import AlertsSettings
 from shared.events import describe
-from shared.metrics import DELIVERIES, DELIVERIES_IN_DOUBT, DELIVERIES_PENDING
 from shared.readiness import Readiness
 
 log = logging.getLogger(__name__)

@@ -22,11 +22,12 @@ from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 from services.ingest.convert import Signal, convert, input_kinds
+from services.ingest.metrics import INGESTED
+from services.ingest.settings import IngestSettings
 from shared.clock import utcnow
-from shared.config import IngestSettings
 from shared.deadletter import dead_letter
 from shared.kafka import KeyedBatches, create_consumer, create_producer
-from shared.metrics import BATCH_RECORDS, INGESTED
+from shared.metrics import BATCH_RECORDS
 from shared.readiness import Readiness
 from shared.streaming import sleep_or_stop
 

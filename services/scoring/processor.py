@@ -24,16 +24,11 @@ from services.scoring.accounts.apply import apply_signal, evaluate, refresh_heal
 from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.store import AccountStore
+from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
+from services.scoring.settings import ScoringSettings
 from services.scoring.triggers.rules import Trigger
-from shared.config import ScoringSettings
 from shared.deadletter import dead_letter
-from shared.metrics import (
-    ACCOUNTS_LOADED,
-    BATCH_RECORDS,
-    FLUSH_SECONDS,
-    SIGNALS_APPLIED,
-    TRIGGERS_FIRED,
-)
+from shared.metrics import BATCH_RECORDS, FLUSH_SECONDS
 from shared.streaming import Batch, Commit, OffsetMoves
 
 log = logging.getLogger(__name__)

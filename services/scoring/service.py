@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.scoring.api.app import create_app
 from services.scoring.api.security import check_bind
 from services.scoring.processor import ScoringProcessor
-from shared.config import ScoringSettings
+from services.scoring.settings import ScoringSettings
 from shared.kafka import create_consumer, create_producer
 from shared.readiness import Readiness
 from shared.streaming import ConsumerLoop, sleep_or_stop

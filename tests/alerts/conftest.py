@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from shared.config import UpSettings
+from services.cli import UpSettings
 from tests.servers import SlackServer, SmtpServer
 
 TOKEN = "xoxb-test-0123456789-secret"

@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts.service import run_alerts
+from services.alerts.settings import AlertsSettings
+from services.alerts.tables import deliveries
+from services.scoring.tables import accounts
 from shared.clock import utcnow
-from shared.config import AlertsSettings
-from shared.db.tables import accounts, deliveries
 from shared.readiness import Readiness
 
 SAM = {"name": "Sam Lee", "email": "sam@vendor.example", "slack": "U024BE7LH"}

@@ -12,11 +12,11 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from migrations import migrate
 from services.alerts import deliveries
 from services.alerts.models import Trigger, parse_trigger
 from shared.clock import utcnow
 from shared.db.engine import create_engine
-from shared.db.migrate import migrate
 from tests.alerts.factories import rows, trigger
 
 

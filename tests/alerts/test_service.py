@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts import deliveries, messages
 from services.alerts.models import Account, Trigger, parse_trigger
+from services.cli import UpSettings
 from shared.clock import utcnow
-from shared.config import UpSettings
 from shared.deadletter import headers_of
 from tests.alerts.conftest import TOKEN
 from tests.alerts.factories import (

@@ -24,8 +24,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.config import Topics, UpSettings
-from shared.db.tables import consumer_offsets, deliveries, triggers
+from services.alerts.tables import deliveries
+from services.cli import UpSettings
+from services.scoring.tables import triggers
+from shared.config import Topics
+from shared.db.tables import consumer_offsets
 from shared.kafka import ensure_topics
 from tests.conftest import fresh_database as database
 from tests.conftest import wait_for

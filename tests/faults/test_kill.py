@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.config import AlertsSettings
+from services.alerts.settings import AlertsSettings
 from tests.conftest import wait_for
 from tests.faults.conftest import WORKLOAD, Run
 from tests.faults.harness import assert_same, once_each, resent

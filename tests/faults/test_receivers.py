@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
-from shared.db.tables import deliveries
+from services.alerts.tables import deliveries
 from tests.conftest import wait_for
 from tests.faults.conftest import Run
 from tests.pulse_process import PulseProcess

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from services.ingest import run_ingest
-from shared.config import IngestSettings
+from services.ingest.settings import IngestSettings
 from shared.kafka import EmbeddedBroker
 from shared.readiness import Readiness
 from tests.conftest import wait_for

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from shared.config import UpSettings
+from services.cli import UpSettings
 from shared.kafka import ensure_topics
 from tests.conftest import wait_for
 from tests.ingest.conftest import ingesting, open_outputs

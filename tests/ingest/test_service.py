@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from prometheus_client import REGISTRY
 
-from shared.config import UpSettings
+from services.cli import UpSettings
 from shared.deadletter import (
     REASON,
     SERVICE,

@@ -27,7 +27,7 @@ from services.scoring.accounts import apply
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.state import DedupWindow
 from services.scoring.accounts.store import AccountStore
-from shared.config import ScoringSettings
+from services.scoring.settings import ScoringSettings
 from shared.eventloop import pace_garbage_collection
 
 KINDS = {

@@ -39,15 +39,16 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from migrations import migrate
 from services.bench.processes import Children, pulse_command, pulse_env, wait_ready
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import pack
 from services.scoring.accounts.repository import load_partitions
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.store import AccountStore
-from shared.config import RuleSettings, ScoringSettings, Topics
+from services.scoring.settings import RuleSettings, ScoringSettings
+from shared.config import Topics
 from shared.db.engine import create_engine
-from shared.db.migrate import migrate
 from shared.kafka import EmbeddedBroker, free_port
 from tests.conftest import PG_ADMIN_DSN, wait_for
 from tests.scoring.factories import account_record, login, stakeholder, support, usage

@@ -15,8 +15,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.cli import UpSettings
 from services.scoring.service import run_scoring
-from shared.config import UpSettings
 from shared.kafka import EmbeddedBroker, free_port
 from shared.readiness import Readiness
 from tests.conftest import wait_for

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.config import UpSettings
+from services.cli import UpSettings
 from tests.conftest import wait_for
 from tests.scoring.conftest import scoring
 from tests.scoring.factories import usage

@@ -19,7 +19,7 @@ from services.scoring.accounts.packing import (
     unpacked,
 )
 from services.scoring.accounts.state import AccountState, DedupWindow
-from shared.config import RuleSettings
+from services.scoring.settings import RuleSettings
 from tests.scoring.factories import account_record, at, login, stakeholder
 
 RULES = RuleSettings()

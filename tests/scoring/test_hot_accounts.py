@@ -13,10 +13,11 @@ from aiokafka.structs import ConsumerRecord
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from migrations import schema
 from services.scoring.accounts.state import AccountState
 from services.scoring.processor import ScoringProcessor
-from shared.config import ScoringSettings
-from shared.db.tables import accounts, metadata, triggers
+from services.scoring.settings import ScoringSettings
+from services.scoring.tables import accounts, triggers
 from shared.streaming import OffsetMoves
 from tests.scoring.factories import account_record, at, login, stakeholder, support, usage
 
@@ -194,7 +195,9 @@ async def _table(engine: AsyncEngine, table: Any, exclude: str = "") -> list[tup
 
 async def _empty(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)}"))
+        await conn.execute(
+            text(f"TRUNCATE {', '.join(t.name for m in schema() for t in m.sorted_tables)}")
+        )
 
 
 async def test_any_hot_limit_gives_exactly_what_keeping_every_account_decoded_gives(

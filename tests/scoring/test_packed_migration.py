@@ -13,11 +13,11 @@ from alembic import command
 from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from migrations import alembic_config, migrate
 from services.scoring.accounts.packing import packed_now, unpacked
 from services.scoring.accounts.state import DedupWindow, signal_key
+from services.scoring.tables import accounts
 from shared.db.engine import create_engine
-from shared.db.migrate import alembic_config, migrate
-from shared.db.tables import accounts
 from tests.conftest import PG_ADMIN_DSN
 
 HEALTH = {

@@ -13,7 +13,7 @@ from services.scoring.accounts.apply import apply_signal, refresh_health
 from services.scoring.accounts.packing import packed, unpacked
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.views import usage_view
-from shared.config import RuleSettings
+from services.scoring.settings import RuleSettings
 from tests.scoring.factories import account_record, login, stakeholder, support, usage
 
 RULES = RuleSettings()

@@ -14,14 +14,16 @@ from fastapi import FastAPI
 from sqlalchemy import func, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.cli import UpSettings
 from services.scoring.accounts.apply import apply_signal, refresh_health
 from services.scoring.accounts.repository import account_row, store_accounts
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.time import date_of, iso_of
 from services.scoring.api.app import HealthReads, create_app
-from shared.config import RuleSettings, ScoringSettings, UpSettings
+from services.scoring.settings import RuleSettings, ScoringSettings
+from services.scoring.tables import triggers
 from shared.db.engine import create_engine
-from shared.db.tables import consumer_offsets, triggers
+from shared.db.tables import consumer_offsets
 from shared.deadletter import headers_of
 from shared.kafka import free_port
 from shared.readiness import Readiness

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.config import UpSettings
+from services.cli import UpSettings
 from shared.kafka import free_port
 from tests.scoring.conftest import scoring_settings, send  # noqa: F401 (fixtures, for seeding)
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import tokens
-from shared.config import UpSettings
+from services.cli import UpSettings
+from services.scoring import tokens
 from tests.conftest import wait_for
 from tests.scoring.conftest import scoring
 from tests.security.conftest import bearer

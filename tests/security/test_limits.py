@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Callable
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.cli import UpSettings
+from services.scoring import tokens
 from services.scoring.api.security import RateLimiter, is_loopback
-from shared import tokens
-from shared.config import UpSettings
 from tests.scoring.conftest import scoring
 from tests.security.conftest import bearer
 

@@ -32,9 +32,9 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.cli import UpSettings
+from services.scoring import tokens
 from services.scoring.api.security import is_protected
-from shared import tokens
-from shared.config import UpSettings
 from tests.conftest import wait_for
 from tests.scoring.conftest import scoring
 from tests.scoring.factories import login, usage

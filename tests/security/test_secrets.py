@@ -14,9 +14,9 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import tokens
+from services.alerts.tables import deliveries
+from services.scoring import tokens
 from shared.config import Topics
-from shared.db.tables import deliveries
 from shared.kafka import EmbeddedBroker, free_port
 from tests.alerts.factories import produce, trigger
 from tests.conftest import wait_for

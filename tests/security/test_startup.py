@@ -15,8 +15,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import tokens
-from shared.config import Topics, UpSettings
+from services.cli import UpSettings
+from services.scoring import tokens
+from shared.config import Topics
 from shared.kafka import EmbeddedBroker, free_port
 from tests.conftest import wait_for
 from tests.pulse_process import pulse_env

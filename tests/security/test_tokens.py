@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import tokens
-from shared.db.tables import api_tokens
+from services.scoring import tokens
+from services.scoring.tables import api_tokens
 
 
 async def _stored(engine: AsyncEngine) -> list[dict[str, Any]]:

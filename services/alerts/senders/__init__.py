@@ -8,7 +8,7 @@ from services.alerts.senders.base import Attempt, DeliveryError, Sender
 from services.alerts.senders.console import ConsoleSender
 from services.alerts.senders.email import EmailSender
 from services.alerts.senders.slack import SlackSender
-from shared.config import AlertsSettings
+from services.alerts.settings import AlertsSettings
 
 __all__ = [
     "Attempt",

@@ -19,7 +19,7 @@ import ssl
 from datetime import datetime, timedelta
 
 from services.alerts.senders.base import DeliveryError
-from shared.config import AlertsSettings
+from services.alerts.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from services.alerts import messages
 from services.alerts.models import Account, Trigger
 from services.alerts.senders.archive import MailArchive
 from services.alerts.senders.base import Attempt, DeliveryError
-from shared.config import AlertsSettings
+from services.alerts.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ from typing import Any
 from services.scoring.accounts.state import CSAT_KEPT, RECORDS_KEPT, AccountState, DedupWindow
 from services.scoring.accounts.time import day_of, month_of
 from services.scoring.health.score import compute_health, engaged_people, is_engaged
+from services.scoring.settings import RuleSettings
 from services.scoring.triggers.rules import (
     Trigger,
     check_health_red,
     check_plan_limit,
     check_single_threaded,
 )
-from shared.config import RuleSettings
 
 Signal = dict[str, Any]
 PERSON_FIELDS = ("name", "title", "department", "role", "status")

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.scoring.accounts.packing import packed
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import active_triggers
+from services.scoring.tables import accounts, triggers
 from services.scoring.triggers.rules import Trigger
 from shared.clock import utcnow
 from shared.db.bulk import upsert
-from shared.db.tables import accounts, triggers
 
 LOAD_CHUNK = 5000
 

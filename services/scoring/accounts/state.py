@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from services.scoring.accounts.time import DAY, day_of
-from shared.config import ScoringSettings
+from services.scoring.settings import ScoringSettings
 
 Person = dict[str, Any]
 

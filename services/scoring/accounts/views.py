@@ -7,8 +7,8 @@ from typing import Any
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.time import iso_of, period_of
 from services.scoring.health.score import engaged_people
+from services.scoring.settings import RuleSettings
 from services.scoring.triggers.rules import used_of
-from shared.config import RuleSettings
 
 
 def usage_view(state: AccountState, at: float) -> dict[str, dict[str, Any]]:

@@ -33,10 +33,10 @@ from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import stakeholders_view, usage_view
 from services.scoring.api import models
 from services.scoring.api.security import ApiGuard, document_guard
+from services.scoring.settings import ScoringSettings
+from services.scoring.tables import accounts, triggers
 from shared.clock import iso
-from shared.config import ScoringSettings
 from shared.db.engine import read_rows
-from shared.db.tables import accounts, triggers
 from shared.events import (
     AccountFields,
     AccountRecord,

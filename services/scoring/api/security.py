@@ -35,10 +35,10 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.scoring.api.models import Refusal
+from services.scoring.settings import ScoringSettings
+from services.scoring.tokens import READ, WRITE, ActiveToken, active_tokens, hash_token, mark_used
 from shared.clock import utcnow
-from shared.config import ScoringSettings
 from shared.errors import ConfigurationError
-from shared.tokens import READ, WRITE, ActiveToken, active_tokens, hash_token, mark_used
 
 log = logging.getLogger(__name__)
 

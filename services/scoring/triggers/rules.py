@@ -15,7 +15,7 @@ from typing import Any
 from services.scoring.accounts.state import AccountState, Person
 from services.scoring.accounts.time import date_of, day_of, iso_of, months_in, period_of
 from services.scoring.health.score import engaged_people
-from shared.config import RuleSettings
+from services.scoring.settings import RuleSettings
 
 Trigger = dict[str, Any]
 TRIGGER_NAMESPACE = uuid.UUID("6f1c1d52-8a53-4e0e-9a58-2b3f1f0d7a11")

@@ -19,9 +19,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.scoring.tables import api_tokens
 from shared.clock import as_utc, utcnow
 from shared.db.engine import read_rows
-from shared.db.tables import api_tokens
 
 READ = "read"
 WRITE = "write"

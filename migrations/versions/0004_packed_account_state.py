@@ -1,4 +1,4 @@
-"""accounts.state packed (services/scoring/accounts/packing.py), with its health inside
+"""accounts.state packed (as services/scoring/accounts/packing.py packs it), with its health inside
 
 Before, accounts.state was the state's plain JSON, remembering whole event ids, and its
 health was read from accounts.health beside it; now it is one self-contained packed document
@@ -9,15 +9,15 @@ Revision ID: 0004
 Revises: 0003
 """
 
+import struct
 from collections.abc import Callable, Iterator
+from hashlib import blake2b
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
+import zstandard
 from alembic import op
-
-from services.scoring.accounts.packing import pack, unpack
-from services.scoring.accounts.state import signal_key
 
 revision = "0004"
 down_revision = "0003"
@@ -25,6 +25,50 @@ branch_labels = None
 depends_on = None
 
 CHUNK = 1000
+
+# The packed format's version 1, as it was when this revision was written (a copy, so that
+# this revision keeps its meaning whatever scoring's packing module becomes).
+VERSION_1 = 1
+_HEADER = struct.Struct("<Bd")  # version, event time
+DICTIONARY_1 = (
+    b'{"profile":{"name":"","tier":1,"arr":0.0,"csm":{"name":"","email":"","slack":""},'
+    b'"plan":{"name":"","period":"month","limits":{"api_calls":0.0,"seats":0.0,'
+    b'"storage_gb":0.0}},"renewal_date":"","account_id":""},"now":0.0,"first_seen":0.0,'
+    b'"usage":{},"gauges":{},"people":{"u:":{"user_id":"","email":"","last_seen":0.0,'
+    b'"months":[""],"name":"","title":"","department":"","role":"champion",'
+    b'"status":"active"},"e:":{"user_id":"","email":"","last_seen":0.0,"months":[]}},'
+    b'"activity":[[0,0]],"features":{},"tickets":{},"csat":[],"seen":[],'
+    b'"rules":{"plan_limit":{},"single_threaded":{"state":"inactive","since":0.0},'
+    b'"health_red":{"state":"inactive","since":0.0},"active":{}},"recent_records":[],'
+    b'"health":{"score":100,"band":"green","components":{"engagement":{"score":100,'
+    b'"weight":30,"why":" engaged stakeholders in the last 30 days (3 or more wanted)"},'
+    b'"activity":{"score":100,"weight":25,"why":"active on  of the last  days"},'
+    b'"support":{"score":100,"weight":20,"why":" open tickets"},'
+    b'"adoption":{"score":100,"weight":15,"why":" features used in the last 30 days"},'
+    b'"usage_trend":{"score":null,"weight":10,"why":"less than two weeks of history"}}},'
+    b'"health_stale":false}'
+)
+_DICTIONARY = zstandard.ZstdCompressionDict(DICTIONARY_1, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+
+
+def pack(now: float, document: bytes) -> bytes:
+    compressor = zstandard.ZstdCompressor(level=3, dict_data=_DICTIONARY)
+    return _HEADER.pack(VERSION_1, now) + compressor.compress(document)
+
+
+def unpack(blob: bytes) -> bytes:
+    if not blob or blob[0] != VERSION_1:
+        raise ValueError(f"unknown packed account version {blob[:1]!r}")
+    decompressor = zstandard.ZstdDecompressor(dict_data=_DICTIONARY)
+    return decompressor.decompress(memoryview(blob)[_HEADER.size :])
+
+
+def signal_key(signal_id: str) -> int:
+    """8 bytes of the id's BLAKE2b hash, as scoring remembers ids since this revision."""
+    digest = blake2b(signal_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
 _accounts = sa.table(
     "accounts",
     sa.column("account_id", sa.String),

@@ -1,4 +1,9 @@
-"""Schema migrations with Alembic, run by `pulse migrate` and by every service at start-up."""
+"""Schema migrations with Alembic, run by `pulse migrate` and by every service at start-up.
+
+Migrations know every service's tables (that is their job), so they live here rather than in
+shared/ or in one service. Each revision in versions/ is self-contained: it imports no live
+code, so an old migration means the same thing whatever today's code does.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,22 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parent
 # Any constant will do: it only serializes concurrent start-ups on one PostgreSQL database.
 _LOCK_ID = 7_220_415
+
+
+def schema() -> list[MetaData]:
+    """Every table the services own, as the migrations create them (for autogenerate, and
+    for tests that empty the database)."""
+    from services.alerts.tables import metadata as alerts
+    from services.scoring.tables import metadata as scoring
+    from shared.db.tables import metadata as offsets
+
+    return [offsets, scoring, alerts]
 
 
 def alembic_config(connection: Connection) -> Config:

@@ -1,0 +1,42 @@
+"""The alerts service's table (SQLAlchemy Core): deliveries. The top-level migrations package
+creates it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
+
+metadata = MetaData()
+
+# One row per (dedup_key, channel): makes each notification happen once across restarts and
+# instances, and carries the retry schedule of a failing one.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("dedup_key", String(700), primary_key=True),
+    Column("channel", String(20), primary_key=True),
+    Column("trigger_id", String(64), nullable=False),
+    Column("account_id", String(200), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("recipient", String(320)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    # An attempt followed one that ended without an outcome: the receiver may have it twice.
+    Column("in_doubt", Boolean, nullable=False, server_default=false()),
+    Index("ix_deliveries_due", "status", "channel", "next_attempt_at"),
+)

@@ -1,0 +1,11 @@
+"""The scoring service's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+SIGNALS_APPLIED = Counter(
+    "pulse_scoring_signals_total", "Signals read by scoring, by outcome", ["kind", "outcome"]
+)
+TRIGGERS_FIRED = Counter("pulse_triggers_fired_total", "Triggers fired", ["type"])
+ACCOUNTS_LOADED = Gauge("pulse_scoring_accounts_in_memory", "Accounts held by this instance")

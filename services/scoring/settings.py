@@ -1,0 +1,54 @@
+"""The scoring service's settings, its API's and its rules' (PULSE_ variables; docs/contract.md)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.config import BaseServiceSettings
+
+
+class RuleSettings(BaseSettings):
+    """Thresholds of the health bands and trigger rules (contract defaults)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PULSE_RULE_", extra="ignore", env_ignore_empty=True
+    )
+
+    plan_limit_fire_ratio: float = 0.8
+    plan_limit_rearm_ratio: float = 0.7
+    engaged_window_days: int = 30
+    single_threaded_min_engaged: int = 3
+    single_threaded_hold_days: int = 7
+    health_red_below: int = 40
+    health_green_from: int = 70
+    # health_red re-arms once the score climbs this far above the red line.
+    health_red_rearm_margin: int = 5
+
+
+class ScoringSettings(BaseServiceSettings):
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    rules: RuleSettings = Field(default_factory=RuleSettings)
+    # Signal ids remembered per account to drop producer duplicates: each for this many
+    # hours after it arrived, unless dedup_window newer ones arrived since.
+    dedup_window: int = Field(default=2000, ge=1)
+    dedup_retention_hours: float = Field(default=168.0, gt=0)
+    # How often purely time-driven rules are evaluated for live accounts (wall clock).
+    tick_seconds: float = Field(default=60.0, gt=0)
+    # An account is "live" when its newest event is at most this old by the wall clock.
+    live_window_seconds: int = Field(default=86400, ge=0)
+    # The most accounts kept decoded, the most recently used, between batches and within
+    # one; the others are kept packed, about a fifteenth of the size, and decoded when an
+    # event touches them.
+    scoring_hot_accounts: int = Field(default=20000, ge=0)
+    # How long a PUT waits for its record to be applied before answering 202.
+    api_write_wait_seconds: float = Field(default=5.0, ge=0)
+    # API limits (docs/operations.md, Security): request body size, and a token bucket per
+    # token (per client address without one); a rate of 0 turns the rate limit off.
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1)
+    api_rate_per_second: float = Field(default=50.0, ge=0)
+    api_rate_burst: int = Field(default=100, ge=1)
+    # How long the API trusts its copy of the token table: a new or revoked token takes effect
+    # within this time (0: read the table on every request).
+    api_token_cache_seconds: float = Field(default=5.0, ge=0)

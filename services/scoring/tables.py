@@ -1,0 +1,79 @@
+"""The scoring service's tables (SQLAlchemy Core): accounts, the triggers outbox, API tokens.
+The top-level migrations package creates them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData()
+
+# One row per account: the compact state scoring works from (loaded per partition on
+# assignment), with its health and the columns the API lists and sorts by. Usage and
+# stakeholder views are derived from `state` when read: cheaper than on every flush.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(200), primary_key=True),
+    Column("partition", Integer, nullable=False),
+    Column("name", String(500)),
+    Column("score", Integer, nullable=False),
+    Column("band", String(10), nullable=False),
+    Column("profile", Text),
+    Column("health", Text, nullable=False),
+    Column("recent_records", Text, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_accounts_partition", "partition"),
+    Index("ix_accounts_worst_first", "score", "account_id"),
+    Index("ix_accounts_band", "band", "score", "account_id"),
+)
+
+# Fired triggers, once per dedup_key; unpublished rows are the outbox relayed to cs.triggers.
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("trigger_id", String(64), primary_key=True),
+    Column("dedup_key", String(700), nullable=False, unique=True),
+    Column("type", String(50), nullable=False),
+    Column("account_id", String(200), nullable=False),
+    Column("fired_at", DateTime(timezone=True), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("published", Boolean, nullable=False, default=False),
+    Index("ix_triggers_account", "account_id", "fired_at"),
+    Index("ix_triggers_type", "type", "fired_at"),
+    Index("ix_triggers_fired", "fired_at"),
+    Index("ix_triggers_unpublished", "published"),
+)
+
+# API bearer tokens (services/scoring/tokens.py): only a SHA-256 of each token is kept. A name
+# belongs to one unrevoked token at a time; revoked rows stay listed.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(10), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index(
+        "ux_api_tokens_active_name",
+        "name",
+        unique=True,
+        postgresql_where=text("revoked_at IS NULL"),
+        sqlite_where=text("revoked_at IS NULL"),
+    ),
+)
