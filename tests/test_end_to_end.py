@@ -222,3 +222,9 @@ async def _assert_exactly_the_expected_alerts(
     assert posted == scenario.expected
     mailed = sorted(m.message["X-Pulse-Dedup-Key"] for m in smtp.messages)
     assert mailed == sorted(scenario.expected)
+    # Each alert went to the CSM its trigger event names: alerts reads the event, nothing else.
+    named = {t["dedup_key"]: t["account"]["csm"] for t in triggers}
+    assert posted == {key: csm["slack"] for key, csm in named.items()}
+    assert sorted((m.message["X-Pulse-Dedup-Key"], m.rcpt_tos) for m in smtp.messages) == sorted(
+        (key, [csm["email"]]) for key, csm in named.items()
+    )

@@ -15,7 +15,9 @@ from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import packed, unpacked
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.settings import RuleSettings
-from shared.events import MODELS, Rejected, to_signal, validate
+from shared.contracts.inputs import MODELS, validate
+from shared.contracts.messages import Rejected
+from shared.contracts.signals import to_signal
 
 KINDS = sorted(MODELS)
 LIMIT = 1024 * 1024

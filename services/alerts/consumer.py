@@ -15,11 +15,11 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts import deliveries
-from services.alerts.models import Trigger, parse_trigger
 from services.alerts.settings import AlertsSettings
 from shared.clock import utcnow
+from shared.contracts.messages import Rejected
+from shared.contracts.triggers import TriggerEvent, parse_trigger
 from shared.deadletter import dead_letter
-from shared.events import Rejected
 from shared.streaming import Batch, OffsetMoves
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class TriggerProcessor:
         self.on_added = on_added
 
     async def process(self, batch: Batch, offsets: OffsetMoves) -> None:
-        triggers: list[Trigger] = []
+        triggers: list[TriggerEvent] = []
         dead_letters = []
         for records in batch.values():
             for record in records:

@@ -21,9 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from services.alerts.models import Account, Trigger
 from services.alerts.tables import deliveries
-from services.scoring.tables import accounts
+from shared.contracts.triggers import TriggerEvent
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -48,7 +47,7 @@ class Claimed:
 
 
 async def add(
-    conn: AsyncConnection, triggers: Iterable[Trigger], channels: Iterable[str], now: datetime
+    conn: AsyncConnection, triggers: Iterable[TriggerEvent], channels: Iterable[str], now: datetime
 ) -> None:
     """A pending row per (trigger, channel); rows that exist already are left alone, which is
     what makes a redelivered or duplicated trigger (same dedup_key) alert only once."""
@@ -63,7 +62,7 @@ async def add(
                     "channel": channel,
                     "trigger_id": trigger.trigger_id,
                     "account_id": trigger.account_id,
-                    "payload": trigger.model_dump_json(),
+                    "payload": trigger.to_json().decode(),
                     "status": PENDING,
                     "attempts": 0,
                     "next_attempt_at": now,
@@ -147,19 +146,6 @@ async def skip_unconfigured(engine: AsyncEngine, channels: Sequence[str]) -> Non
                 last_error="channel " + c.channel + " is not configured",
             )
         )
-
-
-async def load_accounts(engine: AsyncEngine, account_ids: Iterable[str]) -> dict[str, Account]:
-    """The named accounts as they are now; one not stored yet gets a bare Account."""
-    wanted = sorted(set(account_ids))
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(accounts.c.account_id, accounts.c.profile).where(
-                accounts.c.account_id.in_(wanted)
-            )
-        )
-        found = {account_id: profile for account_id, profile in rows}
-    return {a: Account.from_profile(a, found.get(a)) for a in wanted}
 
 
 Outcome = dict[str, Any]  # the columns an attempt's outcome sets

@@ -12,8 +12,9 @@ from urllib.parse import quote
 
 import orjson
 
-from services.alerts.models import Account, Trigger
+from services.alerts.models import Account
 from shared.clock import as_utc, iso
+from shared.contracts.triggers import TriggerEvent
 
 TITLES = {
     "plan_limit_80": "Plan limit 80% reached",
@@ -33,17 +34,17 @@ _SECTION_MAX = 3000
 _FIELD_MAX = 2000
 
 
-def title(trigger: Trigger) -> str:
+def title(trigger: TriggerEvent) -> str:
     return TITLES.get(trigger.type) or trigger.type.replace("_", " ").capitalize()
 
 
-def health_text(trigger: Trigger) -> str:
+def health_text(trigger: TriggerEvent) -> str:
     if trigger.health is None:
         return "unknown"
     return f"{trigger.health.score:g} ({trigger.health.band})"
 
 
-def details_text(trigger: Trigger) -> str:
+def details_text(trigger: TriggerEvent) -> str:
     parts = []
     for key, value in trigger.details.items():
         shown = value if isinstance(value, str) else orjson.dumps(value).decode()
@@ -63,7 +64,7 @@ def message_id(dedup_key: str) -> str:
     return f"<{hashlib.sha256(dedup_key.encode()).hexdigest()}@accountpulse>"
 
 
-def console_line(trigger: Trigger, account: Account) -> str:
+def console_line(trigger: TriggerEvent, account: Account) -> str:
     return (
         f"ALERT [{trigger.severity}] {account.name} ({trigger.account_id}): {title(trigger)}"
         f" - {_one_line(trigger.summary)} | health {health_text(trigger)}"
@@ -75,7 +76,7 @@ def console_line(trigger: Trigger, account: Account) -> str:
 
 
 def slack_message(
-    trigger: Trigger, account: Account, channel: str, link: str | None
+    trigger: TriggerEvent, account: Account, channel: str, link: str | None
 ) -> dict[str, Any]:
     """The chat.postMessage body: a text fallback (notifications, screen readers), Block Kit
     for the message itself, and metadata other Slack apps can act on."""
@@ -96,14 +97,14 @@ def slack_message(
     }
 
 
-def slack_text(trigger: Trigger, account: Account) -> str:
+def slack_text(trigger: TriggerEvent, account: Account) -> str:
     return _slack_escape(
         f"[{trigger.severity}] {account.name}: {title(trigger)} - {trigger.summary}"
         f" (health {health_text(trigger)})"
     )
 
 
-def slack_blocks(trigger: Trigger, account: Account, link: str | None) -> list[dict[str, Any]]:
+def slack_blocks(trigger: TriggerEvent, account: Account, link: str | None) -> list[dict[str, Any]]:
     emoji = SEVERITY_EMOJI.get(trigger.severity, ":bell:")
     blocks: list[dict[str, Any]] = [
         {
@@ -168,7 +169,7 @@ def _slack_escape(text: str) -> str:
 
 
 def email_message(
-    trigger: Trigger, account: Account, *, sender: str, recipient: str, link: str | None
+    trigger: TriggerEvent, account: Account, *, sender: str, recipient: str, link: str | None
 ) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = _header(f"[{trigger.severity.upper()}] {account.name}: {title(trigger)}")
@@ -185,7 +186,7 @@ def email_message(
     return message
 
 
-def _facts(trigger: Trigger, account: Account) -> list[tuple[str, str]]:
+def _facts(trigger: TriggerEvent, account: Account) -> list[tuple[str, str]]:
     facts = [
         ("Severity", trigger.severity),
         ("Health", health_text(trigger)),
@@ -197,7 +198,7 @@ def _facts(trigger: Trigger, account: Account) -> list[tuple[str, str]]:
     return facts
 
 
-def email_text(trigger: Trigger, account: Account, link: str | None) -> str:
+def email_text(trigger: TriggerEvent, account: Account, link: str | None) -> str:
     lines = [f"{title(trigger)}: {account.name}", "", trigger.summary, ""]
     lines += [f"{name + ':':<10}{value}" for name, value in _facts(trigger, account)]
     if link:
@@ -206,7 +207,7 @@ def email_text(trigger: Trigger, account: Account, link: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def email_html(trigger: Trigger, account: Account, link: str | None) -> str:
+def email_html(trigger: TriggerEvent, account: Account, link: str | None) -> str:
     e = html.escape
     rows = "".join(
         f"<tr><th align='left'>{e(name)}</th><td>{e(value)}</td></tr>"

@@ -29,11 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.alerts import deliveries
 from services.alerts.deliveries import DELIVERED, FAILED, SKIPPED, Claimed
 from services.alerts.metrics import DELIVERIES, DELIVERIES_IN_DOUBT, DELIVERIES_PENDING
-from services.alerts.models import Account, Trigger
+from services.alerts.models import Account
 from services.alerts.senders import Attempt, DeliveryError, Sender
 from services.alerts.settings import AlertsSettings
 from shared.clock import utcnow
-from shared.events import describe
+from shared.contracts.messages import describe
+from shared.contracts.triggers import TriggerEvent
 from shared.readiness import Readiness
 
 log = logging.getLogger(__name__)
@@ -185,12 +186,11 @@ class DeliveryWorker:
         )
         if not claimed:
             return
-        accounts = await deliveries.load_accounts(self.engine, (r.account_id for r in claimed))
         in_flight = self._in_flight[channel]
         for row in claimed:
             if row.in_doubt:
                 self._report_in_doubt(row)
-            task = asyncio.create_task(self._deliver(row, accounts[row.account_id]))
+            task = asyncio.create_task(self._deliver(row))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
 
@@ -205,8 +205,8 @@ class DeliveryWorker:
             row.attempts,
         )
 
-    async def _deliver(self, row: Claimed, account: Account) -> None:
-        outcome = await self._attempt(row, account)
+    async def _deliver(self, row: Claimed) -> None:
+        outcome = await self._attempt(row)
         try:
             await self._record(row, outcome)
         except Exception as exc:
@@ -220,15 +220,16 @@ class DeliveryWorker:
                 self.scrub(f"{type(exc).__name__}: {exc}"),
             )
 
-    async def _attempt(self, row: Claimed, account: Account) -> Outcome:
+    async def _attempt(self, row: Claimed) -> Outcome:
         sender = self.senders[row.channel]
+        try:
+            trigger = TriggerEvent.model_validate_json(row.payload)
+        except ValidationError as exc:
+            return Outcome(FAILED, None, f"stored trigger unreadable: {describe(exc)}")
+        account = Account.of(trigger)
         recipient = sender.recipient(account)
         if recipient is None:
             return Outcome(SKIPPED, None, sender.no_recipient)
-        try:
-            trigger = Trigger.model_validate_json(row.payload)
-        except ValidationError as exc:
-            return Outcome(FAILED, recipient, f"stored trigger unreadable: {describe(exc)}")
         timeout = self.settings.delivery_timeout_seconds
         try:
             async with asyncio.timeout(timeout):

@@ -5,16 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import orjson
 from aiokafka.structs import ConsumerRecord
 
 from services.ingest.fast import fast_signal
 from shared.config import Topics
-from shared.events import Rejected, check, decode, to_signal
+from shared.contracts.inputs import check
+from shared.contracts.messages import Rejected, decode
+from shared.contracts.signals import encode_signal, to_signal
 
 
 @dataclass(frozen=True, slots=True)
-class Signal:
+class Accepted:
+    """What to publish on cs.signals for a valid record: its key and the encoded signal."""
+
     key: bytes
     value: bytes
 
@@ -43,14 +46,14 @@ def record_id(record: ConsumerRecord) -> str:
 
 def convert(
     kind: str, record: ConsumerRecord, *, max_bytes: int, latest: datetime
-) -> Signal | Rejection:
+) -> Accepted | Rejection:
     try:
         data = decode(record.value, max_bytes=max_bytes)
         signal_id = record_id(record)
         signal = fast_signal(kind, data, signal_id, latest)
         if signal is None:  # the models decide, and explain a rejection
             signal = to_signal(kind, check(kind, data, latest=latest), signal_id)
-        return Signal(key=signal["account_id"].encode(), value=orjson.dumps(signal))
+        return Accepted(key=signal["account_id"].encode(), value=encode_signal(signal))
     except Rejected as exc:
         return Rejection(exc.reason)
     except Exception as exc:

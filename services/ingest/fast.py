@@ -1,6 +1,6 @@
 """Accept fast, explain slowly: the signal for a decoded input message, checked by hand.
 
-The contract models (shared.events) decide every message and explain each rejection, but
+The contract models (shared.contracts.inputs) decide every message and explain each rejection, but
 validating and dumping through pydantic cost most of ingest's CPU. Valid messages, nearly all
 of them, need no explanation, so this module checks them directly on orjson's output and builds
 the signal itself. It returns None for anything it cannot vouch for, and the models then decide
@@ -16,20 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, cast, get_args, get_origin
 
 from pydantic import BaseModel
 
-from shared.events import (
-    EARLIEST,
-    RFC3339,
-    Plan,
-    StakeholderFields,
-    SupportEvent,
-    UsageEvent,
-    lowered,
-    valid_email,
-)
+from shared.contracts.inputs import Plan, StakeholderFields, SupportEvent, UsageEvent
+from shared.contracts.messages import EARLIEST, RFC3339, lowered, valid_email
+from shared.contracts.signals import Signal
 
 FAIL: Any = object()  # what a check returns for a value it does not accept
 Check = Callable[[Any], Any]  # a value in, its normalized form (or FAIL) out
@@ -140,6 +133,15 @@ def limits(value: Any) -> Any:
     return checked
 
 
+def labels(value: Any) -> Any:
+    if type(value) is not dict or len(value) > 50:
+        return FAIL
+    for key, label in value.items():  # orjson's keys are all str
+        if not 0 < len(key) <= 100 or type(label) is not str or len(label) > 500:
+            return FAIL
+    return value
+
+
 def required(name: str, check: Check) -> Field:
     return (name, check, None, False)
 
@@ -187,6 +189,10 @@ ACCOUNT = (
     optional("csm", nested(CSM)),
     optional("plan", nested(PLAN)),
     optional("renewal_date", calendar_date),
+    optional("start_date", calendar_date),
+    optional("segment", TEXT),
+    optional("labels", labels),
+    optional("crm_url", TEXT),
     required("account_id", ID),
 )
 STAKEHOLDER = (
@@ -249,13 +255,11 @@ def event_signal(kind: str, data: dict[str, Any], latest: datetime) -> dict[str,
     return signal
 
 
-def fast_signal(
-    kind: str, data: dict[str, Any], record_id: str, latest: datetime
-) -> dict[str, Any] | None:
-    """The signal shared.events.to_signal would give for this decoded message, or None
-    when the contract models must decide it."""
+def fast_signal(kind: str, data: dict[str, Any], record_id: str, latest: datetime) -> Signal | None:
+    """The signal shared.contracts.signals.to_signal would give for this decoded message, or
+    None when the contract models must decide it."""
     if kind in EVENTS:
-        return event_signal(kind, data, latest)
+        return cast(Signal | None, event_signal(kind, data, latest))
     spec = RECORDS.get(kind)
     signal = {"kind": kind, "signal_id": record_id}
-    return signal if spec is not None and fields(data, spec, signal) else None
+    return cast(Signal, signal) if spec is not None and fields(data, spec, signal) else None

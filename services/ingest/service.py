@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
-from services.ingest.convert import Signal, convert, input_kinds
+from services.ingest.convert import Accepted, convert, input_kinds
 from services.ingest.metrics import INGESTED
 from services.ingest.settings import IngestSettings
 from shared.clock import utcnow
@@ -158,7 +158,7 @@ class Ingest:
             max_bytes=self.settings.max_message_bytes,
             latest=latest,
         )
-        if isinstance(result, Signal):
+        if isinstance(result, Accepted):
             await signals.add(self.settings.topics.signals, result.key, result.value)
             return "valid"
         log.warning(

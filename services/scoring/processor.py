@@ -26,7 +26,8 @@ from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.store import AccountStore
 from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
 from services.scoring.settings import ScoringSettings
-from services.scoring.triggers.rules import Trigger
+from shared.contracts.signals import decode_signal
+from shared.contracts.triggers import TriggerEvent
 from shared.deadletter import dead_letter
 from shared.metrics import BATCH_RECORDS, FLUSH_SECONDS
 from shared.streaming import Batch, Commit, OffsetMoves
@@ -71,14 +72,14 @@ class ScoringProcessor:
             await self.relay_pending()
         dirty: dict[str, AccountState] = {}  # changed since their rows were last built
         rows: dict[str, AccountRow] = {}
-        fired: list[Trigger] = []
+        fired: list[TriggerEvent] = []
         rejects = []
         kinds: Counter[str] = Counter()
         for tp, records in batch.items():
             for count, record in enumerate(records, 1):
                 state = None
                 try:
-                    signal = orjson.loads(record.value)
+                    signal = decode_signal(record.value)
                     state = self.accounts.touch(signal["account_id"], tp.partition)
                     fired += apply_signal(
                         state, signal, self.rules, self.dedup, arrived=record.timestamp / 1000
@@ -164,7 +165,7 @@ class ScoringProcessor:
         return [repository.account_row(s) for s in dirty]
 
     async def _write(
-        self, rows: list[AccountRow], fired: list[Trigger], offsets: OffsetMoves | None
+        self, rows: list[AccountRow], fired: list[TriggerEvent], offsets: OffsetMoves | None
     ) -> None:
         started = time.perf_counter()
         async with self.engine.begin() as conn:
@@ -174,24 +175,24 @@ class ScoringProcessor:
                 await offsets.store(conn)
         FLUSH_SECONDS.labels("scoring").observe(time.perf_counter() - started)
         for trigger in new:
-            TRIGGERS_FIRED.labels(trigger["type"]).inc()
-            log.info("trigger %s: %s", trigger["dedup_key"], trigger["summary"])
+            TRIGGERS_FIRED.labels(trigger.type).inc()
+            log.info("trigger %s: %s", trigger.dedup_key, trigger.summary)
         await self._relay(new)
 
-    async def _relay(self, fired: list[Trigger]) -> None:
+    async def _relay(self, fired: list[TriggerEvent]) -> None:
         if not fired:
             return
         try:
             sends = [
                 await self.producer.send(
                     self.settings.topics.triggers,
-                    value=orjson.dumps(t),
-                    key=t["account_id"].encode(),
+                    value=t.to_json(),
+                    key=t.account_id.encode(),
                 )
                 for t in fired
             ]
             await asyncio.gather(*sends)
-            await repository.mark_published(self.engine, [t["trigger_id"] for t in fired])
+            await repository.mark_published(self.engine, [t.trigger_id for t in fired])
         except Exception as exc:  # stored already: relayed again with the next batch or tick
             log.warning("relaying %d triggers failed (%s); will retry", len(fired), exc)
             self._unrelayed = True

@@ -1,4 +1,4 @@
-"""Plain async factories for alert tests: accounts, triggers, a running service, rows."""
+"""Plain async factories for alert tests: triggers, a running service, rows."""
 
 from __future__ import annotations
 
@@ -16,38 +16,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.alerts.service import run_alerts
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import deliveries
-from services.scoring.tables import accounts
-from shared.clock import utcnow
 from shared.readiness import Readiness
 
 SAM = {"name": "Sam Lee", "email": "sam@vendor.example", "slack": "U024BE7LH"}
+# The account as scoring records it in the trigger event when it fires.
+ACME = {
+    "name": "Acme Corp",
+    "plan": {"name": "Growth", "period": "month", "limits": {}},
+    "csm": SAM,
+}
 
 
-async def seed_account(
-    engine: AsyncEngine, account_id: str = "acme", *, name: str = "Acme Corp", csm: Any = SAM
-) -> None:
-    profile: dict[str, Any] = {"account_id": account_id, "name": name, "plan": {"name": "Growth"}}
-    if csm is not None:
-        profile["csm"] = csm
-    async with engine.begin() as conn:
-        await conn.execute(
-            accounts.insert().values(
-                account_id=account_id,
-                partition=0,
-                name=name,
-                score=71,
-                band="green",
-                profile=orjson.dumps(profile).decode(),
-                health="{}",
-                recent_records="[]",
-                state=b"",
-                updated_at=utcnow(),
-            )
-        )
-
-
-def trigger(account_id: str = "acme", **overrides: Any) -> dict[str, Any]:
-    """A trigger event as scoring publishes it (contract example), with a fresh dedup_key."""
+def trigger(
+    account_id: str = "acme", *, account: dict[str, Any] | None = ACME, **overrides: Any
+) -> dict[str, Any]:
+    """A trigger event as scoring publishes it (contract example), with a fresh dedup_key; it
+    carries `account` as recorded when it fired (None: an event that carries none)."""
     period = uuid.uuid4().hex[:8]
     return {
         "trigger_id": uuid.uuid4().hex,
@@ -59,6 +43,9 @@ def trigger(account_id: str = "acme", **overrides: Any) -> dict[str, Any]:
         "summary": "Acme Corp used 82% of api_calls (82,000 of 100,000) this month",
         "details": {"metric": "api_calls", "used": 82000, "limit": 100000, "ratio": 0.82},
         "health": {"score": 71, "band": "green"},
+        "status": "firing",
+        "category": "expansion",
+        "account": account,
         **overrides,
     }
 

@@ -14,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations import migrate
 from services.alerts import deliveries
-from services.alerts.models import Trigger, parse_trigger
 from shared.clock import utcnow
+from shared.contracts.triggers import TriggerEvent, parse_trigger
 from shared.db.engine import create_engine
 from tests.alerts.factories import rows, trigger
 
 
-def triggers(count: int, **overrides: Any) -> list[Trigger]:
+def triggers(count: int, **overrides: Any) -> list[TriggerEvent]:
     return [
         parse_trigger(orjson.dumps(trigger(**overrides)), max_bytes=1 << 20) for _ in range(count)
     ]

@@ -9,17 +9,18 @@ import orjson
 import pytest
 
 from services.alerts import messages
-from services.alerts.models import Account, Trigger, parse_trigger
+from services.alerts.models import Account
 from services.alerts.senders import DeliveryError
 from services.alerts.senders.slack import check_response
 from services.alerts.worker import backoff_seconds, scrubber
-from shared.events import Rejected
+from shared.contracts.messages import Rejected
+from shared.contracts.triggers import TriggerEvent, parse_trigger
 from tests.alerts.factories import trigger
 
 ACME = Account("acme", "Acme Corp", "Sam Lee", "sam@vendor.example", "U024BE7LH")
 
 
-def parsed(**overrides: Any) -> Trigger:
+def parsed(**overrides: Any) -> TriggerEvent:
     return parse_trigger(orjson.dumps(trigger(**overrides)), max_bytes=1 << 20)
 
 
@@ -45,13 +46,20 @@ def test_parse_rejects_with_a_reason(raw: bytes, reason: str) -> None:
         parse_trigger(raw, max_bytes=1 << 20)
 
 
-def test_account_from_profile_is_lenient() -> None:
-    assert Account.from_profile("a", None) == Account("a", "a")
-    assert Account.from_profile("a", "not json") == Account("a", "a")
-    assert Account.from_profile("a", '{"name": "A", "csm": "x"}') == Account("a", "A")
-    profile = '{"name": "A", "csm": {"email": "s@v.example", "slack": " "}}'
-    assert Account.from_profile("a", profile).csm_email == "s@v.example"
-    assert Account.from_profile("a", profile).csm_slack is None
+def test_the_account_comes_from_the_trigger_event() -> None:
+    assert Account.of(parsed(account_id="a", account=None)) == Account("a", "a")
+    assert Account.of(parsed(account_id="a", account={"name": " "})) == Account("a", "a")
+    assert Account.of(parsed(account_id="a", account={"name": "A"})) == Account("a", "A")
+    recorded = {"name": "A", "csm": {"email": "S@v.example", "slack": " "}}
+    assert Account.of(parsed(account_id="a", account=recorded)).csm_email == "s@v.example"
+    assert Account.of(parsed(account_id="a", account=recorded)).csm_slack is None
+
+
+def test_an_event_from_before_accounts_were_carried_still_parses() -> None:
+    v1 = {k: v for k, v in trigger().items() if k not in ("account", "status", "category")}
+    event = parse_trigger(orjson.dumps(v1), max_bytes=1 << 20)
+    assert event.status == "firing" and event.account is None
+    assert Account.of(event) == Account("acme", "acme")
 
 
 def test_message_id_is_deterministic_per_dedup_key() -> None:

@@ -18,9 +18,10 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts import deliveries, messages
-from services.alerts.models import Account, Trigger, parse_trigger
+from services.alerts.models import Account
 from services.cli import UpSettings
 from shared.clock import utcnow
+from shared.contracts.triggers import TriggerEvent, parse_trigger
 from shared.deadletter import headers_of
 from tests.alerts.conftest import TOKEN
 from tests.alerts.factories import (
@@ -30,7 +31,6 @@ from tests.alerts.factories import (
     row,
     rows,
     running,
-    seed_account,
     trigger,
 )
 from tests.conftest import wait_for
@@ -64,7 +64,6 @@ async def test_one_trigger_one_slack_message_and_one_email(
     smtp_server: SmtpServer,
 ) -> None:
     settings = alert_settings(public_url="https://pulse.example")
-    await seed_account(engine)
     event = trigger()
     key = event["dedup_key"]
     async with running(settings, engine):
@@ -123,7 +122,6 @@ async def test_duplicated_triggers_alert_once(
     smtp_server: SmtpServer,
 ) -> None:
     settings = alert_settings()
-    await seed_account(engine)
     first = trigger()
     again = {**first, "trigger_id": "another-id-same-dedup-key"}
     sentinel = trigger()  # same account, so same partition: read after the duplicates
@@ -146,7 +144,6 @@ async def test_restart_resends_nothing(
     smtp_server: SmtpServer,
 ) -> None:
     settings = alert_settings()
-    await seed_account(engine)
     first = trigger()
     async with running(settings, engine):
         await produce(settings, first)
@@ -166,7 +163,6 @@ async def test_slack_failing_twice_then_recovering(
     alert_settings: Settings, engine: AsyncEngine, slack_server: SlackServer
 ) -> None:
     settings = alert_settings(smtp_host=None)
-    await seed_account(engine)
     slack_server.fail_next(2, status=500)
     event = trigger()
     async with running(settings, engine):
@@ -188,7 +184,6 @@ async def test_slack_rate_limit_honours_retry_after(
     alert_settings: Settings, engine: AsyncEngine, slack_server: SlackServer
 ) -> None:
     settings = alert_settings(smtp_host=None)
-    await seed_account(engine)
     slack_server.rate_limit_next(1, retry_after=1)
     event = trigger()
     async with running(settings, engine):
@@ -205,7 +200,6 @@ async def test_smtp_refusing_then_accepting(
     alert_settings: Settings, engine: AsyncEngine, smtp_server: SmtpServer
 ) -> None:
     settings = alert_settings(slack_bot_token=None)
-    await seed_account(engine)
     smtp_server.refuse_next(1)
     event = trigger()
     async with running(settings, engine):
@@ -222,7 +216,6 @@ async def test_permanent_slack_error_fails_without_retrying(
     alert_settings: Settings, engine: AsyncEngine, slack_server: SlackServer
 ) -> None:
     settings = alert_settings(smtp_host=None)
-    await seed_account(engine)
     slack_server.error_next(5, "channel_not_found")
     event = trigger()
     async with running(settings, engine) as readiness:
@@ -242,7 +235,6 @@ async def test_transient_errors_give_up_after_max_attempts(
     alert_settings: Settings, engine: AsyncEngine, slack_server: SlackServer
 ) -> None:
     settings = alert_settings(smtp_host=None, delivery_max_attempts=3)
-    await seed_account(engine)
     slack_server.fail_next(10, status=503)
     event = trigger()
     async with running(settings, engine):
@@ -264,7 +256,6 @@ async def test_slow_slack_does_not_delay_email(
     smtp_server: SmtpServer,
 ) -> None:
     settings = alert_settings(delivery_timeout_seconds=1.0)
-    await seed_account(engine)
     slack_server.delay = 3.0
     event = trigger()
     key = event["dedup_key"]
@@ -290,7 +281,6 @@ async def test_emails_under_way_at_once_stay_within_the_connection_bound(
     # Each email the relay accepted but the worker had not recorded yet is sent again after a
     # crash, so only a few may be under way at once, however many are due.
     settings = alert_settings(slack_bot_token=None, smtp_max_connections=2)
-    await seed_account(engine)
     smtp_server.delay = 0.2
     events = [trigger() for _ in range(8)]
     async with running(settings, engine):
@@ -309,7 +299,6 @@ async def test_a_send_its_worker_never_finished_goes_again_marked_in_doubt(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = alert_settings(slack_bot_token=None)
-    await seed_account(engine)
     event = trigger()
     key = event["dedup_key"]
     await in_doubt_email(engine, event)
@@ -337,7 +326,7 @@ async def in_doubt_email(engine: AsyncEngine, event: dict) -> None:
     await deliveries.claim_due(engine, now=now, lease_until=now, limit=1, channel="email")
 
 
-def parsed(event: dict) -> Trigger:
+def parsed(event: dict) -> TriggerEvent:
     return parse_trigger(orjson.dumps(event), max_bytes=1 << 20)
 
 
@@ -372,7 +361,6 @@ async def email_in_doubt(
     """The archive wired in, the account seeded, and one email in doubt: its settings and
     trigger."""
     wired = with_archive(settings, relay, archive)
-    await seed_account(engine)
     event = trigger()
     await in_doubt_email(engine, event)
     return wired, event
@@ -435,7 +423,6 @@ async def test_a_refused_csm_leaves_no_copy_in_the_archive(
     # that the CSM had it.
     smtp_server.refuse_recipient(SAM["email"], "450 4.2.1 Mailbox busy, try later")
     settings = with_archive(alert_settings, smtp_server, mail_archive, delivery_max_attempts=2)
-    await seed_account(engine)
     event = trigger()
     key = event["dedup_key"]
     async with running(settings, engine):
@@ -456,7 +443,6 @@ async def test_a_retry_finds_the_message_slack_kept_and_does_not_post_it_again(
     settings = alert_settings(
         smtp_host=None, delivery_timeout_seconds=0.5, delivery_backoff_base_seconds=2.0
     )
-    await seed_account(engine)
     slack_server.delay = 1.0
     event = trigger()
     key = event["dedup_key"]
@@ -481,9 +467,9 @@ async def test_recipients_fall_back_or_skip(
     smtp_server: SmtpServer,
 ) -> None:
     settings = alert_settings(slack_default_channel="#cs-alerts")
-    await seed_account(engine, "globex", name="Globex", csm={"name": "Kim", "email": "k@v.example"})
-    with_csm_email = trigger("globex")
-    unknown_account = trigger("initech")  # no account row yet
+    globex = {"name": "Globex", "csm": {"name": "Kim", "email": "k@v.example"}}
+    with_csm_email = trigger("globex", account=globex)
+    unknown_account = trigger("initech", account=None)  # an event that carries no account
     async with running(settings, engine):
         await produce(settings, with_csm_email, unknown_account)
         for event in (with_csm_email, unknown_account):
@@ -494,7 +480,7 @@ async def test_recipients_fall_back_or_skip(
     skipped = await row(engine, unknown_account["dedup_key"], "email")
     assert skipped is not None and skipped["status"] == "skipped"
     assert "no csm.email" in skipped["last_error"]
-    # Without an account record the alert names the account by its id.
+    # Without the account's record the alert names the account by its id.
     initech = slack_for(slack_server, unknown_account["dedup_key"])[0]
     assert "initech" in initech["blocks"][0]["text"]["text"]
 
@@ -503,7 +489,6 @@ async def test_console_when_no_channel_is_configured(
     settings_factory: Settings, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = settings_factory()
-    await seed_account(engine)
     event = trigger()
     async with running(settings, engine):
         await produce(settings, event)
@@ -542,7 +527,6 @@ async def test_secrets_stay_out_of_logs_and_rows(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = alert_settings(smtp_host=None)
-    await seed_account(engine)
     slack_server.fail_next(1, status=502, body=f"proxy error for Bearer {TOKEN}")
     event = trigger()
     with caplog.at_level(logging.DEBUG):

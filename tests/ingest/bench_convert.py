@@ -26,10 +26,12 @@ import orjson
 from aiokafka.structs import ConsumerRecord
 
 from services.bench.workload import build
-from services.ingest.convert import Signal, convert, input_kinds, record_id
+from services.ingest.convert import Accepted, convert, input_kinds, record_id
 from services.ingest.fast import fast_signal
 from shared.config import Topics
-from shared.events import decode, to_signal, validate
+from shared.contracts.inputs import validate
+from shared.contracts.messages import decode
+from shared.contracts.signals import to_signal
 
 LATEST = datetime(2026, 11, 22, tzinfo=UTC)
 LIMIT = 1 << 20
@@ -50,11 +52,11 @@ def records(events: int) -> dict[str, list[ConsumerRecord]]:
     return by_kind
 
 
-def before(kind: str, record: ConsumerRecord) -> Signal:
+def before(kind: str, record: ConsumerRecord) -> Accepted:
     """convert() as it was for a valid message: everything through the models."""
     message = validate(kind, record.value, max_bytes=LIMIT, latest=LATEST)
     signal = to_signal(kind, message, record_id(record))
-    return Signal(key=signal["account_id"].encode(), value=orjson.dumps(signal))
+    return Accepted(key=signal["account_id"].encode(), value=orjson.dumps(signal))
 
 
 Way = Callable[[str, ConsumerRecord], object]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from aiokafka.structs import ConsumerRecord
 
-from services.ingest.convert import Rejection, Signal, convert, input_kinds
+from services.ingest.convert import Accepted, Rejection, convert, input_kinds
 from shared.config import Topics
 from tests.ingest.examples import EXAMPLES, example
 
@@ -44,7 +44,7 @@ def test_every_input_topic_has_its_kind() -> None:
 def test_event_keeps_its_event_id_and_is_keyed_by_account() -> None:
     value = orjson.dumps(example("login", occurred_at="2026-11-20T11:58:00+02:00"))
     result = convert("login", record(value, "cs.logins"), max_bytes=1 << 20, latest=LATEST)
-    assert isinstance(result, Signal)
+    assert isinstance(result, Accepted)
     assert result.key == b"acme"
     signal = orjson.loads(result.value)
     assert signal["signal_id"] == "l-1"
@@ -56,7 +56,7 @@ def test_record_signal_id_is_its_position_so_redelivery_dedupes() -> None:
     value = orjson.dumps(EXAMPLES["account"])
     first = convert("account", record(value), max_bytes=1 << 20, latest=LATEST)
     again = convert("account", record(value), max_bytes=1 << 20, latest=LATEST)
-    assert isinstance(first, Signal)
+    assert isinstance(first, Accepted)
     assert first == again
     assert orjson.loads(first.value)["signal_id"] == "cs.accounts:2:7"
 
@@ -76,7 +76,7 @@ def test_future_bound_is_the_given_latest() -> None:
         max_bytes=1 << 20,
         latest=LATEST,
     )
-    assert isinstance(ok, Signal)
+    assert isinstance(ok, Accepted)
     assert isinstance(late, Rejection)
     assert "occurred_at" in late.reason
 
@@ -97,7 +97,7 @@ def test_out_of_range_time_is_rejected_not_raised() -> None:
 
 
 def test_occurred_at_must_be_rfc_3339() -> None:
-    from shared.events import parse_event_time
+    from shared.contracts.messages import parse_event_time
 
     assert parse_event_time("2026-11-20t10:00:00.1234567z").isoformat() == (
         "2026-11-20T10:00:00.123456+00:00"

@@ -25,9 +25,11 @@ from hypothesis import strategies as st
 
 from services.bench.workload import build
 from services.ingest import fast
-from services.ingest.convert import Rejection, Signal, convert, record_id
+from services.ingest.convert import Accepted, Rejection, convert, record_id
 from services.ingest.fast import fast_signal
-from shared.events import MODELS, Csm, Plan, Rejected, decode, to_signal, validate
+from shared.contracts.inputs import MODELS, Csm, Plan, validate
+from shared.contracts.messages import Rejected, decode
+from shared.contracts.signals import to_signal
 from tests.ingest.examples import EXAMPLES
 from tests.ingest.examples import example as contract_example
 from tests.ingest.test_convert import record
@@ -43,12 +45,12 @@ TOPICS = {
 }
 
 
-def by_models(kind: str, raw: bytes | None, latest: datetime) -> Signal | Rejection:
+def by_models(kind: str, raw: bytes | None, latest: datetime) -> Accepted | Rejection:
     """convert() as it was before the fast path: the models decide everything."""
     try:
         message = validate(kind, raw, max_bytes=LIMIT, latest=latest)
         signal = to_signal(kind, message, record_id(record(raw, TOPICS[kind])))
-        return Signal(key=signal["account_id"].encode(), value=orjson.dumps(signal))
+        return Accepted(key=signal["account_id"].encode(), value=orjson.dumps(signal))
     except Rejected as exc:
         return Rejection(exc.reason)
     except Exception as exc:
@@ -266,6 +268,19 @@ LIMITS = Field(
         JUNK,
     ),
 )
+LABEL_NAMES = text(1, 100)
+LABELS = Field(
+    mix(
+        st.dictionaries(LABEL_NAMES.valid, TEXT.valid, max_size=4),
+        st.just({f"l{i}": "x" for i in range(50)}),
+    ),
+    mix(
+        st.dictionaries(sized([0, 101]), st.just("x"), min_size=1, max_size=2),
+        st.dictionaries(LABEL_NAMES.valid, TEXT.near, min_size=1, max_size=2),
+        st.just({f"l{i}": "x" for i in range(51)}),
+        JUNK,
+    ),
+)
 EVENT = {"event_id": ID, "account_id": ID, "occurred_at": TIME}
 MODE = choices("delta", "absolute")
 NESTED = {
@@ -307,6 +322,10 @@ SHAPES: dict[str, list[tuple[dict[str, Field], dict[str, Field]]]] = {
                 "csm": nested(NESTED["csm"]),
                 "plan": nested(NESTED["plan"]),
                 "renewal_date": DATE,
+                "start_date": DATE,
+                "segment": TEXT,
+                "labels": LABELS,
+                "crm_url": TEXT,
             },
         )
     ],

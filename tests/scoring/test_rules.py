@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -14,6 +14,7 @@ from services.scoring.accounts.packing import packed, unpacked
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.views import usage_view
 from services.scoring.settings import RuleSettings
+from shared.contracts.signals import Signal
 from tests.scoring.factories import account_record, login, stakeholder, support, usage
 
 RULES = RuleSettings()
@@ -21,9 +22,11 @@ DEDUP = DedupWindow(1000, 7 * 86400.0)
 
 
 def run(state: AccountState, *signals: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trigger events the signals fire, as published on cs.triggers."""
     fired = []
     for signal in signals:
-        fired += apply_signal(state, signal, RULES, DEDUP, arrived=0.0)
+        events = apply_signal(state, cast(Signal, signal), RULES, DEDUP, arrived=0.0)
+        fired += [event.model_dump(mode="json") for event in events]
     return fired
 
 

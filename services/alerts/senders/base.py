@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from services.alerts.models import Account, Trigger
+from services.alerts.models import Account
+from shared.contracts.triggers import TriggerEvent
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,6 @@ class Sender(Protocol):
         """Who gets this account's alerts on this channel, or None when nobody does."""
 
     async def send(
-        self, trigger: Trigger, account: Account, recipient: str, attempt: Attempt
+        self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
     ) -> None:
         """Deliver one alert; raise DeliveryError (or anything else: retried) on failure."""

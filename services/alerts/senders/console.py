@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from services.alerts import messages
-from services.alerts.models import Account, Trigger
+from services.alerts.models import Account
 from services.alerts.senders.base import Attempt
+from shared.contracts.triggers import TriggerEvent
 
 
 class ConsoleSender:
@@ -16,7 +17,7 @@ class ConsoleSender:
         return "stdout"
 
     async def send(
-        self, trigger: Trigger, account: Account, recipient: str, attempt: Attempt
+        self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
     ) -> None:
         # Printed, not logged: the worker already logs every delivery, and one line per alert
         # is what a first run should show.

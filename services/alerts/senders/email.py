@@ -15,10 +15,11 @@ import aiosmtplib
 from aiosmtplib.email import flatten_message
 
 from services.alerts import messages
-from services.alerts.models import Account, Trigger
+from services.alerts.models import Account
 from services.alerts.senders.archive import MailArchive
 from services.alerts.senders.base import Attempt, DeliveryError
 from services.alerts.settings import AlertsSettings
+from shared.contracts.triggers import TriggerEvent
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class EmailSender:
         return account.csm_email
 
     async def send(
-        self, trigger: Trigger, account: Account, recipient: str, attempt: Attempt
+        self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
     ) -> None:
         s = self.settings
         message = messages.email_message(

@@ -22,8 +22,9 @@ from typing import Any
 import httpx
 
 from services.alerts import messages
-from services.alerts.models import Account, Trigger
+from services.alerts.models import Account
 from services.alerts.senders.base import Attempt, DeliveryError
+from shared.contracts.triggers import TriggerEvent
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class SlackSender:
         return account.csm_slack or self.default_channel
 
     async def send(
-        self, trigger: Trigger, account: Account, recipient: str, attempt: Attempt
+        self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
     ) -> None:
         if attempt.is_retry and await self._already_posted(
             trigger.dedup_key, recipient, attempt.since

@@ -6,20 +6,25 @@ rules, in event time, and returns the triggers that fired. No I/O happens here.
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.scoring.accounts.state import CSAT_KEPT, RECORDS_KEPT, AccountState, DedupWindow
 from services.scoring.accounts.time import day_of, month_of
 from services.scoring.health.score import compute_health, engaged_people, is_engaged
 from services.scoring.settings import RuleSettings
 from services.scoring.triggers.rules import (
-    Trigger,
     check_health_red,
     check_plan_limit,
     check_single_threaded,
+    health_of,
 )
+from shared.contracts.signals import (
+    LoginSignal,
+    RecordSignal,
+    Signal,
+    SupportSignal,
+    UsageSignal,
+)
+from shared.contracts.triggers import TriggerEvent
 
-Signal = dict[str, Any]
 PERSON_FIELDS = ("name", "title", "department", "role", "status")
 MONTHS_KEPT = 14
 
@@ -31,37 +36,41 @@ def apply_signal(
     dedup: DedupWindow,
     *,
     arrived: float,
-) -> list[Trigger]:
+) -> list[TriggerEvent]:
     """Apply one signal that arrived (was published to cs.signals) at `arrived`, epoch
     seconds; a signal_id seen before changes nothing and fires nothing."""
     if not state.remember(signal["signal_id"], arrived, dedup):
         return []
-    kind = signal["kind"]
-    if kind in ("account", "stakeholder"):
+    if signal["kind"] == "account" or signal["kind"] == "stakeholder":
         return _apply_record(state, signal, rules)
     ts = float(signal["ts"])
     quiet = is_quiet(state, signal, ts, rules)
     state.advance(ts)
     touched: list[str] = []
-    if kind == "usage":
+    if signal["kind"] == "usage":
         touched = _apply_usage(state, signal, ts)
-    elif kind == "login":
+    elif signal["kind"] == "login":
         touched = _apply_login(state, signal, ts)
-    elif kind == "support":
+    elif signal["kind"] == "support":
         _apply_support(state, signal, ts)
     else:
-        raise ValueError(f"unknown signal kind {kind!r}")
+        raise ValueError(f"unknown signal kind {signal['kind']!r}")
     if quiet:
         return _quiet_limits(state, touched, ts, rules)
     return evaluate(state, state.now, rules, metrics=touched, metrics_at=ts)
 
 
-def is_quiet(state: AccountState, signal: Signal, ts: float, rules: RuleSettings) -> bool:
+def is_quiet(
+    state: AccountState,
+    signal: UsageSignal | LoginSignal | SupportSignal,
+    ts: float,
+    rules: RuleSettings,
+) -> bool:
     """Whether an event can only raise health and leave every rule's condition as it is:
     usage or a login, on the account's current day, by someone already engaged (with no new
     department), while health_red is not firing. Most events are; skipping the evaluation
     for them gives the same scores and triggers at a fraction of the cost."""
-    if signal["kind"] not in ("usage", "login") or state.now == 0.0:
+    if signal["kind"] == "support" or state.now == 0.0:
         return False
     today = day_of(state.now)
     if day_of(ts) != today or state.rules.get("health_red", {}).get("state") == "firing":
@@ -73,6 +82,8 @@ def is_quiet(state: AccountState, signal: Signal, ts: float, rules: RuleSettings
     person = state.people.get(pid) if pid else None
     if person is None or not is_engaged(person, today, rules.engaged_window_days):
         return False
+    if signal["kind"] == "usage":
+        return True
     email = signal.get("email")
     if email and person.get("email") != email:
         return False
@@ -82,13 +93,12 @@ def is_quiet(state: AccountState, signal: Signal, ts: float, rules: RuleSettings
 
 def _quiet_limits(
     state: AccountState, metrics: list[str], ts: float, rules: RuleSettings
-) -> list[Trigger]:
+) -> list[TriggerEvent]:
     state.health_stale = True
     fired = [t for m in metrics if (t := check_plan_limit(state, m, ts, rules))]
     if fired:  # rare: bring health up to date for the snapshot the trigger carries
         refresh_health(state, rules)
-        for trigger in fired:
-            trigger["health"] = {"score": state.health["score"], "band": state.health["band"]}
+        fired = [trigger.model_copy(update={"health": health_of(state)}) for trigger in fired]
     return fired
 
 
@@ -105,7 +115,7 @@ def evaluate(
     *,
     metrics: list[str] | tuple[str, ...] = (),
     metrics_at: float = 0.0,
-) -> list[Trigger]:
+) -> list[TriggerEvent]:
     """Recompute health at event time `at`, then run the rules: plan limits for `metrics` in
     the period of `metrics_at` (an event's own time), and the time-dependent ones at `at`.
     Health comes first so every trigger carries the health the account has after the event."""
@@ -132,7 +142,7 @@ def _seen(state: AccountState, ts: float, user_id: str | None, email: str | None
     return True
 
 
-def _apply_usage(state: AccountState, signal: Signal, ts: float) -> list[str]:
+def _apply_usage(state: AccountState, signal: UsageSignal, ts: float) -> list[str]:
     touched = []
     day = day_of(ts)
     state.activity[day] = state.activity.get(day, 0) + 1
@@ -153,7 +163,7 @@ def _apply_usage(state: AccountState, signal: Signal, ts: float) -> list[str]:
     return touched
 
 
-def _apply_login(state: AccountState, signal: Signal, ts: float) -> list[str]:
+def _apply_login(state: AccountState, signal: LoginSignal, ts: float) -> list[str]:
     day = day_of(ts)
     state.activity[day] = state.activity.get(day, 0) + 1
     first_this_month = _seen(state, ts, signal["user_id"], signal.get("email"))
@@ -164,7 +174,7 @@ def _apply_login(state: AccountState, signal: Signal, ts: float) -> list[str]:
     return ["seats"] if first_this_month else []
 
 
-def _apply_support(state: AccountState, signal: Signal, ts: float) -> None:
+def _apply_support(state: AccountState, signal: SupportSignal, ts: float) -> None:
     ticket = state.tickets.setdefault(
         signal["ticket_id"],
         {"status": "open", "priority": "normal", "category": "other", "opened": ts, "updated": 0.0},
@@ -186,7 +196,9 @@ def _apply_support(state: AccountState, signal: Signal, ts: float) -> None:
         state.csat = sorted([*state.csat, [ts, float(signal["csat"])]])[-CSAT_KEPT:]
 
 
-def _apply_record(state: AccountState, signal: Signal, rules: RuleSettings) -> list[Trigger]:
+def _apply_record(
+    state: AccountState, signal: RecordSignal, rules: RuleSettings
+) -> list[TriggerEvent]:
     """CRM records replace what they describe; they carry no event time."""
     body = {k: v for k, v in signal.items() if k not in ("kind", "signal_id")}
     state.recent_records = [*state.recent_records, signal["signal_id"]][-RECORDS_KEPT:]
@@ -200,7 +212,7 @@ def _apply_record(state: AccountState, signal: Signal, rules: RuleSettings) -> l
             metrics=list(state.plan.get("limits", {})),
             metrics_at=state.now,
         )
-    person = state.person(email=body["email"])
+    person = state.person(email=signal["email"])
     for key in PERSON_FIELDS:
         person[key] = body.get(key)
     return evaluate(state, state.now, rules)

@@ -4,7 +4,6 @@ transaction to store a batch (accounts, new triggers and offsets together)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -16,8 +15,8 @@ from services.scoring.accounts.packing import packed
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import active_triggers
 from services.scoring.tables import accounts, triggers
-from services.scoring.triggers.rules import Trigger
 from shared.clock import utcnow
+from shared.contracts.triggers import TriggerEvent
 from shared.db.bulk import upsert
 
 LOAD_CHUNK = 5000
@@ -76,7 +75,7 @@ async def store_accounts(conn: AsyncConnection, rows: list[AccountRow]) -> None:
     await upsert(conn, accounts, rows)
 
 
-async def store_triggers(conn: AsyncConnection, fired: list[Trigger]) -> list[Trigger]:
+async def store_triggers(conn: AsyncConnection, fired: list[TriggerEvent]) -> list[TriggerEvent]:
     """Insert new triggers (the outbox) in one executemany (SQLAlchemy sends it as batched
     multi-row INSERTs); returns those not already stored for their dedup_key, in the order
     they fired."""
@@ -87,26 +86,26 @@ async def store_triggers(conn: AsyncConnection, fired: list[Trigger]) -> list[Tr
     stored = set(result.scalars())
     new = []
     for trigger in fired:  # a trigger fired twice in one batch is new once
-        if trigger["trigger_id"] in stored:
-            stored.discard(trigger["trigger_id"])
+        if trigger.trigger_id in stored:
+            stored.discard(trigger.trigger_id)
             new.append(trigger)
     return new
 
 
-def _trigger_row(trigger: Trigger) -> dict[str, Any]:
+def _trigger_row(trigger: TriggerEvent) -> dict[str, Any]:
     return {
-        "trigger_id": trigger["trigger_id"],
-        "dedup_key": trigger["dedup_key"],
-        "type": trigger["type"],
-        "account_id": trigger["account_id"],
-        "fired_at": datetime.fromisoformat(trigger["fired_at"]),
-        "severity": trigger["severity"],
-        "payload": _dumps(trigger),
+        "trigger_id": trigger.trigger_id,
+        "dedup_key": trigger.dedup_key,
+        "type": trigger.type,
+        "account_id": trigger.account_id,
+        "fired_at": trigger.fired_at,
+        "severity": trigger.severity,
+        "payload": trigger.to_json().decode(),
         "published": False,
     }
 
 
-async def unpublished_triggers(engine: AsyncEngine, limit: int = 1000) -> list[Trigger]:
+async def unpublished_triggers(engine: AsyncEngine, limit: int = 1000) -> list[TriggerEvent]:
     async with engine.connect() as conn:
         rows = await conn.execute(
             select(triggers.c.payload)
@@ -114,7 +113,7 @@ async def unpublished_triggers(engine: AsyncEngine, limit: int = 1000) -> list[T
             .order_by(triggers.c.fired_at)
             .limit(limit)
         )
-        return [orjson.loads(p) for (p,) in rows]
+        return [TriggerEvent.model_validate_json(p) for (p,) in rows]
 
 
 async def mark_published(engine: AsyncEngine, trigger_ids: list[str]) -> None:

@@ -36,15 +36,14 @@ from services.scoring.api.security import ApiGuard, document_guard
 from services.scoring.settings import ScoringSettings
 from services.scoring.tables import accounts, triggers
 from shared.clock import iso
-from shared.db.engine import read_rows
-from shared.events import (
+from shared.contracts.inputs import (
     AccountFields,
     AccountRecord,
-    Email,
     StakeholderFields,
     StakeholderRecord,
-    parse_event_time,
 )
+from shared.contracts.messages import Email, parse_event_time
+from shared.db.engine import read_rows
 from shared.readiness import Readiness
 
 # PostgreSQL text holds no NUL, and UTF-8 no lone surrogate. Text with either is refused at

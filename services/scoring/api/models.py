@@ -8,11 +8,12 @@ tests/security/test_schemathesis.py checks real answers against these schemas.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.events import AccountRecord
+from shared.contracts.inputs import AccountRecord
+from shared.contracts.triggers import TriggerEvent
 
 Band = Literal["green", "yellow", "red"]
 TriggerType = Literal["plan_limit_80", "single_threaded", "health_red"]
@@ -117,22 +118,8 @@ class Stakeholders(BaseModel):
     stakeholders: list[Stakeholder]
 
 
-class Trigger(BaseModel):
-    """A trigger event (docs/contract.md, section 6)."""
-
-    trigger_id: str
-    type: TriggerType
-    account_id: str
-    fired_at: datetime
-    severity: Literal["warning", "critical"]
-    dedup_key: str
-    summary: str
-    details: dict[str, Any] = Field(description="facts that depend on the type")
-    health: Brief
-
-
 class TriggerPage(BaseModel):
-    triggers: list[Trigger]
+    triggers: list[TriggerEvent] = Field(description="trigger events, as on cs.triggers")
     next_cursor: str | None = Field(description="null on the last page; else pass as cursor")
 
 

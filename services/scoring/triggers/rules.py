@@ -16,8 +16,9 @@ from services.scoring.accounts.state import AccountState, Person
 from services.scoring.accounts.time import date_of, day_of, iso_of, months_in, period_of
 from services.scoring.health.score import engaged_people
 from services.scoring.settings import RuleSettings
+from shared.clock import from_ts
+from shared.contracts.triggers import CATEGORIES, TriggerAccount, TriggerEvent, TriggerHealth
 
-Trigger = dict[str, Any]
 TRIGGER_NAMESPACE = uuid.UUID("6f1c1d52-8a53-4e0e-9a58-2b3f1f0d7a11")
 SEVERITY = {"plan_limit_80": "warning", "single_threaded": "warning", "health_red": "critical"}
 
@@ -29,24 +30,40 @@ def trigger_id_of(dedup_key: str) -> str:
 
 def _fire(
     state: AccountState, kind: str, tail: str, at: float, summary: str, details: dict[str, Any]
-) -> Trigger:
+) -> TriggerEvent:
     dedup_key = f"{state.account_id}:{kind}:{tail}"
-    trigger = {
-        "trigger_id": trigger_id_of(dedup_key),
-        "type": kind,
-        "account_id": state.account_id,
-        "fired_at": iso_of(at),
-        "severity": SEVERITY[kind],
-        "dedup_key": dedup_key,
-        "summary": summary,
-        "details": details,
-        "health": {"score": state.health.get("score"), "band": state.health.get("band")},
-    }
+    trigger = TriggerEvent(
+        trigger_id=trigger_id_of(dedup_key),
+        type=kind,
+        account_id=state.account_id,
+        fired_at=from_ts(at),
+        severity=SEVERITY[kind],
+        category=CATEGORIES[kind],
+        dedup_key=dedup_key,
+        summary=summary,
+        details=details,
+        health=health_of(state),
+        account=account_of(state),
+    )
     active = state.rules.setdefault("active", {})
     active[kind if kind != "plan_limit_80" else dedup_key] = {
-        k: trigger[k] for k in ("trigger_id", "type", "dedup_key", "fired_at", "summary")
+        "trigger_id": trigger.trigger_id,
+        "type": kind,
+        "dedup_key": dedup_key,
+        "fired_at": iso_of(at),
+        "summary": summary,
     }
     return trigger
+
+
+def health_of(state: AccountState) -> TriggerHealth:
+    return TriggerHealth(score=state.health["score"], band=state.health["band"])
+
+
+def account_of(state: AccountState) -> TriggerAccount:
+    """The account as recorded now: the trigger carries it, so whoever receives the trigger
+    (alerts, above all) needs nothing else to know whose account it is and who owns it."""
+    return TriggerAccount.model_validate(state.profile or {})
 
 
 def _clear(state: AccountState, key: str) -> None:
@@ -70,7 +87,7 @@ def used_of(state: AccountState, metric: str, period_key: str) -> float:
 
 def check_plan_limit(
     state: AccountState, metric: str, at: float, rules: RuleSettings
-) -> Trigger | None:
+) -> TriggerEvent | None:
     """Evaluate one metric in the plan period containing `at` (an event's own time)."""
     limit = state.plan.get("limits", {}).get(metric)
     if not limit or at == 0.0:
@@ -117,7 +134,7 @@ def _end_past_periods(
 
 def check_single_threaded(
     state: AccountState, at: float, rules: RuleSettings, engaged: list[Person] | None = None
-) -> Trigger | None:
+) -> TriggerEvent | None:
     """`engaged`, when the caller has it, is engaged_people(state, at, the engaged window)."""
     people = engaged_people(state, at, rules.engaged_window_days) if engaged is None else engaged
     departments = {p.get("department") for p in people}
@@ -157,7 +174,7 @@ def check_single_threaded(
 # --- health_red ----------------------------------------------------------------------------
 
 
-def check_health_red(state: AccountState, at: float, rules: RuleSettings) -> Trigger | None:
+def check_health_red(state: AccountState, at: float, rules: RuleSettings) -> TriggerEvent | None:
     score = state.health["score"]
     rule = state.rules.setdefault("health_red", {"state": "inactive", "since": 0.0})
     if rule["state"] == "firing":

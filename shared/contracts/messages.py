@@ -1,6 +1,6 @@
-"""The contract's input messages, their validation, and the normalized signals scoring reads.
+"""What every topic's messages share: the base model, the field types, event time, and how a
+message value is decoded and checked, with a reason an operator can read when it is not valid.
 
-Every input message becomes either one signal on cs.signals or one dead letter with a reason.
 Validation is strict about types (a number is a number, not a numeric string), lenient about
 unknown fields (ignored, for forward compatibility).
 """
@@ -8,8 +8,8 @@ unknown fields (ignored, for forward compatibility).
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from pydantic import (
@@ -19,8 +19,6 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
-    field_validator,
-    model_validator,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -80,105 +78,6 @@ def parse_event_time(value: Any) -> datetime:
 
 class Message(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class Event(Message):
-    event_id: Id
-    account_id: Id
-    occurred_at: datetime
-
-    _check_time = field_validator("occurred_at", mode="before")(parse_event_time)
-
-
-class UsageEvent(Event):
-    user_id: Id | None = None
-    feature: Name | None = None
-    metric: Name | None = None
-    value: NonNegative | None = None
-    mode: Literal["delta", "absolute"] = "delta"
-
-    @model_validator(mode="after")
-    def _feature_or_metric(self) -> UsageEvent:
-        if self.feature is None and self.metric is None:
-            raise ValueError("feature or metric is required")
-        if self.metric is not None and self.value is None:
-            raise ValueError("value is required with metric")
-        if self.value is not None and self.metric is None:
-            raise ValueError("metric is required with value")
-        return self
-
-
-class LoginEvent(Event):
-    user_id: Id
-    email: Email | None = None
-    title: Text | None = None
-    department: Department | None = None
-
-
-class SupportEvent(Event):
-    ticket_id: Id
-    status: Literal["opened", "updated", "solved", "closed", "reopened"]
-    # Absent means "as before" for an update; a new ticket starts as normal / other.
-    priority: Literal["low", "normal", "high", "urgent"] | None = None
-    category: Literal["bug", "question", "feature_request", "billing", "other"] | None = None
-    requested_feature: Text | None = None
-    csat: Annotated[int, Field(ge=1, le=5, strict=True)] | None = None
-    requester_email: Email | None = None
-
-
-class Csm(Message):
-    name: Text | None = None
-    email: Email | None = None
-    slack: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-
-
-PositiveLimit = Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)]
-
-
-class Plan(Message):
-    name: Text | None = None
-    period: Literal["month", "year"] = "month"
-    limits: dict[Name, PositiveLimit] = Field(default_factory=dict, max_length=200)
-
-
-class AccountFields(Message):
-    """An account record without its id: the body of PUT /v1/accounts/{account_id}."""
-
-    name: Text | None = None
-    tier: Annotated[int, Field(ge=0, le=1000, strict=True)] | None = None
-    arr: NonNegative | None = None
-    csm: Csm | None = None
-    plan: Plan | None = None
-    renewal_date: date | None = None
-
-
-class AccountRecord(AccountFields):
-    account_id: Id
-
-
-class StakeholderFields(Message):
-    """A stakeholder record without its keys: the body of PUT .../stakeholders/{email}."""
-
-    name: Text | None = None
-    title: Text | None = None
-    department: Department | None = None
-    role: Literal["champion", "economic_buyer", "executive_sponsor", "admin", "user"] = "user"
-    status: Literal["active", "left"] = "active"
-
-
-class StakeholderRecord(StakeholderFields):
-    account_id: Id
-    email: Email
-
-
-Kind = Literal["usage", "login", "support", "account", "stakeholder"]
-MODELS: dict[str, type[Message]] = {
-    "usage": UsageEvent,
-    "login": LoginEvent,
-    "support": SupportEvent,
-    "account": AccountRecord,
-    "stakeholder": StakeholderRecord,
-}
 
 
 class Rejected(Exception):
@@ -246,25 +145,3 @@ def validate_object(model: type[M], data: dict[str, Any]) -> M:
 def parse_model(model: type[M], raw: bytes | None, *, max_bytes: int) -> M:
     """One message value as `model`, or Rejected with a reason an operator can read."""
     return validate_object(model, decode(raw, max_bytes=max_bytes))
-
-
-def check(kind: str, data: dict[str, Any], *, latest: datetime | None) -> Message:
-    """Check one decoded input message, or raise Rejected with the reason."""
-    message = validate_object(MODELS[kind], data)
-    if latest is not None and isinstance(message, Event) and message.occurred_at > latest:
-        raise Rejected(f"occurred_at: {message.occurred_at.isoformat()} is too far in the future")
-    return message
-
-
-def validate(kind: str, raw: bytes | None, *, max_bytes: int, latest: datetime | None) -> Message:
-    """Parse and check one input message value, or raise Rejected with the reason."""
-    return check(kind, decode(raw, max_bytes=max_bytes), latest=latest)
-
-
-def to_signal(kind: str, message: Message, signal_id: str) -> dict[str, Any]:
-    """The normalized form written to cs.signals: kind, signal_id, and the message's fields."""
-    body = message.model_dump(mode="json", exclude_none=True)
-    if isinstance(message, Event):
-        body["ts"] = message.occurred_at.timestamp()
-        signal_id = message.event_id
-    return {"kind": kind, "signal_id": signal_id, **body}
