@@ -18,7 +18,8 @@ from services.scoring.accounts.apply import apply_signal, refresh_health
 from services.scoring.accounts.repository import account_row, store_accounts
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.time import date_of, iso_of
-from services.scoring.api.app import HealthReads, create_app
+from services.scoring.api.app import create_app
+from services.scoring.api.fast_health import HealthReads
 from shared.config import RuleSettings, ScoringSettings, UpSettings
 from shared.db.engine import create_engine
 from shared.db.tables import consumer_offsets, triggers

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Callable
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.api.security import RateLimiter, is_loopback
+from services.scoring.api.bind import is_loopback
+from services.scoring.api.rate_limit import RateLimiter
 from shared import tokens
 from shared.config import UpSettings
 from tests.scoring.conftest import scoring

@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.api.security import is_protected
+from services.scoring.api.admission import is_protected
 from shared import tokens
 from shared.config import UpSettings
 from tests.conftest import wait_for
