@@ -44,7 +44,7 @@ def refusal(description: str, headers: dict[str, Any] | None = None) -> dict[str
 # Every path: the body limit.
 TOO_LARGE: Answers = {413: refusal("a request body over PULSE_API_MAX_BODY_BYTES")}
 # Every protected route: the Gate's refusals (admission.py).
-GUARDED: Answers = {
+GUARD_REFUSALS: Answers = {
     401: refusal(
         "no valid bearer token, once a token exists (always when bound beyond loopback)",
         CHALLENGE,

@@ -12,8 +12,8 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.api.admission import Gate
-from services.scoring.api.answers import GUARDED, TOO_LARGE
-from services.scoring.api.auth import GUARDED as GUARDED_BY_BEARER
+from services.scoring.api.answers import GUARD_REFUSALS, TOO_LARGE
+from services.scoring.api.auth import GUARDED
 from services.scoring.api.errors import add_error_handlers
 from services.scoring.api.fast_health import HealthReads
 from services.scoring.api.guard import ApiGuard
@@ -72,6 +72,6 @@ def _v1() -> APIRouter:
 def guarded(router: APIRouter) -> APIRouter:
     """`router` behind the guard's admission: the bearer scheme declared on each of its routes,
     and the guard's refusals documented."""
-    outer = APIRouter(dependencies=[GUARDED_BY_BEARER], responses=GUARDED)
+    outer = APIRouter(dependencies=[GUARDED], responses=GUARD_REFUSALS)
     outer.include_router(router)
     return outer

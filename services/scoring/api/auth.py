@@ -31,6 +31,6 @@ def admitted_caller(
     return caller
 
 
-# A protected route's caller, as a typed parameter; GUARDED for a router's dependencies.
-Caller = Annotated[ActiveToken | None, Security(admitted_caller)]
+# For a guarded router's dependencies; a route that needs its caller takes a parameter
+# `Annotated[ActiveToken | None, GUARDED]`.
 GUARDED = Security(admitted_caller)
