@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.api.app import create_app
-from services.scoring.api.security import check_bind
+from services.scoring.api.bind import check_bind
 from services.scoring.processor import ScoringProcessor
 from services.scoring.settings import ScoringSettings
 from shared.kafka import create_consumer, create_producer

@@ -19,7 +19,8 @@ from services.scoring.accounts.apply import apply_signal, refresh_health
 from services.scoring.accounts.repository import account_row, store_accounts
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.time import date_of, iso_of
-from services.scoring.api.app import HealthReads, create_app
+from services.scoring.api.app import create_app
+from services.scoring.api.fast_health import HealthReads
 from services.scoring.settings import RuleSettings, ScoringSettings
 from services.scoring.tables import triggers
 from shared.db.engine import create_engine

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.cli import UpSettings
 from services.scoring import tokens
-from services.scoring.api.security import RateLimiter, is_loopback
+from services.scoring.api.bind import is_loopback
+from services.scoring.api.rate_limit import RateLimiter
 from tests.scoring.conftest import scoring
 from tests.security.conftest import bearer
 

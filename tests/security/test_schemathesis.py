@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.cli import UpSettings
 from services.scoring import tokens
-from services.scoring.api.security import is_protected
+from services.scoring.api.admission import is_protected
 from tests.conftest import wait_for
 from tests.scoring.conftest import scoring
 from tests.scoring.factories import login, usage
