@@ -14,6 +14,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.db.engine import is_postgres
+
 MIGRATIONS = Path(__file__).parent
 # Any constant will do: it only serializes concurrent start-ups on one PostgreSQL database.
 _LOCK_ID = 7_220_415
@@ -43,6 +45,6 @@ def _upgrade(connection: Connection) -> None:
 
 async def migrate(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
+        if is_postgres(engine):
             await connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
         await connection.run_sync(_upgrade)

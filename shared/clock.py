@@ -14,8 +14,11 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def iso(value: datetime) -> str:
-    return as_utc(value).isoformat().replace("+00:00", "Z")
+def iso(value: datetime | float) -> str:
+    """RFC 3339 in UTC with Z, as the contract writes every time; `value` is a datetime or
+    epoch seconds."""
+    moment = from_ts(value) if isinstance(value, int | float) else as_utc(value)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def from_ts(ts: float) -> datetime:

@@ -27,6 +27,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.db.engine import is_postgres
 from shared.db.tables import consumer_offsets
 from shared.readiness import Readiness
 
@@ -49,7 +50,7 @@ class OffsetMoves:
 
     async def store(self, conn: AsyncConnection) -> None:
         known = {tp: move for tp, move in self.moves.items() if move[0] is not None}
-        if known and conn.dialect.name == "postgresql":
+        if known and is_postgres(conn):
             await _advance_all(conn, self.group_id, known)
         else:
             for tp, (expected, new) in known.items():

@@ -25,7 +25,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts import senders
-from services.alerts.consumer import TriggerProcessor
+from services.alerts.processor import TriggerProcessor
 from services.alerts.settings import AlertsSettings
 from services.alerts.worker import DeliveryWorker, scrubber
 from shared.kafka import create_consumer, create_producer, ensure_topics

@@ -26,10 +26,10 @@ from datetime import timedelta
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts import deliveries
-from services.alerts.deliveries import DELIVERED, FAILED, SKIPPED, Claimed
+from services.alerts import repository
 from services.alerts.metrics import DELIVERIES, DELIVERIES_IN_DOUBT, DELIVERIES_PENDING
 from services.alerts.models import Account
+from services.alerts.repository import DELIVERED, FAILED, SKIPPED, Claimed
 from services.alerts.senders import Attempt, DeliveryError, Sender
 from services.alerts.settings import AlertsSettings
 from shared.clock import utcnow
@@ -82,10 +82,10 @@ class OutcomeBatches:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._waiting: list[tuple[Claimed, deliveries.Outcome, asyncio.Future[bool]]] = []
+        self._waiting: list[tuple[Claimed, repository.Outcome, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def store(self, row: Claimed, outcome: deliveries.Outcome) -> bool:
+    async def store(self, row: Claimed, outcome: repository.Outcome) -> bool:
         """Whether the outcome counted (False: the lease had passed to another worker)."""
         counted = asyncio.get_running_loop().create_future()
         self._waiting.append((row, outcome, counted))
@@ -98,7 +98,7 @@ class OutcomeBatches:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
-                    results = await deliveries.finish(self.engine, [(r, o) for r, o, _ in batch])
+                    results = await repository.finish(self.engine, [(r, o) for r, o, _ in batch])
                 except Exception as exc:  # each waiting send logs it and keeps its lease
                     for *_, counted in batch:
                         if not counted.done():  # done: its sender was cancelled (a stop)
@@ -164,13 +164,13 @@ class DeliveryWorker:
     async def _poll(self) -> None:
         try:
             if not self._unconfigured_skipped:  # rows of a channel a restart turned off
-                await deliveries.skip_unconfigured(self.engine, list(self.senders))
+                await repository.skip_unconfigured(self.engine, list(self.senders))
                 self._unconfigured_skipped = True
             for channel, sender in self.senders.items():
                 room = sender.max_in_flight - len(self._in_flight[channel])
                 if room > 0:
                     await self._claim_and_send(channel, room)
-            DELIVERIES_PENDING.set(await deliveries.count_pending(self.engine))
+            DELIVERIES_PENDING.set(await repository.count_pending(self.engine))
         except Exception as exc:  # database trouble: report it and try again next poll
             reason = self.scrub(f"{type(exc).__name__}: {exc}")
             log.warning("alerts: delivery poll failed: %s", reason)
@@ -181,7 +181,7 @@ class DeliveryWorker:
     async def _claim_and_send(self, channel: str, limit: int) -> None:
         now = utcnow()
         lease = now + timedelta(seconds=2 * self.settings.delivery_timeout_seconds)
-        claimed = await deliveries.claim_due(
+        claimed = await repository.claim_due(
             self.engine, now=now, lease_until=lease, limit=limit, channel=channel
         )
         if not claimed:
@@ -264,7 +264,7 @@ class DeliveryWorker:
         s, now = self.settings, utcnow()
         if status == DELIVERED:
             return await self._outcomes.store(
-                row, deliveries.delivered(outcome.recipient or "", now)
+                row, repository.delivered(outcome.recipient or "", now)
             )
         if status == RETRY:
             delay = outcome.retry_after
@@ -273,8 +273,8 @@ class DeliveryWorker:
                     row.attempts, s.delivery_backoff_base_seconds, s.delivery_backoff_max_seconds
                 )
             at = now + timedelta(seconds=delay)
-            return await self._outcomes.store(row, deliveries.retry(outcome.recipient, error, at))
-        return await self._outcomes.store(row, deliveries.final(status, outcome.recipient, error))
+            return await self._outcomes.store(row, repository.retry(outcome.recipient, error, at))
+        return await self._outcomes.store(row, repository.final(status, outcome.recipient, error))
 
     def _log(self, row: Claimed, status: str, recipient: str | None, error: str) -> None:
         what = f"{row.channel} alert {row.dedup_key} (attempt {row.attempts})"

@@ -3,7 +3,7 @@
 Per batch: decode every signal, apply it to the in-memory account (pure functions), then
 store the touched accounts, the new triggers (outbox) and the offsets in one transaction, and
 only then relay the new triggers to cs.triggers. Accounts not used lately are kept as bytes
-(accounts/store.py).
+(accounts/cache.py).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.accounts import repository
 from services.scoring.accounts.apply import apply_signal, evaluate, refresh_health
+from services.scoring.accounts.cache import AccountCache
 from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState, DedupWindow
-from services.scoring.accounts.store import AccountStore
 from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
 from services.scoring.settings import ScoringSettings
 from shared.contracts.signals import decode_signal
@@ -52,7 +52,7 @@ class ScoringProcessor:
         self.engine = engine
         self.producer = producer
         self.clock = clock
-        self.accounts = AccountStore(settings.scoring_hot_accounts)
+        self.accounts = AccountCache(settings.scoring_hot_accounts)
         self._unrelayed = False  # a relay failed: stored triggers wait for the broker
 
     async def assign(self, partitions: list[TopicPartition]) -> None:
@@ -121,7 +121,7 @@ class ScoringProcessor:
         self, dirty: dict[str, AccountState], rows: dict[str, AccountRow], keep: int
     ) -> None:
         """Build the rows of the dirty accounts now (the states change again before the write
-        runs), and freeze all but the `keep` most recently used, with the bytes just packed."""
+        runs), and pack all but the `keep` most recently used, with the bytes just packed."""
         built = {row["account_id"]: row for row in self._rows(dirty.values())}
         rows.update(built)
         dirty.clear()

@@ -10,8 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Integer, LargeBinary, Table
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.db.engine import is_postgres
+
+
+def insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's own INSERT, which knows ON CONFLICT."""
+    return postgresql.insert(table) if is_postgres(conn) else sqlite.insert(table)
 
 
 def _pg_type(column: Any) -> str:
@@ -35,7 +42,7 @@ async def upsert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]
         return
     names = list(rows[0])
     keys = [c.name for c in table.primary_key.columns]
-    if conn.dialect.name == "postgresql":
+    if is_postgres(conn):
         arrays = ", ".join(f"${i}::{_pg_type(table.c[name])}[]" for i, name in enumerate(names, 1))
         updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n not in keys)
         sql = (

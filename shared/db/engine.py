@@ -6,10 +6,10 @@ import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, Row, event
+from sqlalchemy import Connection, Executable, Row, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shared.config import BaseServiceSettings
 from shared.errors import ConfigurationError
@@ -103,8 +103,9 @@ def _ssl_context(
     return context
 
 
-def is_postgres(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "postgresql"
+def is_postgres(bind: AsyncEngine | AsyncConnection | Connection) -> bool:
+    """PostgreSQL, rather than SQLite (the only two databases AccountPulse runs on)."""
+    return bind.dialect.name == "postgresql"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations import migrate
-from services.alerts import deliveries
+from services.alerts import repository
 from shared.clock import utcnow
 from shared.contracts.triggers import TriggerEvent, parse_trigger
 from shared.db.engine import create_engine
@@ -40,7 +40,7 @@ async def test_lifecycle_on_sqlite(sqlite_engine: AsyncEngine) -> None:
     duplicate = event.model_copy(update={"trigger_id": "other"})
     for batch in ([event, event], [duplicate]):  # in one batch, then in a later one
         async with engine.begin() as conn:
-            await deliveries.add(conn, batch, ["slack", "email"], now)
+            await repository.add(conn, batch, ["slack", "email"], now)
     assert [(r["channel"], r["trigger_id"]) for r in await rows(engine)] == [
         ("email", event.trigger_id),
         ("slack", event.trigger_id),
@@ -48,11 +48,11 @@ async def test_lifecycle_on_sqlite(sqlite_engine: AsyncEngine) -> None:
 
     lease = now + timedelta(seconds=20)
 
-    async def claim(at: datetime) -> list[deliveries.Claimed]:
+    async def claim(at: datetime) -> list[repository.Claimed]:
         return [
             row
             for channel in ("email", "slack")
-            for row in await deliveries.claim_due(
+            for row in await repository.claim_due(
                 engine, now=at, lease_until=lease, limit=10, channel=channel
             )
         ]
@@ -65,21 +65,21 @@ async def test_lifecycle_on_sqlite(sqlite_engine: AsyncEngine) -> None:
     assert await claim(now) == []
 
     email, slack = sorted(claimed, key=lambda c: c.channel)
-    assert await deliveries.finish(
-        engine, [(email, deliveries.delivered("sam@v.example", now))]
+    assert await repository.finish(
+        engine, [(email, repository.delivered("sam@v.example", now))]
     ) == [True]
     retry_at = now + timedelta(seconds=5)
-    failing = deliveries.retry("U1", "Slack HTTP 500", retry_at)
-    assert await deliveries.finish(engine, [(slack, failing)]) == [True]
-    assert await deliveries.count_pending(engine) == 1
+    failing = repository.retry("U1", "Slack HTTP 500", retry_at)
+    assert await repository.finish(engine, [(slack, failing)]) == [True]
+    assert await repository.count_pending(engine) == 1
 
     assert await claim(now) == []
     later = retry_at + timedelta(seconds=1)
     [again] = await claim(later)
     assert (again.channel, again.attempts) == ("slack", 2)
     assert not again.in_doubt  # attempt 1 ended with an outcome: a retry
-    gone = deliveries.final(deliveries.FAILED, "U1", "channel_not_found")
-    assert await deliveries.finish(engine, [(again, gone)]) == [True]
+    gone = repository.final(repository.FAILED, "U1", "channel_not_found")
+    assert await repository.finish(engine, [(again, gone)]) == [True]
     statuses = {r["channel"]: r["status"] for r in await rows(engine)}
     assert statuses == {"email": "delivered", "slack": "failed"}
 
@@ -87,11 +87,11 @@ async def test_lifecycle_on_sqlite(sqlite_engine: AsyncEngine) -> None:
 async def test_concurrent_claims_never_share_a_row_on_postgresql(engine: AsyncEngine) -> None:
     now = utcnow()
     async with engine.begin() as conn:
-        await deliveries.add(conn, triggers(60), ["slack"], now)
+        await repository.add(conn, triggers(60), ["slack"], now)
     lease = now + timedelta(seconds=20)
     claims = await asyncio.gather(
         *(
-            deliveries.claim_due(engine, now=now, lease_until=lease, limit=25, channel="slack")
+            repository.claim_due(engine, now=now, lease_until=lease, limit=25, channel="slack")
             for _ in range(4)
         )
     )
@@ -102,20 +102,20 @@ async def test_concurrent_claims_never_share_a_row_on_postgresql(engine: AsyncEn
 async def test_an_expired_lease_lets_another_worker_take_over(engine: AsyncEngine) -> None:
     now = utcnow()
     async with engine.begin() as conn:
-        await deliveries.add(conn, triggers(1), ["email"], now)
-    [first] = await deliveries.claim_due(
+        await repository.add(conn, triggers(1), ["email"], now)
+    [first] = await repository.claim_due(
         engine, now=now, lease_until=now + timedelta(seconds=1), limit=5, channel="email"
     )
     later = now + timedelta(seconds=2)
-    [second] = await deliveries.claim_due(
+    [second] = await repository.claim_due(
         engine, now=later, lease_until=later + timedelta(seconds=20), limit=5, channel="email"
     )
     assert second.attempts == 2
     # Nobody recorded how attempt 1 ended: it may have reached the receiver.
     assert second.in_doubt
     # The first worker's late answer no longer counts; the current holder's does.
-    late, current = (deliveries.delivered(r, later) for r in ("x@v.example", "y@v.example"))
-    assert await deliveries.finish(engine, [(first, late), (second, current)]) == [False, True]
+    late, current = (repository.delivered(r, later) for r in ("x@v.example", "y@v.example"))
+    assert await repository.finish(engine, [(first, late), (second, current)]) == [False, True]
     [stored] = await rows(engine)
     assert stored["recipient"] == "y@v.example"
 
@@ -123,19 +123,19 @@ async def test_an_expired_lease_lets_another_worker_take_over(engine: AsyncEngin
 async def test_each_channel_claims_only_its_own_rows(engine: AsyncEngine) -> None:
     now = utcnow()
     async with engine.begin() as conn:
-        await deliveries.add(conn, triggers(3), ["slack", "email"], now)
+        await repository.add(conn, triggers(3), ["slack", "email"], now)
     lease = now + timedelta(seconds=20)
-    email = await deliveries.claim_due(engine, now=now, lease_until=lease, limit=2, channel="email")
+    email = await repository.claim_due(engine, now=now, lease_until=lease, limit=2, channel="email")
     assert [c.channel for c in email] == ["email", "email"]
-    slack = await deliveries.claim_due(engine, now=now, lease_until=lease, limit=9, channel="slack")
+    slack = await repository.claim_due(engine, now=now, lease_until=lease, limit=9, channel="slack")
     assert [c.channel for c in slack] == ["slack"] * 3
 
 
 async def test_rows_of_a_channel_no_longer_configured_are_skipped(engine: AsyncEngine) -> None:
     now = utcnow()
     async with engine.begin() as conn:
-        await deliveries.add(conn, triggers(2), ["slack", "email"], now)
-    await deliveries.skip_unconfigured(engine, ["slack"])
+        await repository.add(conn, triggers(2), ["slack", "email"], now)
+    await repository.skip_unconfigured(engine, ["slack"])
     stored = {(r["channel"], r["status"], r["last_error"]) for r in await rows(engine)}
     assert stored == {
         ("slack", "pending", None),

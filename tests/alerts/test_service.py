@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts import deliveries, messages
+from services.alerts import messages, repository
 from services.alerts.models import Account
 from services.cli import UpSettings
 from shared.clock import utcnow
@@ -322,8 +322,8 @@ async def in_doubt_email(engine: AsyncEngine, event: dict) -> None:
     """A delivery a worker claimed and died on before storing an outcome; its lease is out."""
     now = utcnow()
     async with engine.begin() as conn:
-        await deliveries.add(conn, [parsed(event)], ["email"], now)
-    await deliveries.claim_due(engine, now=now, lease_until=now, limit=1, channel="email")
+        await repository.add(conn, [parsed(event)], ["email"], now)
+    await repository.claim_due(engine, now=now, lease_until=now, limit=1, channel="email")
 
 
 def parsed(event: dict) -> TriggerEvent:

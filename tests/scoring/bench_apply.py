@@ -25,8 +25,8 @@ from services.bench.workload import build
 from services.ingest.fast import fast_signal
 from services.scoring.accounts import apply
 from services.scoring.accounts.apply import apply_signal
+from services.scoring.accounts.cache import AccountCache
 from services.scoring.accounts.state import DedupWindow
-from services.scoring.accounts.store import AccountStore
 from services.scoring.settings import ScoringSettings
 from shared.eventloop import pace_garbage_collection
 
@@ -53,7 +53,7 @@ def signals(accounts: int, events: int) -> list[bytes]:
 
 def apply_all(encoded: list[bytes], settings: ScoringSettings) -> int:
     """Decode and apply every signal as ScoringProcessor.process does; the triggers fired."""
-    store = AccountStore(settings.scoring_hot_accounts)
+    store = AccountCache(settings.scoring_hot_accounts)
     dedup = DedupWindow.of(settings)
     fired = 0
     for value in encoded:

@@ -42,10 +42,10 @@ from aiokafka import AIOKafkaProducer
 from migrations import migrate
 from services.bench.processes import Children, pulse_command, pulse_env, wait_ready
 from services.scoring.accounts.apply import apply_signal
-from services.scoring.accounts.packing import pack
+from services.scoring.accounts.cache import AccountCache
+from services.scoring.accounts.packing import pack_document
 from services.scoring.accounts.repository import load_partitions
 from services.scoring.accounts.state import AccountState, DedupWindow
-from services.scoring.accounts.store import AccountStore
 from services.scoring.settings import RuleSettings, ScoringSettings
 from shared.config import Topics
 from shared.db.engine import create_engine
@@ -117,7 +117,7 @@ async def populate(url: str, accounts: int) -> tuple[float, float]:
     """N stored accounts; the mean JSON and packed sizes of a state."""
     rng = random.Random(1)
     states = [template(i, rng) for i in range(TEMPLATES)]
-    documents = [s.freeze() for s in states]
+    documents = [s.to_json() for s in states]
     engine = create_engine(url)
     await migrate(engine)
     await engine.dispose()
@@ -129,7 +129,7 @@ async def populate(url: str, accounts: int) -> tuple[float, float]:
             for i in range(start, min(accounts, start + 50_000)):
                 state, document = states[i % TEMPLATES], documents[i % TEMPLATES]
                 account = f"acct-{i:07d}"
-                blob = pack(
+                blob = pack_document(
                     state.now, document.replace(state.account_id.encode(), account.encode())
                 )
                 packed_total += len(blob)
@@ -179,7 +179,7 @@ def _rss() -> tuple[int, int]:
 async def measure(url: str) -> dict[str, float]:
     """Run in its own process: load every account as processor.assign does."""
     engine = create_engine(url)
-    store = AccountStore(ScoringSettings().scoring_hot_accounts)
+    store = AccountCache(ScoringSettings().scoring_hot_accounts)
     before, _ = _rss()
     started = time.perf_counter()
     async for rows in load_partitions(engine, range(PARTITIONS)):

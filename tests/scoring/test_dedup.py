@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from services.scoring.accounts.packing import packed, unpacked
+from services.scoring.accounts.packing import pack_account, unpack_account
 from services.scoring.accounts.state import AccountState, DedupWindow, signal_key
 
 HOUR = 3600.0
@@ -56,7 +56,7 @@ def test_a_retry_within_the_retention_counts_once_and_memory_stays_bounded() -> 
             assert all(t < state.seen_since for t in before)
             assert not before or max(before) - min(before) < window.seconds
         # A stored account remembers the same ids.
-        copy = unpacked("acme", 0, packed(state))
+        copy = unpack_account("acme", 0, pack_account(state))
         assert (copy.seen, copy.seen_before, copy.seen_since) == (
             state.seen,
             state.seen_before,

@@ -1,4 +1,4 @@
-"""Accounts kept as bytes between batches (accounts/store.py) behave exactly as accounts kept
+"""Accounts kept as bytes between batches (accounts/cache.py) behave exactly as accounts kept
 decoded: the same states, triggers, stored rows and messages, whatever the hot limit."""
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def _memory(state: AccountState) -> tuple[Any, ...]:
     the order of people's fields shows in later blobs, the order of the indexes nowhere."""
     people = [(pid, list(person.items())) for pid, person in state.people.items()]
     health = (state.health, state.health_stale)
-    return state.account_id, state.freeze(), people, health, state.by_user, state.by_email
+    return state.account_id, state.to_json(), people, health, state.by_user, state.by_email
 
 
 async def _table(engine: AsyncEngine, table: Any, exclude: str = "") -> list[tuple[Any, ...]]:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations import alembic_config, migrate
-from services.scoring.accounts.packing import packed_now, unpacked
+from services.scoring.accounts.packing import packed_time, unpack_account
 from services.scoring.accounts.state import DedupWindow, signal_key
 from services.scoring.tables import accounts
 from shared.db.engine import create_engine
@@ -92,8 +92,8 @@ async def test_plain_accounts_are_packed_with_their_health_and_unpacked_on_downg
     await migrate(engine)
     async with engine.connect() as conn:
         stored = await conn.scalar(select(accounts.c.state))
-    assert stored[:1] != b"{" and packed_now(stored) == PLAIN["now"]
-    state = unpacked("acme", 2, stored)
+    assert stored[:1] != b"{" and packed_time(stored) == PLAIN["now"]
+    state = unpack_account("acme", 2, stored)
     assert state.health == HEALTH and not state.health_stale
     assert state.now == PLAIN["now"] and list(state.seen) == [signal_key("e1"), signal_key("e2")]
     window, arrived = DedupWindow(10, 3600.0), PLAIN["now"]

@@ -10,7 +10,7 @@ import pytest
 
 from services.scoring.accounts import apply as apply_module
 from services.scoring.accounts.apply import apply_signal, refresh_health
-from services.scoring.accounts.packing import packed, unpacked
+from services.scoring.accounts.packing import pack_account, unpack_account
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.views import usage_view
 from services.scoring.settings import RuleSettings
@@ -98,9 +98,9 @@ def test_redelivered_event_id_changes_nothing() -> None:
     run(acme, account_record("acme", {"api_calls": 1000}))
     event = usage("acme", 0, metric="api_calls", value=500)
     run(acme, event)
-    before = acme.freeze()
+    before = acme.to_json()
     assert run(acme, event, event) == []
-    assert acme.freeze() == before
+    assert acme.to_json() == before
 
 
 def test_single_threaded_is_pending_for_seven_days_of_event_time() -> None:
@@ -167,8 +167,8 @@ def test_state_survives_a_round_trip_through_storage() -> None:
         usage("acme", 1, metric="api_calls", value=90, user_id="u2", feature="export"),
         support("acme", 2, "T1", "opened", csat=4),
     )
-    copy = unpacked("acme", 3, packed(acme))
-    assert copy.freeze() == acme.freeze() and copy.health == acme.health
+    copy = unpack_account("acme", 3, pack_account(acme))
+    assert copy.to_json() == acme.to_json() and copy.health == acme.health
     assert copy.people == acme.people
     assert copy.by_email == acme.by_email and copy.by_user == acme.by_user
 

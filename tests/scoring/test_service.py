@@ -18,11 +18,12 @@ from services.cli import UpSettings
 from services.scoring.accounts.apply import apply_signal, refresh_health
 from services.scoring.accounts.repository import account_row, store_accounts
 from services.scoring.accounts.state import AccountState, DedupWindow
-from services.scoring.accounts.time import date_of, iso_of
+from services.scoring.accounts.time import date_of
 from services.scoring.api.app import create_app
 from services.scoring.api.fast_health import HealthReads
 from services.scoring.settings import RuleSettings, ScoringSettings
 from services.scoring.tables import triggers
+from shared.clock import iso
 from shared.db.engine import create_engine
 from shared.db.tables import consumer_offsets
 from shared.deadletter import headers_of
@@ -380,5 +381,5 @@ async def test_the_clock_tick_fires_a_time_driven_trigger_for_a_live_account(
         assert trigger["type"] == "single_threaded"
         assert trigger["dedup_key"] == f"solo:single_threaded:{date_of(since)}"
         # No event is dated today: only the wall-clock tick could have fired it today.
-        assert trigger["fired_at"] >= iso_of(today)
+        assert trigger["fired_at"] >= iso(today)
         assert trigger["details"]["held_days"] == 7

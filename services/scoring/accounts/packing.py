@@ -1,5 +1,5 @@
 """An account's bytes, packed: how accounts.state is stored and how scoring keeps an account it
-does not hold decoded (store.py).
+does not hold decoded (cache.py).
 
 A packed blob is one version byte, the account's event time (8 bytes, so loading a million
 accounts reads it without unpacking anything), then the JSON document compressed with
@@ -9,7 +9,8 @@ document to about 400 bytes (plain Zstandard: about 750) for 7 µs to pack and 3
 
 The dictionary is structure only (this module's field names and health wording), never
 anyone's data. A packed blob can only be read with the dictionary it was packed with: never
-edit DICTIONARY_1; a new one is a new version byte, and unpack keeps reading the old.
+edit DICTIONARY_1; a new one is a new version byte, and unpack_document keeps reading the
+old.
 """
 
 from __future__ import annotations
@@ -59,11 +60,11 @@ class _Codecs(threading.local):
 _codecs = _Codecs()
 
 
-def pack(now: float, document: bytes) -> bytes:
+def pack_document(now: float, document: bytes) -> bytes:
     return _HEADER.pack(VERSION_1, now) + _codecs.compressor.compress(document)
 
 
-def unpack(blob: bytes) -> bytes:
+def unpack_document(blob: bytes) -> bytes:
     """The JSON document."""
     version = blob[0] if blob else None
     if version != VERSION_1:
@@ -71,15 +72,15 @@ def unpack(blob: bytes) -> bytes:
     return _codecs.decompressor.decompress(memoryview(blob)[_HEADER.size :])
 
 
-def packed(state: AccountState) -> bytes:
+def pack_account(state: AccountState) -> bytes:
     """The account as stored and as kept when not decoded."""
-    return pack(state.now, state.freeze())
+    return pack_document(state.now, state.to_json())
 
 
-def unpacked(account_id: str, partition: int, blob: bytes) -> AccountState:
-    return AccountState.thaw(account_id, partition, unpack(blob))
+def unpack_account(account_id: str, partition: int, blob: bytes) -> AccountState:
+    return AccountState.from_json(account_id, partition, unpack_document(blob))
 
 
-def packed_now(blob: bytes) -> float:
+def packed_time(blob: bytes) -> float:
     """The event time, without unpacking."""
     return float(_HEADER.unpack_from(blob)[1])

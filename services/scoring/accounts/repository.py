@@ -8,16 +8,15 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Row, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.scoring.accounts.packing import packed
+from services.scoring.accounts.packing import pack_account
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import active_triggers
 from services.scoring.tables import accounts, triggers
 from shared.clock import utcnow
 from shared.contracts.triggers import TriggerEvent
-from shared.db.bulk import upsert
+from shared.db.bulk import insert, upsert
 
 LOAD_CHUNK = 5000
 
@@ -26,11 +25,6 @@ AccountRow = dict[str, Any]  # the accounts table's columns, as account_row() bu
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def _insert(conn: AsyncConnection, table: Any) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
 
 
 async def load_partitions(
@@ -66,7 +60,7 @@ def account_row(state: AccountState) -> AccountRow:
         "profile": _dumps(state.profile) if state.profile is not None else None,
         "health": _dumps(health),
         "recent_records": _dumps(state.recent_records),
-        "state": packed(state),
+        "state": pack_account(state),
         "updated_at": utcnow(),
     }
 
@@ -81,7 +75,7 @@ async def store_triggers(conn: AsyncConnection, fired: list[TriggerEvent]) -> li
     they fired."""
     if not fired:
         return []
-    statement = _insert(conn, triggers).on_conflict_do_nothing().returning(triggers.c.trigger_id)
+    statement = insert(conn, triggers).on_conflict_do_nothing().returning(triggers.c.trigger_id)
     result = await conn.execute(statement, [_trigger_row(t) for t in fired])
     stored = set(result.scalars())
     new = []

@@ -183,14 +183,14 @@ class AccountState:
             {p["email"]: pid for pid, p in self.people.items() if p.get("email")},
         )
 
-    def freeze(self) -> bytes:
+    def to_json(self) -> bytes:
         """The whole state as one JSON document: what is stored (accounts.state, packed) and
-        what scoring keeps of an account it does not hold decoded (store.py).
+        what scoring keeps of an account it does not hold decoded (cache.py).
 
         Whole means three details a plainer document would lose, each of which changes what
         the account does next: the place of a person's unknown fields (filled in later, a
         field keeps its place in memory), identifiers a merge left pointing at a person who
-        carries others, and health that lags behind quiet events. thaw() gives back a state
+        carries others, and health that lags behind quiet events. from_json() gives back a state
         that goes on exactly as this one would have, after a restart as after an eviction."""
         data: dict[str, Any] = {
             "profile": self.profile,
@@ -218,9 +218,9 @@ class AccountState:
         return orjson.dumps(data)
 
     @classmethod
-    def thaw(cls, account_id: str, partition: int, frozen: bytes) -> AccountState:
-        """The state freeze() kept, exactly."""
-        data = orjson.loads(frozen)
+    def from_json(cls, account_id: str, partition: int, document: bytes) -> AccountState:
+        """The state to_json() kept, exactly."""
+        data = orjson.loads(document)
         state = cls(
             account_id=account_id,
             partition=partition,
@@ -229,7 +229,7 @@ class AccountState:
             first_seen=data["first_seen"],
             usage=data["usage"],
             gauges=data["gauges"],
-            # Known fields first, as in a person created here: a frozen person is unchanged.
+            # Known fields first, as in a person created here: a stored person is unchanged.
             people={pid: {**_PERSON, **p} for pid, p in data["people"].items()},
             activity={int(d): n for d, n in data["activity"]},
             features=data["features"],

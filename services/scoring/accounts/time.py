@@ -33,9 +33,5 @@ def months_in(period_key: str) -> list[str]:
     return [period_key]
 
 
-def iso_of(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
 def date_of(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).date().isoformat()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from services.scoring.accounts.state import AccountState
-from services.scoring.accounts.time import iso_of, period_of
+from services.scoring.accounts.time import period_of
 from services.scoring.health.score import engaged_people
 from services.scoring.settings import RuleSettings
 from services.scoring.triggers.rules import used_of
+from shared.clock import iso
 
 
 def usage_view(state: AccountState, at: float) -> dict[str, dict[str, Any]]:
@@ -42,7 +43,7 @@ def stakeholders_view(state: AccountState, rules: RuleSettings) -> list[dict[str
             "department": p.get("department"),
             "role": p.get("role") or "user",
             "status": p.get("status") or "active",
-            "last_seen": iso_of(p["last_seen"]) if p["last_seen"] else None,
+            "last_seen": iso(p["last_seen"]) if p["last_seen"] else None,
             "engaged": id(p) in engaged,
         }
         for p in state.people.values()

@@ -10,7 +10,7 @@ from fastapi import HTTPException
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.accounts.packing import unpacked
+from services.scoring.accounts.packing import unpack_account
 from services.scoring.accounts.state import AccountState
 from services.scoring.tables import accounts
 from shared.clock import iso
@@ -38,7 +38,7 @@ def one_account(columns: tuple[Any, ...]) -> Select[Any]:
 
 
 def state_of(row: Any) -> AccountState:
-    return unpacked(row.account_id, row.partition, row.state)
+    return unpack_account(row.account_id, row.partition, row.state)
 
 
 def health_json(row: Any) -> bytes:

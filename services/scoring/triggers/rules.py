@@ -13,10 +13,10 @@ import uuid
 from typing import Any
 
 from services.scoring.accounts.state import AccountState, Person
-from services.scoring.accounts.time import date_of, day_of, iso_of, months_in, period_of
+from services.scoring.accounts.time import date_of, day_of, months_in, period_of
 from services.scoring.health.score import engaged_people
 from services.scoring.settings import RuleSettings
-from shared.clock import from_ts
+from shared.clock import from_ts, iso
 from shared.contracts.triggers import CATEGORIES, TriggerAccount, TriggerEvent, TriggerHealth
 
 TRIGGER_NAMESPACE = uuid.UUID("6f1c1d52-8a53-4e0e-9a58-2b3f1f0d7a11")
@@ -50,7 +50,7 @@ def _fire(
         "trigger_id": trigger.trigger_id,
         "type": kind,
         "dedup_key": dedup_key,
-        "fired_at": iso_of(at),
+        "fired_at": iso(at),
         "summary": summary,
     }
     return trigger
@@ -164,7 +164,7 @@ def check_single_threaded(
         "engaged": len(people),
         "departments": sorted(d for d in departments if d),
         "people": sorted(p.get("email") or p.get("user_id") or "" for p in people)[:20],
-        "since": iso_of(rule["since"]),
+        "since": iso(rule["since"]),
         "held_days": held,
     }
     summary = f"{state.name} is single-threaded: {why} for {held} days"

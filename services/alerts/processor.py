@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from aiokafka import AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts import deliveries
+from services.alerts import repository
 from services.alerts.settings import AlertsSettings
 from shared.clock import utcnow
 from shared.contracts.messages import Rejected
@@ -72,7 +72,7 @@ class TriggerProcessor:
         # The dead letters must be on the broker before offsets move past their originals.
         await asyncio.gather(*dead_letters)
         async with self.engine.begin() as conn:
-            await deliveries.add(conn, triggers, self.channels, utcnow())
+            await repository.add(conn, triggers, self.channels, utcnow())
             await offsets.store(conn)
         if triggers:
             self.on_added()

@@ -4,7 +4,7 @@ A decoded AccountState takes about fifteen times the memory of its packed bytes 
 so only the most recently used accounts stay decoded (at most `hot_limit`, which the processor
 keeps within a batch too); the others are kept packed and decoded when an event touches them.
 Loading a partition keeps its stored rows as they come from the database, without unpacking
-them: the stored form and the frozen form are one (AccountState.freeze), which keeps
+them: the stored form and the packed form are one (packing.pack_account), which keeps
 everything an account had in memory, so whether it was kept decoded, evicted or restarted
 never changes what it does next.
 
@@ -18,30 +18,32 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from services.scoring.accounts.packing import packed, packed_now, unpacked
+from services.scoring.accounts.packing import pack_account, packed_time, unpack_account
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.time import day_of
 
 
-class Cold(NamedTuple):
+class Packed(NamedTuple):
     """An account kept packed, with what the tick must know without decoding it."""
 
     partition: int
     now: float  # the account's event time
-    blob: bytes  # AccountState.freeze() packed, as stored in accounts.state
+    blob: bytes  # the account packed, as stored in accounts.state
 
-    def decode(self, account_id: str) -> AccountState:
-        return unpacked(account_id, self.partition, self.blob)
-
-
-def frozen(state: AccountState) -> Cold:
-    return Cold(state.partition, state.now, packed(state))
+    def unpack(self, account_id: str) -> AccountState:
+        return unpack_account(account_id, self.partition, self.blob)
 
 
-class AccountStore:
+def packed_entry(state: AccountState) -> Packed:
+    return Packed(state.partition, state.now, pack_account(state))
+
+
+class AccountCache:
+    """The owned partitions' accounts, decoded or packed (see the module docstring)."""
+
     def __init__(self, hot_limit: int) -> None:
         self.hot_limit = hot_limit
-        self.entries: dict[str, AccountState | Cold] = {}
+        self.entries: dict[str, AccountState | Packed] = {}
         self.hot: OrderedDict[str, None] = OrderedDict()  # the decoded, least recent first
 
     def __len__(self) -> int:
@@ -54,7 +56,7 @@ class AccountStore:
 
     def load(self, account_id: str, partition: int, blob: bytes) -> None:
         """Keep a stored accounts.state as it is."""
-        self.entries[account_id] = Cold(partition, packed_now(blob), blob)
+        self.entries[account_id] = Packed(partition, packed_time(blob), blob)
         self.hot.pop(account_id, None)
 
     def touch(self, account_id: str, partition: int) -> AccountState:
@@ -63,13 +65,13 @@ class AccountStore:
         if isinstance(entry, AccountState):
             self.hot.move_to_end(account_id)
             return entry
-        state = AccountState(account_id, partition) if entry is None else entry.decode(account_id)
+        state = AccountState(account_id, partition) if entry is None else entry.unpack(account_id)
         self.entries[account_id] = state
         self.hot[account_id] = None
         return state
 
     def evict(self, keep: int | None = None, fresh: Mapping[str, bytes] | None = None) -> None:
-        """Freeze the least recently used beyond `keep` (the hot limit if not given). `fresh`:
+        """Pack the least recently used beyond `keep` (the hot limit if not given). `fresh`:
         accounts packed since they last changed (their rows were just built), whose bytes
         need not be packed again."""
         keep = self.hot_limit if keep is None else keep
@@ -80,7 +82,7 @@ class AccountStore:
             assert isinstance(state, AccountState)
             blob = fresh.get(account_id)
             self.entries[account_id] = (
-                frozen(state) if blob is None else Cold(state.partition, state.now, blob)
+                packed_entry(state) if blob is None else Packed(state.partition, state.now, blob)
             )
 
     def live(self, after: float, before: float) -> list[str]:
@@ -98,13 +100,13 @@ class AccountStore:
         """The account decoded, without making it recently used (the tick visits every live
         account, which says nothing about which will have events next); see give_back."""
         entry = self.entries[account_id]
-        return entry if isinstance(entry, AccountState) else entry.decode(account_id)
+        return entry if isinstance(entry, AccountState) else entry.unpack(account_id)
 
     def give_back(self, states: Iterable[AccountState]) -> None:
-        """Freeze again the borrowed states that were not decoded before."""
+        """Pack again the borrowed states that were not decoded before."""
         for state in states:
             if state.account_id not in self.hot:
-                self.entries[state.account_id] = frozen(state)
+                self.entries[state.account_id] = packed_entry(state)
 
     def drop(self, partitions: set[int]) -> None:
         self.entries = {a: e for a, e in self.entries.items() if e.partition not in partitions}

@@ -1,5 +1,6 @@
-"""An account kept packed a while, evicted or stored (freeze, pack, unpack, thaw), goes on
-exactly as if it had stayed decoded; its event time is read without unpacking it; and a packed
+"""An account kept packed a while, evicted or stored (to_json, pack_account, unpack_account,
+from_json) goes on exactly as if it had stayed decoded; its event time is read without unpacking
+it; and a packed blob stays readable (its dictionary never changes)."""
 blob stays readable (its dictionary never changes)."""
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import pytest
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import (
     DICTIONARY_1,
-    pack,
-    packed,
-    packed_now,
-    unpack,
-    unpacked,
+    pack_account,
+    pack_document,
+    packed_time,
+    unpack_account,
+    unpack_document,
 )
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.settings import RuleSettings
@@ -32,7 +33,7 @@ def run(state: AccountState, *signals: dict[str, Any]) -> None:
 
 def stored_copy(state: AccountState) -> AccountState:
     """The account as a restart (or an eviction) gives it back."""
-    return unpacked(state.account_id, 0, packed(state))
+    return unpack_account(state.account_id, 0, pack_account(state))
 
 
 def test_a_stored_account_goes_on_as_if_it_had_stayed_decoded() -> None:
@@ -44,7 +45,7 @@ def test_a_stored_account_goes_on_as_if_it_had_stayed_decoded() -> None:
     later = login("acme", "u1", 0, email="dana@acme.com", title="VP")
     for state in (acme, stored):
         run(state, later)
-    assert stored.freeze() == acme.freeze()
+    assert stored.to_json() == acme.to_json()
     assert list(stored.people.values()) == list(acme.people.values())
 
 
@@ -63,7 +64,7 @@ def test_identifiers_a_merge_left_behind_survive_storing() -> None:
     for state in (acme, stored):
         run(state, later)
     assert len(acme.people) == len(stored.people) == 1
-    assert stored.freeze() == acme.freeze() and stored.by_user == acme.by_user
+    assert stored.to_json() == acme.to_json() and stored.by_user == acme.by_user
 
 
 def test_stale_health_survives_storing() -> None:
@@ -77,17 +78,17 @@ def test_stale_health_survives_storing() -> None:
 def test_the_event_time_is_read_without_unpacking() -> None:
     acme = AccountState("acme", 0)
     run(acme, account_record("acme", {"api_calls": 10}), login("acme", "u1", 2.5))
-    blob = pack(acme.now, acme.freeze())
-    assert packed_now(blob) == acme.now == at(2.5)
-    assert unpack(blob) == acme.freeze()
+    blob = pack_document(acme.now, acme.to_json())
+    assert packed_time(blob) == acme.now == at(2.5)
+    assert unpack_document(blob) == acme.to_json()
 
 
 def test_a_blob_of_an_unknown_version_is_refused_by_name() -> None:
-    blob = pack(1.0, b"{}")
+    blob = pack_document(1.0, b"{}")
     with pytest.raises(ValueError, match="unknown packed account version 2"):
-        unpack(b"\x02" + blob[1:])
+        unpack_document(b"\x02" + blob[1:])
     with pytest.raises(ValueError, match="unknown packed account version None"):
-        unpack(b"")
+        unpack_document(b"")
 
 
 def test_the_first_dictionary_never_changes() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from services.scoring.accounts.cache import AccountCache, packed_entry
 from services.scoring.accounts.state import AccountState
-from services.scoring.accounts.store import AccountStore, frozen
 from tests.scoring.factories import at
 
 MIDNIGHT = at(0) // 86400 * 86400
@@ -13,12 +13,12 @@ def t(day: int, hour: float = 0) -> float:
     return MIDNIGHT + day * 86400 + hour * 3600
 
 
-def _store(**event_times: float) -> AccountStore:
-    store = AccountStore(hot_limit=1)
+def _store(**event_times: float) -> AccountCache:
+    store = AccountCache(hot_limit=1)
     for account_id, now in event_times.items():
         state = store.touch(account_id, 0)
         state.now = now
-    store.entries["cold"] = frozen(AccountState("cold", 0, now=t(1, 5)))
+    store.entries["cold"] = packed_entry(AccountState("cold", 0, now=t(1, 5)))
     store.evict()  # all but the newest decoded are kept packed now
     return store
 

@@ -17,12 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.alerts.tables import deliveries
 from shared.contracts.triggers import TriggerEvent
+from shared.db.bulk import insert
+from shared.db.engine import is_postgres
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -71,8 +72,9 @@ async def add(
             )
     if not rows:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(deliveries).on_conflict_do_nothing(index_elements=["dedup_key", "channel"])
+    statement = insert(conn, deliveries).on_conflict_do_nothing(
+        index_elements=["dedup_key", "channel"]
+    )
     await conn.execute(statement, list(rows.values()))
 
 
@@ -105,7 +107,7 @@ async def claim_due(
         .order_by(c.next_attempt_at)
         .limit(limit)
     )
-    if engine.dialect.name == "postgresql":
+    if is_postgres(engine):
         due = due.with_for_update(skip_locked=True)
     # A CTE runs once; as a plain subquery PostgreSQL may scan it again for the join, past
     # the rows this very statement has just leased, and claim more than `limit`.
@@ -174,7 +176,7 @@ async def finish(engine: AsyncEngine, outcomes: Sequence[tuple[Claimed, Outcome]
     c = deliveries.c
     counted = []
     async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
+        if is_postgres(conn):
             # Not waiting for the WAL flush shortens the moment in which a crash of this
             # process resends an email the server has (a commit returns in a round trip, and
             # a committed outcome survives this process). PostgreSQL crashing itself may lose
