@@ -1,7 +1,6 @@
 """An account kept packed a while, evicted or stored (to_json, pack_account, unpack_account,
 from_json) goes on exactly as if it had stayed decoded; its event time is read without unpacking
 it; and a packed blob stays readable (its dictionary never changes)."""
-blob stays readable (its dictionary never changes)."""
 
 from __future__ import annotations
 
