@@ -110,9 +110,9 @@ def create_consumer(settings: BaseServiceSettings, group_id: str) -> AIOKafkaCon
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=max(1000, settings.kafka_session_timeout_ms // 5),
         max_poll_interval_ms=600000,
-        # How long the broker may hold a fetch that has nothing new. aiokafka's 500 ms showed
-        # as latency on every hop (a broker that does not answer as soon as records arrive
-        # makes each hop wait for it); the batch wait is the latency the operator chose.
+        # How long the broker may hold a fetch that has nothing new. aiokafka's default would
+        # show as latency on every hop (a broker that does not answer as soon as records
+        # arrive makes each hop wait for it); the batch wait is the latency the operator chose.
         fetch_max_wait_ms=max(10, settings.batch_max_wait_ms),
     )
 
@@ -279,7 +279,7 @@ _LARGE = 64 * 1024
 @functools.lru_cache(maxsize=1 << 17)
 def key_hash(key: bytes) -> int:
     """The default partitioner's hash of a key (Kafka's murmur2, positive). Cached: aiokafka
-    computes it in pure Python, a sixth of ingest's CPU, and the same accounts recur."""
+    computes it in pure Python, a large share of ingest's CPU, and the same accounts recur."""
     return int(murmur2(key)) & 0x7FFFFFFF
 
 

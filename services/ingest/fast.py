@@ -1,11 +1,12 @@
 """Accept fast, explain slowly: the signal for a decoded input message, checked by hand.
 
-The contract models (shared.contracts.inputs) decide every message and explain each rejection, but
-validating and dumping through pydantic cost most of ingest's CPU. Valid messages, nearly all
-of them, need no explanation, so this module checks them directly on orjson's output and builds
-the signal itself. It returns None for anything it cannot vouch for, and the models then decide
-that message exactly as before. So it may defer whatever it likes, but whatever it accepts must
-give the very signal the models give: tests/ingest/test_fast.py checks that on generated input.
+The contract models (shared.contracts.inputs) decide every message and explain each rejection,
+but validating and dumping through pydantic would cost most of ingest's CPU. Valid messages,
+nearly all of them, need no explanation, so this module checks them directly on orjson's output
+and builds the signal itself. It returns None for anything it cannot vouch for, and the models
+then decide that message exactly as before. So it may defer whatever it likes, but whatever it
+accepts must give the very signal the models give: tests/ingest/test_fast.py checks that on
+generated input.
 
 Everything here relies on orjson's output: exact builtin types, str keys, finite floats,
 integers of at most 64 bits.

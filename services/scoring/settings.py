@@ -39,7 +39,7 @@ class ScoringSettings(BaseServiceSettings):
     # An account is "live" when its newest event is at most this old by the wall clock.
     live_window_seconds: int = Field(default=86400, ge=0)
     # The most accounts kept decoded, the most recently used, between batches and within
-    # one; the others are kept packed, about a fifteenth of the size, and decoded when an
+    # one; the others are kept packed, a fraction of the size, and decoded when an
     # event touches them.
     scoring_hot_accounts: int = Field(default=20000, ge=0)
     # How long a PUT waits for its record to be applied before answering 202.

@@ -28,9 +28,8 @@ def create_engine(
     connection broken by a database restart fails one statement, and the pool is renewed.
 
     The pool is fixed (PULSE_DATABASE_POOL_SIZE): when every connection is busy, a request
-    waits for one. Connections opened beyond the pool for a burst and closed after it cost
-    the API more CPU than its queries did (a TLS attempt, a login, a close per request:
-    1,539 against 2,391 health requests/s, tests/scoring/bench_api.py)."""
+    waits for one. Connections opened beyond the pool for a burst and closed after it would
+    cost the API more CPU than its queries (a TLS attempt, a login, a close per request)."""
     extra = dict(connect_args or {})
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": 30, **extra})

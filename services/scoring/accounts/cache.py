@@ -1,6 +1,6 @@
 """Every account of the owned partitions, in memory, in one of two forms.
 
-A decoded AccountState takes about fifteen times the memory of its packed bytes (packing.py),
+A decoded AccountState takes many times the memory of its packed bytes (packing.py),
 so only the most recently used accounts stay decoded (at most `hot_limit`, which the processor
 keeps within a batch too); the others are kept packed and decoded when an event touches them.
 Loading a partition keeps its stored rows as they come from the database, without unpacking

@@ -3,9 +3,9 @@ does not hold decoded (cache.py).
 
 A packed blob is one version byte, the account's event time (8 bytes, so loading a million
 accounts reads it without unpacking anything), then the JSON document compressed with
-Zstandard against a preset dictionary. A state document is about 1.6 KB of JSON whose keys
-and wording repeat in every account; the dictionary holds them once, which takes a typical
-document to about 400 bytes (plain Zstandard: about 750) for 7 µs to pack and 3 µs to unpack.
+Zstandard against a preset dictionary. A state document's keys and wording repeat in every
+account; the dictionary holds them once, so a typical document packs to a fraction of what
+plain Zstandard makes of it (docs/performance.md, Memory).
 
 The dictionary is structure only (this module's field names and health wording), never
 anyone's data. A packed blob can only be read with the dictionary it was packed with: never
