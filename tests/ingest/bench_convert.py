@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from aiokafka.structs import ConsumerRecord
 
-from services.bench.workload import build
+from bench.workload import build
 from services.ingest.convert import Signal, convert, input_kinds, record_id
 from services.ingest.fast import fast_signal
 from shared.config import Topics

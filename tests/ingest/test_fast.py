@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from services.bench.workload import build
+from bench.workload import build
 from services.ingest import fast
 from services.ingest.convert import Rejection, Signal, convert, record_id
 from services.ingest.fast import fast_signal

@@ -75,7 +75,7 @@ async def main(accounts: int, seconds: float, concurrency: int, profile: str | N
             load = [
                 sys.executable,
                 "-c",
-                "from services.bench.health_load import main; main()",
+                "from bench.health_load import main; main()",
                 *("--url", url, "--accounts", str(accounts), "--seconds", str(seconds)),
                 *("--concurrency", str(concurrency), "--out", out.name),
             ]

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from services.bench.workload import build
+from bench.workload import build
 from services.ingest.fast import fast_signal
 from services.scoring.accounts import apply
 from services.scoring.accounts.apply import apply_signal

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from services.bench.errors import BenchError
+from bench.errors import BenchError
 from shared.config import Topics
 
 STOP_GRACE_SECONDS = 20.0

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from services.bench.errors import BenchError
+from bench.errors import BenchError
 from shared.db.engine import redact
 
 DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -1,20 +1,5 @@
-"""`pulse bench`: how fast AccountPulse is, measured from the outside in one run.
-
-Against a broker (PULSE_KAFKA_BOOTSTRAP_SERVERS, else an embedded one) and PostgreSQL, it
-generates a seeded workload and measures, each phase on fresh topics, groups and databases:
-
-1. the raw limit: a bare consumer parsing the input topics;
-2. throughput from a backlog to committed effects, for `pulse up` and for `pulse ingest` +
-   `pulse scoring` as two processes;
-3. latency at a fixed offered rate: produce -> visible in the API, produce -> Slack alert
-   (with the rated load alone, then also with the load of 6);
-4. the ratios of (2) to (1) and to a naive one-transaction-per-event baseline;
-5. scoring's peak RSS, its memory per account, and its restart-to-ready time;
-6. GET /v1/accounts/{id}/health throughput and p99 under the rated load.
-
-The services run as child processes configured only through PULSE_ variables, as a user
-runs them. Progress goes to stderr, the table to stdout, the document to --json.
-"""
+"""Running `pulse bench`: the broker, every phase in turn, the optional sweep for the plot,
+and the report (the table on stdout, progress on stderr)."""
 
 from __future__ import annotations
 
@@ -28,17 +13,18 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from services.bench import report
-from services.bench.database import admin_dsn, server_version
-from services.bench.errors import BenchError
-from services.bench.phases import (
+from bench import report
+from bench.database import server_version
+from bench.errors import BenchError
+from bench.options import Options, options
+from bench.phases import (
     HEALTH_SECONDS,
     Context,
     measure_baseline,
@@ -47,79 +33,12 @@ from services.bench.phases import (
     measure_split,
     measure_up,
 )
-from services.bench.processes import inherited_settings
-from services.bench.workload import Workload, build
+from bench.processes import inherited_settings
+from bench.workload import Workload, build
 from shared.config import BaseServiceSettings
 from shared.db.engine import redact
 from shared.errors import ConfigurationError
 from shared.kafka import EmbeddedBroker
-
-__all__ = ["BenchError", "Options", "options", "parse_sizes", "run_bench"]
-
-DEFAULT = {"accounts": 10_000, "events": 200_000, "latency_seconds": 20.0, "baseline": 5_000}
-QUICK = {"accounts": 200, "events": 2_000, "latency_seconds": 3.0, "baseline": 500}
-PLOT_SIZES = "1k,10k,100k,1M"
-
-
-@dataclass(frozen=True)
-class Options:
-    accounts: int
-    events: int
-    rate: float | None  # None: half the measured `pulse up` throughput
-    latency_seconds: float
-    baseline_events: int
-    seed: int
-    quick: bool
-    json: str | None
-    plot: str | None
-    plot_sizes: list[int]
-    admin_dsn: str
-
-
-def parse_sizes(text: str) -> list[int]:
-    """'1k,10k,100k,1M' -> [1000, 10000, 100000, 1000000]."""
-    sizes = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        scale = {"k": 1_000, "m": 1_000_000}.get(part[-1:], 1)
-        try:
-            sizes.append(int(float(part.rstrip("km")) * scale))
-        except ValueError:
-            raise ConfigurationError(
-                f"--plot-sizes: {part!r} is not a number like 10k or 1M"
-            ) from None
-    if not sizes or min(sizes) < 1:
-        raise ConfigurationError("--plot-sizes: give positive account counts, e.g. 1k,10k,100k")
-    return sizes
-
-
-def options(args: argparse.Namespace) -> Options:
-    """The run's sizes: explicit flags win, then --quick's, then the defaults."""
-    base = QUICK if args.quick else DEFAULT
-    accounts = args.accounts if args.accounts is not None else int(base["accounts"])
-    events = args.events if args.events is not None else int(base["events"])
-    given = args.latency_seconds
-    seconds = given if given is not None else base["latency_seconds"]
-    if accounts < 1 or events < 1:
-        raise ConfigurationError("--accounts and --events must be at least 1")
-    if seconds < 1:
-        raise ConfigurationError("--latency-seconds must be at least 1")
-    if args.rate is not None and args.rate <= 0:
-        raise ConfigurationError("--rate must be positive")
-    return Options(
-        accounts=accounts,
-        events=events,
-        rate=args.rate,
-        latency_seconds=seconds,
-        baseline_events=min(events, int(base["baseline"])),
-        seed=args.seed,
-        quick=args.quick,
-        json=args.json,
-        plot=args.plot,
-        plot_sizes=parse_sizes(args.plot_sizes or PLOT_SIZES),
-        admin_dsn=admin_dsn(args.database_url),
-    )
-
 
 _STARTED = time.monotonic()
 

@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
-from services.bench.errors import BenchError
-from services.bench.workload import Message
+from bench.errors import BenchError
+from bench.workload import Message
 from shared.config import BaseServiceSettings, Topics
 from shared.kafka import client_options, ensure_topics
 

@@ -4,7 +4,7 @@ Its own process because 32 busy HTTP clients would otherwise share the benchmark
 loop with the rated producer and the probes, and delay exactly the timestamps the latency
 figures are made of.
 
-    python -c "from services.bench.health_load import main; main()" --url URL --accounts N \
+    python -c "from bench.health_load import main; main()" --url URL --accounts N \
         --seconds S --out FILE
 """
 
@@ -18,8 +18,8 @@ import time
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
-from services.bench.stats import percentile, rate
-from services.bench.workload import account_id
+from bench.stats import percentile, rate
+from bench.workload import account_id
 from shared import eventloop
 
 

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from services.bench.health_load import HealthLoad
-from services.bench.phases import Latency, Memory, Raw, Throughput
+from bench.health_load import HealthLoad
+from bench.phases import Latency, Memory, Raw, Throughput
 from shared.errors import ConfigurationError
 
 PLOT_NEEDS = "--plot needs matplotlib: pip install 'accountpulse[bench]'"
