@@ -1,9 +1,9 @@
 """By hand: what one GET /v1/accounts/{id}/health costs `pulse api`, with nothing else
 running. Not a test and not run by CI (`pulse bench` measures the API under the rated load).
 
-    python -m tests.scoring.bench_api --accounts 10000 --seconds 15 [--profile api.txt]
+    python -m bench.tools.api --accounts 10000 --seconds 15 [--profile api.txt]
 
-Stores N accounts (as tests.scoring.bench_load does) in a fresh database, starts `pulse api`
+Stores N accounts (as bench.tools.load does) in a fresh database, starts `pulse api`
 on it, loads it with the benchmark's own health load (32 keep-alive clients, its own process)
 and reports requests/s, p50 and p99, and the API process's CPU time per answered request.
 """
@@ -22,9 +22,9 @@ import uuid
 import asyncpg
 import httpx
 
+from bench.tools.load import populate
 from shared.kafka import EmbeddedBroker, free_port
 from tests.conftest import PG_ADMIN_DSN
-from tests.scoring.bench_load import populate
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

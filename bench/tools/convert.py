@@ -1,6 +1,6 @@
 """Ingest's per-record CPU cost, by hand (not a test), on the `pulse bench` workload.
 
-    python -m tests.ingest.bench_convert [events] [repeats]
+    python -m bench.tools.convert [events] [repeats]
 
 Builds the seeded workload (10,000 accounts; records, then events), turns each message into
 the ConsumerRecord ingest would read, and reports the best of `repeats` passes in µs per

@@ -1,7 +1,7 @@
 """By hand: where the machine's CPU goes while `pulse bench` (or anything else) runs. Not a
 test and not run by CI.
 
-    python -m tests.bench.cpu_by_process --seconds 200 &  pulse bench
+    python -m bench.tools.cpu_by_process --seconds 200 &  pulse bench
 
 Once a second, reads every process's CPU time from /proc and prints, per group (each pulse
 service, the benchmark itself, its health load, the broker, PostgreSQL's processes together),

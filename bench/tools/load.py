@@ -1,14 +1,14 @@
 """By hand: the memory and time scoring needs to load N stored accounts, the way a partition
 assignment loads them (processor.assign). Not a test and not run by CI.
 
-    python -m tests.scoring.bench_load --accounts 1000000
+    python -m bench.tools.load --accounts 1000000
 
 Builds a few hundred distinct accounts by applying a month of events to each (a profile, five
 people, logins, usage with features, a ticket; event ids are UUIDs, as producers tend to send),
 stores N accounts cloned from them under new ids in a fresh database, then starts a process
 that loads them all and reports its resident memory before and after, and how long it took.
 
-    python -m tests.scoring.bench_load --accounts 1000000 --restart
+    python -m bench.tools.load --accounts 1000000 --restart
 
 also runs `pulse scoring` itself on those accounts, with an embedded broker: started, ready
 (/readyz 200), killed with SIGKILL as a crash would, started again; it reports the seconds from
@@ -285,7 +285,7 @@ async def main(accounts: int, restarts: bool, touch: int, backlog: bool) -> None
         mean_json, mean_packed = await populate(url, accounts)
         child = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "tests.scoring.bench_load", "--measure", url],
+            [sys.executable, "-m", "bench.tools.load", "--measure", url],
             capture_output=True,
             text=True,
             check=True,

@@ -1,7 +1,7 @@
 """By hand: scoring's apply core alone, on the benchmark's workload. Not a test and not run
 by CI.
 
-    python -m tests.scoring.bench_apply [--accounts 10000] [--events 200000] [--default-gc]
+    python -m bench.tools.apply [--accounts 10000] [--events 200000] [--default-gc]
 
 Turns `pulse bench`'s messages into signals as ingest does, then, in one process, decodes and
 applies each one the way ScoringProcessor.process does (orjson, the account store, apply_signal),
@@ -25,9 +25,9 @@ from bench.workload import build
 from services.ingest.fast import fast_signal
 from services.scoring.accounts import apply
 from services.scoring.accounts.apply import apply_signal
-from services.scoring.accounts.state import DedupWindow
+from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.store import AccountStore
-from shared.config import ScoringSettings
+from shared.config import RuleSettings, ScoringSettings
 from shared.eventloop import pace_garbage_collection
 
 KINDS = {
@@ -68,8 +68,10 @@ def count_paths(encoded: list[bytes], settings: ScoringSettings) -> Counter[bool
     paths: Counter[bool] = Counter()
     is_quiet = apply.is_quiet
 
-    def counted(*arguments: Any) -> bool:
-        quiet = is_quiet(*arguments)
+    def counted(
+        state: AccountState, signal: dict[str, Any], ts: float, rules: RuleSettings
+    ) -> bool:
+        quiet = is_quiet(state, signal, ts, rules)
         paths[quiet] += 1
         return quiet
 
