@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from harness.errors import HarnessError
 
-class BenchError(Exception):
+
+class BenchError(HarnessError):
     """A wait that timed out, a child that died, a count that did not add up."""

@@ -1,4 +1,4 @@
-"""Putting the workload on the broker: topics, a fast backlog, and load at a fixed rate.
+"""Putting the workload on the broker: a fast backlog, and load at a fixed rate.
 
 The backlog is written with one batch per partition at a time (the producer's batch API),
 partitioned by key exactly like the default partitioner, with no await per message: it is
@@ -8,7 +8,6 @@ the setup of a phase, not what is measured, so it should take seconds.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,34 +15,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
 from bench.errors import BenchError
 from bench.workload import Message
 from shared.config import BaseServiceSettings, Topics
-from shared.kafka import client_options, ensure_topics
-
-log = logging.getLogger(__name__)
+from shared.kafka import client_options
 
 SEND_TIMEOUT = 120.0
 RATE_STEP_SECONDS = 0.005
-
-
-async def create_topics(
-    bootstrap: str, topics: Topics, partitions: int, replication_factor: int
-) -> None:
-    settings = BaseServiceSettings(
-        kafka_bootstrap_servers=bootstrap,
-        topics=topics,
-        topic_partitions=partitions,
-        topic_replication_factor=replication_factor,
-    )
-    try:
-        async with asyncio.timeout(60):
-            await ensure_topics(settings)
-    except TimeoutError:
-        raise BenchError(f"the broker at {bootstrap} did not create topics within 60s") from None
 
 
 def _options(bootstrap: str) -> dict[str, Any]:
@@ -157,17 +137,3 @@ async def offer(
     took = time.monotonic() - started
     await _all_acknowledged(sends, "the offered load")
     return Offered(sent, took)
-
-
-async def delete_topics(bootstrap: str, topics: Topics) -> None:
-    """Best effort: a phase's topics are of no use once it is over (and an external broker
-    should not keep them)."""
-    admin = AIOKafkaAdminClient(**_options(bootstrap), request_timeout_ms=30000)
-    try:
-        async with asyncio.timeout(30):
-            await admin.start()
-            await admin.delete_topics(topics.all())
-    except Exception as exc:  # cleanup only: never hide the phase's own result or error
-        log.debug("could not delete topics %s: %s", topics.all(), exc)
-    finally:
-        await admin.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from bench.database import admin_dsn
+from harness.database import admin_dsn
 from shared.errors import ConfigurationError
 
 DEFAULT = {"accounts": 10_000, "events": 200_000, "latency_seconds": 20.0, "baseline": 5_000}

@@ -1,5 +1,5 @@
-"""Child processes: `pulse` commands configured only through PULSE_ variables, as a user runs
-them; waited on with time limits; measured through /proc; always stopped.
+"""The benchmark's child processes (their environment is harness.processes'): waited on
+with time limits, measured through /proc, always stopped.
 
 Every child is started through `Children`, whose exit (normal, error or cancellation by
 Ctrl+C) sends SIGTERM to all of them, waits, and SIGKILLs whatever is left.
@@ -10,74 +10,16 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from bench.errors import BenchError
-from shared.config import Topics
 
 STOP_GRACE_SECONDS = 20.0
 READY_POLL_SECONDS = 0.05
-
-# Settings the benchmark decides for each child (or that would reach the outside world, like
-# a real Slack token): never inherited from the caller's environment. Other PULSE_ variables
-# (batch sizes, rules, ...) pass through, so a tuning can be measured.
-_OWNED = {
-    "PULSE_KAFKA_BOOTSTRAP_SERVERS",
-    "PULSE_DATABASE_URL",
-    "PULSE_CONSUMER_GROUP_PREFIX",
-    "PULSE_TOPICS",
-    "PULSE_API_HOST",
-    "PULSE_API_PORT",
-    "PULSE_METRICS_PORT",
-    "PULSE_METRICS_HOST",
-    "PULSE_LOG_LEVEL",
-    "PULSE_EMBEDDED_BROKER_PORT",
-    "PULSE_PUBLIC_URL",
-    "PULSE_EMAIL_FROM",
-}
-_OWNED_PREFIXES = ("PULSE_TOPIC_", "PULSE_SLACK_", "PULSE_SMTP_", "PULSE_BENCH_")
-
-
-def _owned(name: str) -> bool:
-    return name in _OWNED or name.startswith(_OWNED_PREFIXES)
-
-
-def inherited_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """The caller's PULSE_ settings that children inherit (reported with the results)."""
-    return {k: v for k, v in sorted(environ.items()) if k.startswith("PULSE_") and not _owned(k)}
-
-
-def pulse_env(
-    environ: Mapping[str, str],
-    *,
-    bootstrap: str,
-    database_url: str,
-    topics: Topics,
-    group_prefix: str,
-    partitions: int,
-    replication_factor: int,
-    api_port: int,
-    extra: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    env = {k: v for k, v in environ.items() if not _owned(k)}
-    env.update(
-        PULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        PULSE_DATABASE_URL=database_url,
-        PULSE_CONSUMER_GROUP_PREFIX=group_prefix,
-        PULSE_TOPIC_PARTITIONS=str(partitions),
-        PULSE_TOPIC_REPLICATION_FACTOR=str(replication_factor),
-        PULSE_API_PORT=str(api_port),
-        PULSE_LOG_LEVEL="WARNING",
-        **{f"PULSE_TOPIC_{name.upper()}": getattr(topics, name) for name in Topics.model_fields},
-    )
-    env.update(extra or {})
-    return env
 
 
 @dataclass(frozen=True)
@@ -136,10 +78,6 @@ class Child:
             return parse_status(Path(f"/proc/{self.pid}/status").read_text())
         except (OSError, ValueError) as exc:
             raise BenchError(f"could not read the memory of {self.name}: {exc}") from None
-
-
-def pulse_command(command: str) -> list[str]:
-    return [sys.executable, "-m", "services.cli", command]
 
 
 class Children:

@@ -21,7 +21,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from bench import report
-from bench.database import server_version
 from bench.errors import BenchError
 from bench.options import Options, options
 from bench.phases import (
@@ -33,8 +32,10 @@ from bench.phases import (
     measure_split,
     measure_up,
 )
-from bench.processes import inherited_settings
 from bench.workload import Workload, build
+from harness.database import server_version
+from harness.errors import HarnessError
+from harness.processes import inherited_settings
 from shared.config import BaseServiceSettings
 from shared.db.engine import redact
 from shared.errors import ConfigurationError
@@ -64,10 +65,10 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             workload = _workload(opts.accounts, opts.events, opts.seed)
             results = await _measure(ctx, opts, workload)
             sweep = await _sweep(ctx, opts, results) if opts.plot else []
-    except BenchError as exc:
+    except HarnessError as exc:
         if not _has_logs(log_dir):
             shutil.rmtree(log_dir, ignore_errors=True)
-            raise
+            raise BenchError(str(exc)) from None
         # The children's logs tell the rest of the story: kept.
         raise BenchError(f"{exc}\n(the child processes' logs are in {log_dir})") from None
     except BaseException:

@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from harness.vocabulary import DEPARTMENTS, FEATURES, TITLES
+
 # Field names of shared.config.Topics, i.e. which input topic a message goes to.
 USAGE, LOGINS, SUPPORT, ACCOUNTS, STAKEHOLDERS = (
     "product_usage",
@@ -35,9 +37,6 @@ CROSSING_SHARE = 0.01  # accounts that reach 80% of their api_calls limit
 CROSSING_RATIO, NORMAL_RATIO = 0.9, 0.4  # of the limit, per account and month
 # Account popularity: index = N * u**SKEW puts most events on the low indices.
 SKEW = 1.5
-FEATURES = ("reports.export", "dashboards", "alerts", "api.keys", "sso", "workflows", "search")
-DEPARTMENTS = ("operations", "finance", "engineering", "marketing", "sales")
-TITLES = ("Analyst", "Manager", "Director", "VP Operations", "Engineer")
 API_LIMITS = (50_000.0, 100_000.0, 250_000.0)
 CSMS = 20
 TWO_PEOPLE_SHARE = 0.05  # accounts with two users: single-threaded by definition

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import feed
-from bench.database import Progress
 from bench.errors import BenchError
-from bench.processes import Child, pulse_env
+from bench.processes import Child
+from bench.progress import Progress
+from harness.processes import pulse_env
+from harness.topics import create_topics, delete_topics, named_topics
 from shared.config import Topics
 
 POLL_SECONDS = 0.1  # how often the stored offsets are read: one small query
@@ -59,8 +60,7 @@ class Context:
     def fresh(self, phase: str) -> Fresh:
         self._count += 1
         name = f"bench{self.tag}-{self._count}{phase}"
-        topics = Topics(**{f: f"{name}.{f.replace('_', '-')}" for f in Topics.model_fields})
-        return Fresh(name, topics, f"pulse_bench_{self.tag}_{self._count}_{phase}")
+        return Fresh(name, named_topics(name), f"pulse_bench_{self.tag}_{self._count}_{phase}")
 
     def env(self, fresh: Fresh, database_url: str, api_port: int, **extra: str) -> dict[str, str]:
         return pulse_env(
@@ -81,11 +81,11 @@ class Context:
 
 @contextlib.asynccontextmanager
 async def phase_topics(ctx: Context, fresh: Fresh) -> AsyncIterator[Topics]:
-    await feed.create_topics(ctx.bootstrap, fresh.topics, ctx.partitions, ctx.replication_factor)
+    await create_topics(ctx.bootstrap, fresh.topics, ctx.partitions, ctx.replication_factor)
     try:
         yield fresh.topics
     finally:
-        await feed.delete_topics(ctx.bootstrap, fresh.topics)
+        await delete_topics(ctx.bootstrap, fresh.topics)
 
 
 @dataclass

@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass, field
 
 from bench import feed
-from bench.database import Progress, fresh_database
 from bench.errors import BenchError
 from bench.health_load import HealthLoad
 from bench.phases.common import (
@@ -27,10 +26,13 @@ from bench.phases.probes import (
     RatedLoad,
     probe_account,
 )
-from bench.processes import Child, Children, pulse_command, wait_ready
-from bench.slack_sink import SlackSink
+from bench.processes import Child, Children, wait_ready
+from bench.progress import Progress
 from bench.stats import Percentiles, rate, summarize
 from bench.workload import Workload, warm_up
+from harness.database import fresh_database
+from harness.processes import pulse_command
+from harness.slack import SlackServer
 from shared.kafka import free_port
 
 HEALTH_SECONDS = 10.0
@@ -90,7 +92,7 @@ async def measure_latency(
         await feed.produce_backlog(ctx.bootstrap, topics, preload)
         port = free_port()
         api_url = f"http://127.0.0.1:{port}"
-        with SlackSink() as sink, Children(ctx.log_dir) as children:
+        with SlackServer() as sink, Children(ctx.log_dir) as children:
             slack = {"PULSE_SLACK_BOT_TOKEN": "xoxb-bench", "PULSE_SLACK_API_URL": sink.url}
             env = ctx.env(fresh, url, port, **slack, **LATENCY_SETTINGS)
             started = {

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from bench.database import fresh_database
 from bench.phases.common import READY_TIMEOUT, SETTLE_SECONDS, Context, now, phase_topics
 from bench.phases.throughput import Plan, Throughput, backlog_run, measured_throughput
-from bench.processes import Children, pulse_command, stop, wait_ready
+from bench.processes import Children, stop, wait_ready
 from bench.workload import Workload
+from harness.database import fresh_database
+from harness.processes import pulse_command
 from shared.kafka import free_port
 
 

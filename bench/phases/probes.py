@@ -24,8 +24,8 @@ from bench.errors import BenchError
 from bench.health_load import HealthLoad
 from bench.phases.common import Context
 from bench.processes import Children
-from bench.slack_sink import SlackSink
 from bench.workload import Message, Workload, live_events
+from harness.slack import SlackServer
 from shared.config import Topics
 
 # Probes: 10 a second in all. Most are Slack probes, whose arrival the Slack stand-in stamps
@@ -74,7 +74,7 @@ class RatedLoad:
     children: Children
     topics: Topics
     api_url: str
-    sink: SlackSink
+    sink: SlackServer
     workload: Workload
 
     async def run(
@@ -240,7 +240,7 @@ async def _api_probe(
 
 
 async def _slack_probe(
-    client: AIOKafkaProducer, topics: Topics, sink: SlackSink, account: str
+    client: AIOKafkaProducer, topics: Topics, sink: SlackServer, account: str
 ) -> float:
     """9 api_calls on a limit of 10; timed until the Slack stand-in has the alert."""
     event = {

@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from bench import feed
-from bench.database import Progress, fresh_database
 from bench.phases.common import Completion, Context, now, phase_topics, until_committed
-from bench.processes import Child, Children, pulse_command
+from bench.processes import Child, Children
+from bench.progress import Progress
 from bench.stats import rate
 from bench.workload import Message, Workload
+from harness.database import fresh_database
+from harness.processes import pulse_command
 from shared.kafka import free_port
 
 

@@ -39,7 +39,8 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from bench.processes import Children, pulse_command, pulse_env, wait_ready
+from bench.processes import Children, wait_ready
+from harness.processes import pulse_command, pulse_env
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import pack
 from services.scoring.accounts.repository import load_partitions

@@ -10,9 +10,10 @@ import pytest
 
 from bench import parse_sizes
 from bench.phases import per_account
-from bench.processes import inherited_settings, parse_status, pulse_env
+from bench.processes import parse_status
 from bench.stats import percentile, summarize
 from bench.workload import Workload, build, live_events
+from harness.processes import inherited_settings, pulse_env
 from shared.config import Topics
 from shared.errors import ConfigurationError
 
