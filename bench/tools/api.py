@@ -23,8 +23,10 @@ import asyncpg
 import httpx
 
 from bench.tools.load import populate
+from harness.database import admin_dsn
 from shared.kafka import EmbeddedBroker, free_port
-from tests.conftest import PG_ADMIN_DSN
+
+PG_ADMIN_DSN = admin_dsn(None, "PULSE_TEST_PG_DSN")
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -40,7 +40,10 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench.processes import Children, wait_ready
+from harness.database import admin_dsn
 from harness.processes import pulse_command, pulse_env
+from harness.signals import account_record, login, stakeholder, support, usage
+from harness.waiting import wait_for
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import pack
 from services.scoring.accounts.repository import load_partitions
@@ -50,8 +53,8 @@ from shared.config import RuleSettings, ScoringSettings, Topics
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
 from shared.kafka import EmbeddedBroker, free_port
-from tests.conftest import PG_ADMIN_DSN, wait_for
-from tests.scoring.factories import account_record, login, stakeholder, support, usage
+
+PG_ADMIN_DSN = admin_dsn(None, "PULSE_TEST_PG_DSN")
 
 TEMPLATES = 500
 PARTITIONS = 8

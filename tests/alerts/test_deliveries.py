@@ -17,7 +17,7 @@ from services.alerts.models import Trigger, parse_trigger
 from shared.clock import utcnow
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
-from tests.alerts.factories import rows, trigger
+from tests.helpers.alert_factories import rows, trigger
 
 
 def triggers(count: int, **overrides: Any) -> list[Trigger]:

@@ -28,9 +28,8 @@ from services.ingest import fast
 from services.ingest.convert import Rejection, Signal, convert, record_id
 from services.ingest.fast import fast_signal
 from shared.events import MODELS, Csm, Plan, Rejected, decode, to_signal, validate
-from tests.ingest.examples import EXAMPLES
-from tests.ingest.examples import example as contract_example
-from tests.ingest.test_convert import record
+from tests.helpers.ingest_examples import EXAMPLES, record
+from tests.helpers.ingest_examples import example as contract_example
 
 LIMIT = 1024 * 1024
 LATEST = datetime(2026, 11, 21, tzinfo=UTC)

@@ -13,12 +13,12 @@ from aiokafka.structs import ConsumerRecord
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from harness.signals import account_record, at, login, stakeholder, support, usage
 from services.scoring.accounts.state import AccountState
 from services.scoring.processor import ScoringProcessor
 from shared.config import ScoringSettings
 from shared.db.tables import accounts, metadata, triggers
 from shared.streaming import OffsetMoves
-from tests.scoring.factories import account_record, at, login, stakeholder, support, usage
 
 PARTITIONS = 4
 TOPIC = "signals"

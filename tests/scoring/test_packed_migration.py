@@ -18,7 +18,7 @@ from services.scoring.accounts.state import DedupWindow, signal_key
 from shared.db.engine import create_engine
 from shared.db.migrate import alembic_config, migrate
 from shared.db.tables import accounts
-from tests.conftest import PG_ADMIN_DSN
+from tests.helpers.database import PG_ADMIN_DSN
 
 HEALTH = {
     "score": 64,

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from harness.signals import account_record, login, stakeholder, support, usage
 from services.scoring.accounts import apply as apply_module
 from services.scoring.accounts.apply import apply_signal, refresh_health
 from services.scoring.accounts.packing import packed, unpacked
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.views import usage_view
 from shared.config import RuleSettings
-from tests.scoring.factories import account_record, login, stakeholder, support, usage
 
 RULES = RuleSettings()
 DEDUP = DedupWindow(1000, 7 * 86400.0)

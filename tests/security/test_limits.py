@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.scoring.api.security import RateLimiter, is_loopback
 from shared import tokens
 from shared.config import UpSettings
-from tests.scoring.conftest import scoring
-from tests.security.conftest import bearer
+from tests.helpers.in_process import scoring
+from tests.helpers.processes import bearer
 
 
 async def test_a_body_over_the_limit_is_refused_with_413(

@@ -1,4 +1,5 @@
-"""Plain factories for signals as ingest writes them (pure-function tests need no broker)."""
+"""Plain factories for signals as ingest writes them: pure-function tests need no broker,
+and bench.tools.load builds its accounts from them."""
 
 from __future__ import annotations
 

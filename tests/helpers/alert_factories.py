@@ -1,4 +1,5 @@
-"""Plain async factories for alert tests: accounts, triggers, a running service, rows."""
+"""Plain async factories for alert tests: accounts, triggers, a running service, rows; and
+the Slack token they configure."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from shared.clock import utcnow
 from shared.config import AlertsSettings
 from shared.db.tables import accounts, deliveries
 from shared.readiness import Readiness
+
+TOKEN = "xoxb-test-0123456789-secret"
 
 SAM = {"name": "Sam Lee", "email": "sam@vendor.example", "slack": "U024BE7LH"}
 

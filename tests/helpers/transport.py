@@ -28,8 +28,11 @@ from glob import glob
 from pathlib import Path
 from typing import IO
 
+import pytest
+
+from shared.config import UpSettings
 from shared.kafka import EmbeddedBroker, free_port
-from tests.ingest.faults import Proxy
+from tests.helpers.proxies import Proxy
 
 
 @dataclass(frozen=True)
@@ -256,3 +259,12 @@ def _until_accepting(port: int, process: subprocess.Popen[bytes], log: Path) -> 
             process.kill()
             raise RuntimeError(f"private postgres: {log.read_text(errors='replace')[-2000:]}")
         time.sleep(0.05)
+
+
+def from_env(monkeypatch: pytest.MonkeyPatch, **env: str) -> UpSettings:
+    """Settings read from exactly these PULSE_ variables, as a service reads them."""
+    for name in [n for n in os.environ if n.startswith("PULSE_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return UpSettings()

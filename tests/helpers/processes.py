@@ -1,6 +1,6 @@
 """AccountPulse's services (`pulse up`, `ingest`, `scoring`, `alerts`, `api`) as real child
 processes, configured through PULSE_ variables the way a user configures them, for end-to-end
-tests."""
+tests; `pulse` commands run to completion; readiness and bearer headers for their API."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness import processes
+from harness.waiting import wait_for
 from shared.config import Topics
 from shared.kafka import free_port
-from tests.conftest import wait_for
 
 # The commands that serve the HTTP API, with /readyz and /metrics; ingest and alerts serve
 # only /metrics, on PULSE_METRICS_PORT.
@@ -28,20 +31,26 @@ API_COMMANDS = ("up", "scoring", "api")
 def pulse_env(
     *, bootstrap: str, database_url: str, topics: Topics, group_prefix: str, **extra: str
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
-    env.update(
-        PULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        PULSE_DATABASE_URL=database_url,
-        PULSE_CONSUMER_GROUP_PREFIX=group_prefix,
-        PULSE_TOPIC_PARTITIONS="4",
-        PULSE_KAFKA_SESSION_TIMEOUT_MS="6000",
-        PULSE_BATCH_MAX_WAIT_MS="50",
-        PULSE_DELIVERY_POLL_SECONDS="0.1",
-        PULSE_API_PORT=str(free_port()),
-        **{f"PULSE_TOPIC_{name.upper()}": getattr(topics, name) for name in Topics.model_fields},
+    """A child's environment: none of the caller's PULSE_ variables, these settings, and
+    grouping and polling short so tests run in seconds."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+    fast = {
+        "PULSE_KAFKA_SESSION_TIMEOUT_MS": "6000",
+        "PULSE_BATCH_MAX_WAIT_MS": "50",
+        "PULSE_DELIVERY_POLL_SECONDS": "0.1",
+    }
+    return processes.pulse_env(
+        environ,
+        bootstrap=bootstrap,
+        database_url=database_url,
+        topics=topics,
+        group_prefix=group_prefix,
+        partitions=4,
+        replication_factor=1,
+        api_port=free_port(),
+        log_level=None,
+        extra={**fast, **extra},
     )
-    env.update(extra)
-    return env
 
 
 class PulseProcess:
@@ -61,7 +70,7 @@ class PulseProcess:
             prefix=f"pulse-{command}-", suffix=".log", delete=False
         )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", command, *flags],
+            [*processes.pulse_command(command), *flags],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -137,3 +146,48 @@ async def pulse_up(
         raise
     finally:
         await pulse.stop(kill=kill)
+
+
+async def readiness(api: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
+    try:
+        response = await api.get("/readyz")
+    except httpx.TransportError as exc:
+        return 0, {"error": str(exc)}
+    return response.status_code, response.json()
+
+
+@dataclass
+class Finished:
+    """A finished `pulse` command."""
+
+    code: int
+    out: str
+    err: str
+
+
+async def run_pulse(*args: str, env: dict[str, str], timeout: float = 60) -> Finished:
+    """`python -m services.cli ARGS` with exactly these PULSE_ variables; never blocks the
+    event loop (the service under test may share it)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        *args,
+        env={**environ, **env},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return Finished(process.returncode, out.decode(), err.decode())
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from harness.vocabulary import DEPARTMENTS, FEATURES
+
 # Event time, well in the past (ingest rejects the future) and across a month boundary, so
 # plan periods roll over mid-stream.
 START = datetime(2026, 9, 17, tzinfo=UTC)
@@ -121,5 +123,6 @@ def _ticket(rng: random.Random, status: str, priority: str, category: str) -> di
     }
 
 
-FEATURES = ["reports", "dashboards", "alerts", "export", "sso"]
-DEPARTMENTS = ["operations", "finance", "engineering", "sales", "marketing"]
+WORKLOAD = build(seed=7)
+# Outage tests stream a shorter workload: the fault, not the volume, is what they exercise.
+SMALL = build(seed=11, accounts=100, days=16)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,30 +24,31 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.config import Topics, UpSettings
+from harness.slack import SlackServer
+from harness.topics import create_topics as topics_on_broker
+from harness.topics import named_topics
+from harness.waiting import wait_for
+from shared.config import Topics
+from shared.db.engine import create_engine
 from shared.db.tables import consumer_offsets, deliveries, triggers
-from shared.kafka import ensure_topics
-from tests.conftest import fresh_database as database
-from tests.conftest import wait_for
-from tests.faults.workload import Workload
-from tests.servers import SlackServer, SmtpServer
+from tests.helpers import database
+from tests.helpers.fault_workload import Workload
+from tests.helpers.processes import pulse_env
+from tests.helpers.servers import MailArchiveServer, SmtpServer
 
 PARTITIONS = 4
 
 
 def fresh_database() -> contextlib.AbstractAsyncContextManager[str]:
-    return database("pulse_fault")
+    return database.fresh_database("pulse_fault")
 
 
 def fresh_topics() -> Topics:
-    tag = uuid.uuid4().hex[:8]
-    return Topics(**{name: f"f{tag}.{name}" for name in Topics.model_fields})
+    return named_topics(f"f{uuid.uuid4().hex[:8]}")
 
 
 async def create_topics(bootstrap: str, topics: Topics) -> None:
-    await ensure_topics(
-        UpSettings(kafka_bootstrap_servers=bootstrap, topics=topics, topic_partitions=PARTITIONS)
-    )
+    await topics_on_broker(bootstrap, topics, PARTITIONS)
 
 
 @dataclass
@@ -309,3 +310,99 @@ def _differences(got: Any, want: Any, path: str = "") -> list[str]:
             out += _differences(a, b, f"{path}[{n}]")
         return out[:10]
     return [] if got == want else [f"{path}: {got!r} != clean {want!r}"]
+
+
+@dataclass
+class Run:
+    """One run's private world: database, topics, groups, receivers, and a topic reader."""
+
+    bootstrap: str
+    database_url: str
+    topics: Topics
+    group_prefix: str
+    engine: AsyncEngine
+    slack: SlackServer
+    smtp: SmtpServer
+    archive: MailArchiveServer  # the relay files a Bcc of every email here (as deployed)
+    observer: Observer
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return pulse_env(
+            bootstrap=self.bootstrap,
+            database_url=self.database_url,
+            topics=self.topics,
+            group_prefix=self.group_prefix,
+            PULSE_SLACK_BOT_TOKEN="xoxb-fault-token",
+            PULSE_SLACK_API_URL=self.slack.url,
+            PULSE_SMTP_HOST=self.smtp.host,
+            PULSE_SMTP_PORT=str(self.smtp.port),
+            PULSE_SMTP_STARTTLS="false",
+            PULSE_EMAIL_ARCHIVE_ADDRESS=self.archive.address,
+            PULSE_IMAP_HOST=self.archive.host,
+            PULSE_IMAP_PORT=str(self.archive.port),
+            PULSE_IMAP_TLS="false",
+            PULSE_IMAP_USERNAME=self.archive.username,
+            PULSE_IMAP_PASSWORD=self.archive.password,
+            PULSE_DELIVERY_BACKOFF_BASE_SECONDS="0.2",
+            PULSE_DELIVERY_BACKOFF_MAX_SECONDS="1.0",
+            # Wall-clock ticks would differ between runs; the workload's accounts are never
+            # live by the wall clock anyway.
+            PULSE_TICK_SECONDS="3600",
+            # The snapshot reads three routes per account; the API's rate limit would only
+            # make it wait (tests/security checks the limit itself).
+            PULSE_API_RATE_PER_SECOND="0",
+            **extra,
+        )
+
+    async def drive(self, workload: Workload, **kwargs: Any) -> None:
+        await drive(workload, self.bootstrap, self.topics, self.observer, **kwargs)
+
+    async def settle(self, timeout: float = 120.0) -> None:
+        await settle(
+            self.engine,
+            self.group_prefix,
+            self.topics,
+            self.observer,
+            self.slack,
+            self.smtp,
+            timeout,
+        )
+
+    async def snapshot(self, api: Any, workload: Workload) -> dict[str, Any]:
+        return await snapshot(api, self.engine, workload, self.slack, self.smtp)
+
+
+@contextlib.asynccontextmanager
+async def private_run(bootstrap: str, database_url: str | None = None) -> AsyncIterator[Run]:
+    """A fresh world; `database_url` overrides the URL the services get (a proxy's)."""
+    slack, smtp, archive = SlackServer(), SmtpServer(), MailArchiveServer()
+    slack.start()
+    smtp.start()
+    archive.start()
+    smtp.archive = archive
+    topics = fresh_topics()
+    await create_topics(bootstrap, topics)
+    observer = Observer(bootstrap, topics)
+    await observer.start()
+    try:
+        async with fresh_database() as url:
+            engine = create_engine(url)
+            try:
+                yield Run(
+                    bootstrap=bootstrap,
+                    database_url=url,
+                    topics=topics,
+                    group_prefix=f"f{uuid.uuid4().hex[:8]}",
+                    engine=engine,
+                    slack=slack,
+                    smtp=smtp,
+                    archive=archive,
+                    observer=observer,
+                )
+            finally:
+                await engine.dispose()
+    finally:
+        await observer.stop()
+        slack.stop()
+        smtp.stop()
+        archive.stop()

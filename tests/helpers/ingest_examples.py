@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from aiokafka.structs import ConsumerRecord
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "usage": {
@@ -156,3 +157,19 @@ def bad_inputs(kind: str) -> list[tuple[str, bytes | None, str]]:
         ],
     }[kind]
     return cases
+
+
+def record(value: bytes | None, topic: str = "cs.accounts", offset: int = 7) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic=topic,
+        partition=2,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=value,
+        checksum=None,
+        serialized_key_size=-1,
+        serialized_value_size=len(value or b""),
+        headers=(),
+    )
