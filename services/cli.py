@@ -357,7 +357,7 @@ def _print_tokens(rows: list[Any]) -> None:
 
 
 async def _bench(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from services.bench import BenchError, run_bench
+    from bench import BenchError, run_bench
 
     # Ctrl+C (or SIGTERM) cancels the run; its clean-up stops every child it started.
     bench = asyncio.ensure_future(run_bench(args))

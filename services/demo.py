@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from harness.vocabulary import DEPARTMENTS, FEATURES
 from shared.config import BaseServiceSettings
 from shared.kafka import create_producer
 from shared.streaming import sleep_or_stop
@@ -25,8 +26,6 @@ from shared.streaming import sleep_or_stop
 log = logging.getLogger(__name__)
 
 ARCHETYPES = ("healthy", "near_limit", "single_threaded", "slipping", "seats")
-DEPARTMENTS = ("operations", "finance", "engineering", "marketing")
-FEATURES = ("reports.export", "dashboards", "alerts", "api.keys", "sso", "workflows")
 HISTORY_DAYS = 40
 API_LIMIT = 100_000
 

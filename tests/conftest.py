@@ -3,25 +3,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from migrations import migrate, schema
+from harness.slack import SlackServer
+from harness.topics import named_topics
+from migrations import schema
 from services.cli import UpSettings
 from shared.config import Topics
 from shared.db.engine import create_engine
 from shared.kafka import EmbeddedBroker, ensure_topics
-
-PG_ADMIN_DSN = os.environ.get("PULSE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+from tests.helpers.database import fresh_database
+from tests.helpers.servers import MailArchiveServer, SmtpServer
 
 
 @pytest.fixture(scope="session")
@@ -30,26 +28,6 @@ async def broker() -> AsyncIterator[EmbeddedBroker]:
     await embedded.start()
     yield embedded
     embedded.stop()
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(prefix: str = "pulse_test") -> AsyncIterator[str]:
-    """A new, migrated PostgreSQL database; dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
-    engine = create_engine(url)
-    await migrate(engine)
-    await engine.dispose()
-    try:
-        yield url
-    finally:
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +50,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def topics() -> Topics:
     """Topic names no other test uses."""
-    tag = uuid.uuid4().hex[:8]
-    return Topics(**{field: f"t{tag}.{field}" for field in Topics.model_fields})
+    return named_topics(f"t{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
@@ -103,22 +80,24 @@ async def settings_factory(
     yield make
 
 
-async def wait_for(
-    check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
-) -> Any:
-    """Poll an async or sync check until it returns something truthy; fail with `what`."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting for {what or check} (last: {result!r})"
-            )
-        await asyncio.sleep(interval)
+def _served(server: Any) -> Iterator[Any]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
-from tests.servers import mail_archive, slack_server, smtp_server  # noqa: E402,F401
+@pytest.fixture
+def slack_server() -> Iterator[SlackServer]:
+    yield from _served(SlackServer())
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    yield from _served(SmtpServer())
+
+
+@pytest.fixture
+def mail_archive() -> Iterator[MailArchiveServer]:
+    yield from _served(MailArchiveServer())

@@ -13,12 +13,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from harness.slack import SlackServer
+from harness.waiting import wait_for
 from shared.config import Topics
 from shared.kafka import EmbeddedBroker
-from tests.conftest import wait_for
-from tests.pulse_process import pulse_env, pulse_up
+from tests.helpers.processes import pulse_env, pulse_up
+from tests.helpers.servers import SmtpServer
 from tests.scenario import build, scenario_now
-from tests.servers import SlackServer, SmtpServer
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from harness.waiting import wait_for
 from services.cli import UpSettings
 from shared.kafka import EmbeddedBroker, KeyedBatches, ensure_topics
-from tests.conftest import wait_for
 
 
 async def test_hand_built_batches_land_where_the_producer_would_put_them(

@@ -20,7 +20,7 @@ from services.scoring.tables import accounts, api_tokens, triggers
 from shared.contracts.triggers import TriggerEvent
 from shared.db.engine import create_engine
 from shared.db.tables import consumer_offsets
-from tests.conftest import PG_ADMIN_DSN
+from tests.helpers.database import PG_ADMIN_DSN
 
 NOW = datetime(2026, 11, 20, 10, 0, 5, tzinfo=UTC)
 CSM = {"name": "Sam Lee", "email": "sam@vendor.example", "slack": "U024BE7LH"}

@@ -14,7 +14,6 @@ arguments of a successful login are checked by the unit tests below.
 
 from __future__ import annotations
 
-import os
 import ssl
 import uuid
 from collections.abc import Iterator
@@ -37,10 +36,11 @@ from shared.kafka import (
     describe_transport,
     ensure_topics,
 )
-from tests.conftest import PG_ADMIN_DSN
-from tests.security.conftest import run_pulse
-from tests.transport import (
+from tests.helpers.database import PG_ADMIN_DSN
+from tests.helpers.processes import run_pulse
+from tests.helpers.transport import (
     Certs,
+    from_env,
     make_certs,
     openssl_missing,
     postgres_missing,
@@ -64,15 +64,6 @@ def tls_postgres(certs: Certs) -> Iterator[str]:
         pytest.skip(reason)
     with private_postgres(certs) as url:
         yield url
-
-
-def from_env(monkeypatch: pytest.MonkeyPatch, **env: str) -> UpSettings:
-    """Settings read from exactly these PULSE_ variables, as a service reads them."""
-    for name in [n for n in os.environ if n.startswith("PULSE_")]:
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return UpSettings()
 
 
 SASL_SSL = {

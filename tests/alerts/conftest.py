@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
+from harness.slack import SlackServer
 from services.cli import UpSettings
-from tests.servers import SlackServer, SmtpServer
-
-TOKEN = "xoxb-test-0123456789-secret"
+from tests.helpers.alert_factories import TOKEN
+from tests.helpers.servers import SmtpServer
 
 
 @pytest.fixture

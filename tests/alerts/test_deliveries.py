@@ -17,7 +17,7 @@ from services.alerts import repository
 from shared.clock import utcnow
 from shared.contracts.triggers import TriggerEvent, parse_trigger
 from shared.db.engine import create_engine
-from tests.alerts.factories import rows, trigger
+from tests.helpers.alert_factories import rows, trigger
 
 
 def triggers(count: int, **overrides: Any) -> list[TriggerEvent]:

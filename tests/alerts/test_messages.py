@@ -15,7 +15,7 @@ from services.alerts.senders.slack import check_response
 from services.alerts.worker import backoff_seconds, scrubber
 from shared.contracts.messages import Rejected
 from shared.contracts.triggers import TriggerEvent, parse_trigger
-from tests.alerts.factories import trigger
+from tests.helpers.alert_factories import trigger
 
 ACME = Account("acme", "Acme Corp", "Sam Lee", "sam@vendor.example", "U024BE7LH")
 

@@ -17,15 +17,17 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from harness.slack import SlackServer
+from harness.waiting import wait_for
 from services.alerts import messages, repository
 from services.alerts.models import Account
 from services.cli import UpSettings
 from shared.clock import utcnow
 from shared.contracts.triggers import TriggerEvent, parse_trigger
 from shared.deadletter import headers_of
-from tests.alerts.conftest import TOKEN
-from tests.alerts.factories import (
+from tests.helpers.alert_factories import (
     SAM,
+    TOKEN,
     finished,
     produce,
     row,
@@ -33,8 +35,7 @@ from tests.alerts.factories import (
     running,
     trigger,
 )
-from tests.conftest import wait_for
-from tests.servers import MailArchiveServer, SlackServer, SmtpServer
+from tests.helpers.servers import MailArchiveServer, SmtpServer
 
 Settings = Callable[..., UpSettings]
 

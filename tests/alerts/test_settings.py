@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ConfigurationError
-from tests.test_transport import from_env
+from tests.helpers.transport import from_env
 
 ARCHIVE = {
     "PULSE_SMTP_HOST": "smtp.example.com",

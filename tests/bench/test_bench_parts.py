@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.bench import parse_sizes
-from services.bench.phases import per_account
-from services.bench.processes import inherited_settings, parse_status, pulse_env
-from services.bench.stats import percentile, summarize
-from services.bench.workload import Workload, build, live_events
+from bench import parse_sizes
+from bench.phases import per_account
+from bench.processes import parse_status
+from bench.stats import percentile, summarize
+from bench.workload import Workload, build, live_events
+from harness.processes import inherited_settings, pulse_env
 from shared.config import Topics
 from shared.errors import ConfigurationError
 

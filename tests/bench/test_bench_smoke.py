@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from shared.kafka import EmbeddedBroker
-from tests.conftest import PG_ADMIN_DSN
+from tests.helpers.database import PG_ADMIN_DSN
 
 RUN_TIMEOUT = 300
 

@@ -11,12 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import wait_for
-from tests.faults.conftest import SMALL, private_run
-from tests.faults.harness import assert_same
-from tests.faults.test_database_outage import readiness
-from tests.ingest.faults import broker_behind_proxy
-from tests.pulse_process import PulseProcess
+from harness.waiting import wait_for
+from tests.helpers.fault_runs import assert_same, private_run
+from tests.helpers.fault_workload import SMALL
+from tests.helpers.processes import PulseProcess, readiness
+from tests.helpers.proxies import broker_behind_proxy
 
 OUTAGE_SECONDS = 25.0
 CUT_AT_STEP = 10

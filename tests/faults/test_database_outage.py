@@ -13,23 +13,15 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.engine import make_url
 
+from harness.waiting import wait_for
 from shared.kafka import free_port
-from tests.conftest import wait_for
-from tests.faults.conftest import SMALL, Run
-from tests.faults.harness import PARTITIONS, assert_same, stored_offsets
-from tests.ingest.faults import Proxy
-from tests.pulse_process import PulseProcess
+from tests.helpers.fault_runs import PARTITIONS, Run, assert_same, stored_offsets
+from tests.helpers.fault_workload import SMALL
+from tests.helpers.processes import PulseProcess, readiness
+from tests.helpers.proxies import Proxy
 
 OUTAGE_SECONDS = 25.0
 CUT_AT_STEP = 8
-
-
-async def readiness(api: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
-    try:
-        response = await api.get("/readyz")
-    except httpx.TransportError as exc:
-        return 0, {"error": str(exc)}
-    return response.status_code, response.json()
 
 
 async def kafka_committed(bootstrap: str, group_id: str, topic: str) -> dict[tuple[str, int], int]:

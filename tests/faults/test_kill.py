@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.waiting import wait_for
 from services.alerts.settings import AlertsSettings
-from tests.conftest import wait_for
-from tests.faults.conftest import WORKLOAD, Run
-from tests.faults.harness import assert_same, once_each, resent
-from tests.pulse_process import API_COMMANDS, PulseProcess
+from tests.helpers.fault_runs import Run, assert_same, once_each, resent
+from tests.helpers.fault_workload import WORKLOAD
+from tests.helpers.processes import API_COMMANDS, PulseProcess
 
 SEED = 20261123
 KILLS = 10  # per service

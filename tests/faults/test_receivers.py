@@ -14,10 +14,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
+from harness.waiting import wait_for
 from services.alerts.tables import deliveries
-from tests.conftest import wait_for
-from tests.faults.conftest import Run
-from tests.pulse_process import PulseProcess
+from tests.helpers.fault_runs import Run
+from tests.helpers.processes import PulseProcess
 
 ACCOUNT = {
     "account_id": "spiky",

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from shared.kafka import free_port
-from tests.faults.conftest import SMALL, Run
-from tests.faults.harness import assert_same
-from tests.pulse_process import PulseProcess
+from tests.helpers.fault_runs import Run, assert_same
+from tests.helpers.fault_workload import SMALL
+from tests.helpers.processes import PulseProcess
 
 KILL_AT_STEP = 15
 

@@ -5,29 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from aiokafka.structs import ConsumerRecord
 
 from services.ingest.convert import Accepted, Rejection, convert, input_kinds
 from shared.config import Topics
-from tests.ingest.examples import EXAMPLES, example
+from tests.helpers.ingest_examples import EXAMPLES, example, record
 
 LATEST = datetime(2026, 11, 21, tzinfo=UTC)
-
-
-def record(value: bytes | None, topic: str = "cs.accounts", offset: int = 7) -> ConsumerRecord:
-    return ConsumerRecord(
-        topic=topic,
-        partition=2,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=None,
-        value=value,
-        checksum=None,
-        serialized_key_size=-1,
-        serialized_value_size=len(value or b""),
-        headers=(),
-    )
 
 
 def test_every_input_topic_has_its_kind() -> None:

@@ -23,16 +23,15 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from services.bench.workload import build
+from bench.workload import build
 from services.ingest import fast
 from services.ingest.convert import Accepted, Rejection, convert, record_id
 from services.ingest.fast import fast_signal
 from shared.contracts.inputs import MODELS, Csm, Plan, validate
 from shared.contracts.messages import Rejected, decode
 from shared.contracts.signals import to_signal
-from tests.ingest.examples import EXAMPLES
-from tests.ingest.examples import example as contract_example
-from tests.ingest.test_convert import record
+from tests.helpers.ingest_examples import EXAMPLES, record
+from tests.helpers.ingest_examples import example as contract_example
 
 LIMIT = 1024 * 1024
 LATEST = datetime(2026, 11, 21, tzinfo=UTC)

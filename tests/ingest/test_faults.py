@@ -8,12 +8,12 @@ from collections.abc import Callable
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from harness.waiting import wait_for
 from services.cli import UpSettings
 from shared.kafka import ensure_topics
-from tests.conftest import wait_for
-from tests.ingest.conftest import ingesting, open_outputs
-from tests.ingest.examples import encode, example
-from tests.ingest.faults import broker_behind_proxy
+from tests.helpers.in_process import ingesting, open_outputs
+from tests.helpers.ingest_examples import encode, example
+from tests.helpers.proxies import broker_behind_proxy
 
 EVENTS = 3000
 

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from prometheus_client import REGISTRY
 
+from harness.waiting import wait_for
 from services.cli import UpSettings
 from shared.deadletter import (
     REASON,
@@ -22,9 +23,8 @@ from shared.deadletter import (
     SOURCE_TOPIC,
     headers_of,
 )
-from tests.conftest import wait_for
-from tests.ingest.conftest import Outputs, ingesting
-from tests.ingest.examples import EXAMPLES, TOPIC_FIELDS, bad_inputs, encode, example
+from tests.helpers.in_process import Outputs, ingesting
+from tests.helpers.ingest_examples import EXAMPLES, TOPIC_FIELDS, bad_inputs, encode, example
 
 SettingsFactory = Callable[..., UpSettings]
 OutputsFactory = Callable[[UpSettings], Awaitable[Outputs]]

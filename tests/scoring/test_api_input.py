@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from harness.signals import usage
+from harness.waiting import wait_for
 from services.cli import UpSettings
-from tests.conftest import wait_for
-from tests.scoring.conftest import scoring
-from tests.scoring.factories import usage
+from tests.helpers.in_process import scoring
 
 JSON = {"content-type": "application/json"}
 

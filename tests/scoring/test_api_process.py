@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 
 from shared.kafka import EmbeddedBroker
-from tests.faults.conftest import private_run
-from tests.pulse_process import PulseProcess
+from tests.helpers.fault_runs import private_run
+from tests.helpers.processes import PulseProcess
 
 
 async def test_the_api_apart_from_scoring_applies_writes_and_answers_reads(

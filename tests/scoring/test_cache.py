@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from harness.signals import at
 from services.scoring.accounts.cache import AccountCache, packed_entry
 from services.scoring.accounts.state import AccountState
-from tests.scoring.factories import at
 
 MIDNIGHT = at(0) // 86400 * 86400
 

@@ -13,13 +13,13 @@ from aiokafka.structs import ConsumerRecord
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from harness.signals import account_record, at, login, stakeholder, support, usage
 from migrations import schema
 from services.scoring.accounts.state import AccountState
 from services.scoring.processor import ScoringProcessor
 from services.scoring.settings import ScoringSettings
 from services.scoring.tables import accounts, triggers
 from shared.streaming import OffsetMoves
-from tests.scoring.factories import account_record, at, login, stakeholder, support, usage
 
 PARTITIONS = 4
 TOPIC = "signals"

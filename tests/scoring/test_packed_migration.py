@@ -18,7 +18,7 @@ from services.scoring.accounts.packing import packed_time, unpack_account
 from services.scoring.accounts.state import DedupWindow, signal_key
 from services.scoring.tables import accounts
 from shared.db.engine import create_engine
-from tests.conftest import PG_ADMIN_DSN
+from tests.helpers.database import PG_ADMIN_DSN
 
 HEALTH = {
     "score": 64,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from harness.signals import account_record, at, login, stakeholder
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import (
     DICTIONARY_1,
@@ -20,7 +21,6 @@ from services.scoring.accounts.packing import (
 )
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.settings import RuleSettings
-from tests.scoring.factories import account_record, at, login, stakeholder
 
 RULES = RuleSettings()
 

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import pytest
 
+from harness.signals import account_record, login, stakeholder, support, usage
 from services.scoring.accounts import apply as apply_module
 from services.scoring.accounts.apply import apply_signal, refresh_health
 from services.scoring.accounts.packing import pack_account, unpack_account
@@ -15,7 +16,6 @@ from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.views import usage_view
 from services.scoring.settings import RuleSettings
 from shared.contracts.signals import Signal
-from tests.scoring.factories import account_record, login, stakeholder, support, usage
 
 RULES = RuleSettings()
 DEDUP = DedupWindow(1000, 7 * 86400.0)

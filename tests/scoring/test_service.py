@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from harness.signals import account_record, login, usage
+from harness.waiting import wait_for
 from services.cli import UpSettings
 from services.scoring.accounts.apply import apply_signal, refresh_health
 from services.scoring.accounts.repository import account_row, store_accounts
@@ -29,10 +31,8 @@ from shared.db.tables import consumer_offsets
 from shared.deadletter import headers_of
 from shared.kafka import free_port
 from shared.readiness import Readiness
-from tests.conftest import wait_for
-from tests.ingest.faults import Proxy
-from tests.scoring.conftest import scoring
-from tests.scoring.factories import account_record, login, usage
+from tests.helpers.in_process import scoring
+from tests.helpers.proxies import Proxy
 
 
 async def _json(client: httpx.AsyncClient, path: str, status: int = 200) -> Any:

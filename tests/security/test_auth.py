@@ -12,11 +12,11 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from harness.waiting import wait_for
 from services.cli import UpSettings
 from services.scoring import tokens
-from tests.conftest import wait_for
-from tests.scoring.conftest import scoring
-from tests.security.conftest import bearer
+from tests.helpers.in_process import scoring
+from tests.helpers.processes import bearer
 
 ACME = {"name": "Acme Corp", "tier": 1}
 

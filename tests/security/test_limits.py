@@ -13,8 +13,8 @@ from services.cli import UpSettings
 from services.scoring import tokens
 from services.scoring.api.bind import is_loopback
 from services.scoring.api.rate_limit import RateLimiter
-from tests.scoring.conftest import scoring
-from tests.security.conftest import bearer
+from tests.helpers.in_process import scoring
+from tests.helpers.processes import bearer
 
 
 async def test_a_body_over_the_limit_is_refused_with_413(

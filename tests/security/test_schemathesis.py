@@ -32,13 +32,13 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from harness.signals import login, usage
+from harness.waiting import wait_for
 from services.cli import UpSettings
 from services.scoring import tokens
 from services.scoring.api.admission import is_protected
-from tests.conftest import wait_for
-from tests.scoring.conftest import scoring
-from tests.scoring.factories import login, usage
-from tests.security.conftest import bearer
+from tests.helpers.in_process import scoring
+from tests.helpers.processes import bearer
 
 # Schemathesis' generators draw from `random` (Hypothesis seeds it, so runs stay repeatable).
 pytestmark = pytest.mark.filterwarnings(

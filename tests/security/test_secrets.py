@@ -14,16 +14,16 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from harness.slack import SlackServer
+from harness.waiting import wait_for
 from services.alerts.tables import deliveries
 from services.scoring import tokens
 from shared.config import Topics
 from shared.kafka import EmbeddedBroker, free_port
-from tests.alerts.factories import produce, trigger
-from tests.conftest import wait_for
-from tests.pulse_process import pulse_env, pulse_up
-from tests.security.conftest import bearer, run_pulse
-from tests.servers import MailArchiveServer, SlackServer
-from tests.transport import private_tansu
+from tests.helpers.alert_factories import produce, trigger
+from tests.helpers.processes import bearer, pulse_env, pulse_up, run_pulse
+from tests.helpers.servers import MailArchiveServer
+from tests.helpers.transport import private_tansu
 
 
 def _with_password(url: str, password: str) -> str:

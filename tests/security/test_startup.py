@@ -15,14 +15,13 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from harness.waiting import wait_for
 from services.cli import UpSettings
 from services.scoring import tokens
 from shared.config import Topics
 from shared.kafka import EmbeddedBroker, free_port
-from tests.conftest import wait_for
-from tests.pulse_process import pulse_env
-from tests.scoring.conftest import scoring
-from tests.security.conftest import bearer, run_pulse
+from tests.helpers.in_process import scoring
+from tests.helpers.processes import bearer, pulse_env, run_pulse
 
 
 @pytest.fixture

@@ -1,0 +1,224 @@
+"""A Slack Web API stand-in (HTTP) for the tests and the benchmark.
+
+It runs in its own thread, so arrivals are stamped (monotonic clock) even while the caller's
+event loop is busy; records what it receives; and can be told to fail the next N requests
+the way the real thing fails.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+
+class _Server(ThreadingHTTPServer):
+    # The alerts service sends up to 100 alerts at once; the default listen backlog of 5
+    # would leave most of those connections waiting on SYN retries, i.e. time out.
+    request_queue_size = 1024
+
+
+@dataclass
+class SlackRequest:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    status: int  # what the stand-in answered: HTTP status, and Slack's "ok"
+    ok: bool
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Failure:
+    status: int
+    body: dict[str, Any] | str
+    headers: dict[str, str]
+
+
+class SlackServer:
+    """Answers POST /api/<method> like Slack's Web API; `.url` is the slack_api_url.
+
+    chat.postMessage is recorded in `.requests` (and can be made to fail); what it accepts is
+    kept per conversation, a user's messages in the bot's DM with them (D + user ID), for
+    conversations.open and conversations.history, which are recorded in `.lookups`.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[SlackRequest] = []
+        self.lookups: list[SlackRequest] = []
+        self.history: dict[str, list[dict[str, Any]]] = {}
+        self.delay = 0.0  # seconds before every answer: a slow Slack
+        self.arrivals: dict[tuple[str, str], float] = {}  # (account_id, trigger type) -> first
+        self._failures: list[_Failure] = []
+        self._lock = threading.Lock()
+        self._http = _Server(("127.0.0.1", 0), self._handler())
+        self._http.daemon_threads = True
+        self._http.block_on_close = False
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}/api"
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    def __enter__(self) -> SlackServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def fail_next(
+        self,
+        count: int = 1,
+        *,
+        status: int = 500,
+        body: dict[str, Any] | str = "internal error",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next `count` requests with this status and body instead of ok."""
+        with self._lock:
+            self._failures += [_Failure(status, body, headers or {})] * count
+
+    def rate_limit_next(self, count: int = 1, retry_after: int = 1) -> None:
+        self.fail_next(
+            count,
+            status=429,
+            body={"ok": False, "error": "ratelimited"},
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    def error_next(self, count: int, error: str) -> None:
+        """Slack's usual failure: HTTP 200 with ok=false."""
+        self.fail_next(count, status=200, body={"ok": False, "error": error})
+
+    def posted(self) -> list[SlackRequest]:
+        """Messages Slack accepted."""
+        return [r for r in self.requests if r.ok]
+
+    def arrived(self, account_id: str, trigger_type: str) -> float | None:
+        """When the first accepted alert for this account and trigger type arrived
+        (monotonic clock); None while none has."""
+        with self._lock:
+            return self.arrivals.get((account_id, trigger_type))
+
+    def _answer(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> _Failure:
+        method = path.rsplit("/", 1)[-1]
+        if method != "chat.postMessage":
+            answer = _Failure(200, self._look_up(method, body), {})
+            with self._lock:
+                self.lookups.append(SlackRequest(path, headers, body, 200, True))
+            return answer
+        if not (isinstance(body.get("channel"), str) and ("text" in body or "blocks" in body)):
+            # Slack's answer to a request it cannot use (a client killed mid-request sends one).
+            failure: _Failure | None = _Failure(
+                200, {"ok": False, "error": "invalid_arguments"}, {}
+            )
+        else:
+            with self._lock:
+                failure = self._failures.pop(0) if self._failures else None
+        if failure is None:
+            failure = _Failure(200, self._post(body), {})
+        ok = failure.status == 200 and isinstance(failure.body, dict) and failure.body.get("ok")
+        request = SlackRequest(path, headers, body, failure.status, bool(ok))
+        with self._lock:
+            self.requests.append(request)
+            if ok:
+                self.arrivals.setdefault(_alert_key(body), request.at)
+        return failure
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel = _conversation(str(body.get("channel")))
+        ts = f"{time.time():.6f}"
+        message = {"type": "message", "ts": ts, "text": body.get("text"), **_kept(body)}
+        with self._lock:
+            self.history.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _look_up(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": _conversation(body.get("users", ""))}}
+        if method != "conversations.history":
+            return {"ok": False, "error": "unknown_method"}
+        oldest = float(body.get("oldest") or 0)
+        with_metadata = body.get("include_all_metadata") == "true"
+        with self._lock:
+            found = [
+                m if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
+                for m in reversed(self.history.get(body.get("channel", ""), []))
+                if float(m["ts"]) > oldest
+            ]
+        start, limit = int(body.get("cursor") or 0), int(body.get("limit") or 100)
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Slack's API offers
+            # Headers and body go out in two writes; with Nagle's algorithm the second
+            # waits for the client's delayed ACK, delaying every alert.
+            disable_nagle_algorithm = True
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                try:
+                    if self.headers.get("Content-Type", "").startswith("application/json"):
+                        body = json.loads(raw or b"{}")
+                    else:  # Slack's read methods take form fields
+                        body = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+                except ValueError:  # cut short: the client died mid-request
+                    body = {}
+                body = body if isinstance(body, dict) else {}
+                if server.delay:
+                    time.sleep(server.delay)
+                answer = server._answer(self.path, dict(self.headers.items()), body)
+                payload = (
+                    json.dumps(answer.body) if isinstance(answer.body, dict) else answer.body
+                ).encode()
+                content_type = "application/json" if isinstance(answer.body, dict) else "text/plain"
+                try:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in answer.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a slow-Slack test): nothing to answer
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # one line per alert would drown the output
+
+        return Handler
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+
+def _conversation(channel: str) -> str:
+    """Where Slack keeps what is posted to `channel`: a user's DM with the bot, or itself."""
+    return f"D{channel}" if channel[:1] in ("U", "W") else channel
+
+
+def _kept(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: body[k] for k in ("blocks", "metadata") if k in body}
+
+
+def _alert_key(body: dict[str, Any]) -> tuple[str, str]:
+    """(account_id, trigger type) from an alert's message metadata."""
+    payload = (body.get("metadata") or {}).get("event_payload") or {}
+    return str(payload.get("account_id")), str(payload.get("type"))

@@ -1,7 +1,0 @@
-"""The one error the benchmark reports: what did not happen, in words."""
-
-from __future__ import annotations
-
-
-class BenchError(Exception):
-    """A wait that timed out, a child that died, a count that did not add up."""
