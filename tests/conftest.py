@@ -20,6 +20,7 @@ from shared.db.engine import create_engine
 from shared.kafka import EmbeddedBroker, ensure_topics
 from tests.helpers.database import fresh_database
 from tests.helpers.servers import MailArchiveServer, SmtpServer
+from tests.helpers.transport import Certs, make_certs, openssl_missing
 
 
 @pytest.fixture(scope="session")
@@ -101,3 +102,10 @@ def smtp_server() -> Iterator[SmtpServer]:
 @pytest.fixture
 def mail_archive() -> Iterator[MailArchiveServer]:
     yield from _served(MailArchiveServer())
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    if reason := openssl_missing():
+        pytest.skip(reason)
+    return make_certs(tmp_path_factory.mktemp("certs"))

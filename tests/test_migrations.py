@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import asyncpg
 import orjson
 import pytest
-from alembic import command
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from migrations import alembic_config, migrate, schema
+from migrations import migrate, schema
 from services.alerts.models import Account
 from services.alerts.tables import deliveries
 from services.scoring.tables import accounts, api_tokens, triggers
 from shared.contracts.triggers import TriggerEvent
-from shared.db.engine import create_engine
 from shared.db.tables import consumer_offsets
-from tests.helpers.database import PG_ADMIN_DSN
+from tests.helpers.alert_factories import trigger
+from tests.helpers.database import database_at
 
 NOW = datetime(2026, 11, 20, 10, 0, 5, tzinfo=UTC)
 CSM = {"name": "Sam Lee", "email": "sam@vendor.example", "slack": "U024BE7LH"}
@@ -35,40 +32,16 @@ PROFILE = {
 }
 
 
-def v1_trigger(dedup_tail: str) -> dict[str, object]:
+def v1_trigger(tail: str) -> dict[str, object]:
     """A trigger event as scoring wrote it before events carried their account."""
-    return {
-        "trigger_id": uuid.uuid4().hex,
-        "type": "plan_limit_80",
-        "account_id": "acme",
-        "fired_at": "2026-11-20T10:00:05Z",
-        "severity": "warning",
-        "dedup_key": f"acme:plan_limit_80:{dedup_tail}",
-        "summary": "Acme Corp used 82% of api_calls (82,000 of 100,000) this month",
-        "details": {"metric": "api_calls", "used": 82000, "limit": 100000, "ratio": 0.82},
-        "health": {"score": 71, "band": "green"},
-    }
+    event = trigger(dedup_key=f"acme:plan_limit_80:{tail}")
+    return {k: v for k, v in event.items() if k not in ("status", "category", "account")}
 
 
 @pytest.fixture
 async def at_0004() -> AsyncIterator[AsyncEngine]:
-    name = f"pulse_test_migration_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    engine = create_engine(f"{base}/{name}")
-
-    def upgrade_to_0004(connection: Connection) -> None:
-        command.upgrade(alembic_config(connection), "0004")
-
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(upgrade_to_0004)
+    async with database_at("0004") as engine:
         yield engine
-    finally:
-        await engine.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def _seed(engine: AsyncEngine) -> dict[str, dict[str, object]]:

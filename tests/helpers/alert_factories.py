@@ -1,5 +1,5 @@
-"""Plain async factories for alert tests: triggers, a running service, rows; and the Slack
-token they configure."""
+"""Plain async factories for alert tests: triggers, a running service, rows; the Slack token
+they configure; and what Slack and SMTP received for one alert."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.message import EmailMessage
 from typing import Any
 
 import orjson
@@ -14,10 +15,12 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from harness.slack import SlackServer
 from services.alerts.service import run_alerts
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import deliveries
 from shared.readiness import Readiness
+from tests.helpers.servers import SmtpServer
 
 TOKEN = "xoxb-test-0123456789-secret"
 
@@ -95,3 +98,21 @@ async def finished(engine: AsyncEngine, dedup_key: str, *channels: str) -> bool:
     """True once each channel's delivery of this alert has left `pending`."""
     found = {r["channel"]: r["status"] for r in await rows(engine, dedup_key)}
     return all(found.get(c) not in (None, "pending") for c in channels)
+
+
+def slack_for(server: SlackServer, dedup_key: str) -> list[dict]:
+    return [
+        r.body
+        for r in server.posted()
+        if r.body["metadata"]["event_payload"]["dedup_key"] == dedup_key
+    ]
+
+
+def body_of(mail: EmailMessage, subtype: str) -> str:
+    part = mail.get_body((subtype,))
+    assert part is not None, f"no text/{subtype} part"
+    return str(part.get_content())
+
+
+def emails_for(server: SmtpServer, dedup_key: str) -> list:
+    return [m for m in server.messages if m.message["X-Pulse-Dedup-Key"] == dedup_key]

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import asyncpg
 import orjson
 import pytest
-from alembic import command
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from migrations import alembic_config, migrate
+from migrations import migrate
 from services.scoring.accounts.packing import packed_time, unpack_account
 from services.scoring.accounts.state import DedupWindow, signal_key
 from services.scoring.tables import accounts
-from shared.db.engine import create_engine
-from tests.helpers.database import PG_ADMIN_DSN
+from tests.helpers.database import database_at, to_revision
 
 HEALTH = {
     "score": 64,
@@ -44,28 +40,10 @@ PLAIN = {
 }
 
 
-def _to(revision: str, direction: str = "upgrade") -> Callable[[Connection], None]:
-    def run(connection: Connection) -> None:
-        getattr(command, direction)(alembic_config(connection), revision)
-
-    return run
-
-
 @pytest.fixture
 async def at_0003() -> AsyncIterator[AsyncEngine]:
-    name = f"pulse_test_migration_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    engine = create_engine(f"{base}/{name}")
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(_to("0003"))
+    async with database_at("0003") as engine:
         yield engine
-    finally:
-        await engine.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_plain_accounts_are_packed_with_their_health_and_unpacked_on_downgrade(
@@ -103,7 +81,7 @@ async def test_plain_accounts_are_packed_with_their_health_and_unpacked_on_downg
     assert state.people["u:u1"]["user_id"] == "u1" and state.by_user == {"u1": "u:u1"}
 
     async with engine.begin() as conn:
-        await conn.run_sync(_to("0003", "downgrade"))
+        await conn.run_sync(to_revision("0003", "downgrade"))
     async with engine.connect() as conn:
         plain = await conn.scalar(select(accounts.c.state))
     assert orjson.loads(plain) == {**PLAIN, "seen": []}  # ids cannot come back from keys

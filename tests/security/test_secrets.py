@@ -169,7 +169,8 @@ async def test_the_kafka_sasl_password_never_shows(database_url: str) -> None:
     """Services started with PULSE_KAFKA_SASL_PASSWORD, logging at DEBUG, stop with a reason
     that names the variables, never the password: when the broker refuses the SCRAM login, and
     when the settings cannot work. (A service that logs in and runs cannot be shown here: the
-    test broker can hold no SASL user, see tests/test_transport.py. Metrics carry no setting.)"""
+    test broker can hold no SASL user, see tests/test_kafka_transport.py. Metrics carry no
+    setting.)"""
     password = f"kafkapw{uuid.uuid4().hex}"
     async with private_tansu(authentication=True) as sasl_broker:
         sasl = {
