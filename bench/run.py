@@ -36,6 +36,7 @@ from bench.workload import Workload, build
 from harness.database import server_version
 from harness.errors import HarnessError
 from harness.processes import inherited_settings
+from shared.clock import iso
 from shared.config import BaseServiceSettings
 from shared.db.engine import redact
 from shared.errors import ConfigurationError
@@ -108,7 +109,7 @@ def _has_logs(log_dir: Path) -> bool:
 
 
 def _utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso(datetime.now(UTC).replace(microsecond=0))
 
 
 @contextlib.asynccontextmanager

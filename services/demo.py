@@ -19,6 +19,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from harness.vocabulary import DEPARTMENTS, FEATURES
+from shared.clock import iso
 from shared.config import BaseServiceSettings
 from shared.kafka import create_producer
 from shared.streaming import sleep_or_stop
@@ -28,10 +29,6 @@ log = logging.getLogger(__name__)
 ARCHETYPES = ("healthy", "near_limit", "single_threaded", "slipping", "seats")
 HISTORY_DAYS = 40
 API_LIMIT = 100_000
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def account_records(count: int) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -93,7 +90,7 @@ def history(count: int, now: datetime, seed: int = 7) -> Iterator[tuple[str, dic
                     {
                         "event_id": f"demo-l{seq}",
                         "account_id": account_id,
-                        "occurred_at": _iso(moment),
+                        "occurred_at": iso(moment),
                         "user_id": user,
                         "email": f"{user}@{account_id}.example",
                         "department": department,
@@ -105,7 +102,7 @@ def history(count: int, now: datetime, seed: int = 7) -> Iterator[tuple[str, dic
                     {
                         "event_id": f"demo-f{seq}",
                         "account_id": account_id,
-                        "occurred_at": _iso(moment + timedelta(minutes=5)),
+                        "occurred_at": iso(moment + timedelta(minutes=5)),
                         "user_id": user,
                         "feature": rng.choice(FEATURES),
                     },
@@ -122,7 +119,7 @@ def history(count: int, now: datetime, seed: int = 7) -> Iterator[tuple[str, dic
                     {
                         "event_id": f"demo-m{seq}",
                         "account_id": account_id,
-                        "occurred_at": _iso(moment),
+                        "occurred_at": iso(moment),
                         "metric": "api_calls",
                         "value": round(API_LIMIT * share / (days_in_month if this_month else 30)),
                     },
@@ -134,7 +131,7 @@ def history(count: int, now: datetime, seed: int = 7) -> Iterator[tuple[str, dic
                     {
                         "event_id": f"demo-s{seq}",
                         "account_id": account_id,
-                        "occurred_at": _iso(moment),
+                        "occurred_at": iso(moment),
                         "ticket_id": f"{account_id}-T{day}",
                         "status": "opened",
                         "priority": "urgent",
@@ -196,7 +193,7 @@ async def _live(
                     {
                         "event_id": f"demo-live-{int(time.time())}-{seq}",
                         "account_id": account_id,
-                        "occurred_at": _iso(datetime.now(UTC)),
+                        "occurred_at": iso(datetime.now(UTC)),
                         "user_id": user,
                         "department": department,
                     },

@@ -9,11 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from shared.clock import iso
+
 HISTORY_DAYS = 40
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -49,7 +47,7 @@ class Scenario:
         value = {
             "event_id": f"{account}-{self.seq}",
             "account_id": account,
-            "occurred_at": _iso(moment),
+            "occurred_at": iso(moment),
             **fields,
         }
         self.days[moment.date()].append((topic, value))

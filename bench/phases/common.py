@@ -23,6 +23,7 @@ from bench.processes import Child
 from bench.progress import Progress
 from harness.processes import pulse_env
 from harness.topics import create_topics, delete_topics, named_topics
+from shared.clock import iso
 from shared.config import Topics
 
 POLL_SECONDS = 0.1  # how often the stored offsets are read: one small query
@@ -33,7 +34,7 @@ SETTLE_SECONDS = 1.0  # after readiness, before reading RSS: let start-up garbag
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso(datetime.now(UTC).replace(microsecond=0))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from harness.vocabulary import DEPARTMENTS, FEATURES
+from shared.clock import iso
 
 # Event time, well in the past (ingest rejects the future) and across a month boundary, so
 # plan periods roll over mid-stream.
@@ -37,10 +38,6 @@ class Workload:
 
     def event_ids(self) -> set[str]:
         return {value["event_id"] for step in self.steps for _, value in step}
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def build(seed: int = 7, accounts: int = 380, days: int = 28) -> Workload:
@@ -83,7 +80,7 @@ def build(seed: int = 7, accounts: int = 380, days: int = 28) -> Workload:
                         continue
                     seq += 1
                     value.update(event_id=f"{topic[0]}-{seq}", account_id=account_id)
-                    value["occurred_at"] = _iso(at)
+                    value["occurred_at"] = iso(at)
                     step.append((topic, value))
             w.steps.append(step)
     return w
