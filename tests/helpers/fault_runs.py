@@ -6,6 +6,9 @@ step at a time and waits until ingest has passed each step on (counted by readin
 never with end offsets, which Tansu gets wrong); `settle` waits until scoring and alerts have
 stored everything and every delivery is finished; `snapshot` reads the result through the API,
 the database and the Slack and SMTP stand-ins.
+
+One module past 400 lines on purpose: the driver, `settle` and `snapshot` share a run's
+settings, processes and receivers, and read best side by side.
 """
 
 from __future__ import annotations
