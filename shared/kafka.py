@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import functools
 import logging
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -117,6 +119,17 @@ def create_consumer(settings: BaseServiceSettings, group_id: str) -> AIOKafkaCon
     )
 
 
+def create_reader(settings: BaseServiceSettings) -> AIOKafkaConsumer:
+    """A consumer outside any group, for reading a few records back (shared/logcheck.py)."""
+    return AIOKafkaConsumer(
+        **client_options(settings),
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=max(4 * settings.max_message_bytes, 1024 * 1024),
+        fetch_max_wait_ms=100,
+    )
+
+
 async def ensure_topics(settings: BaseServiceSettings, names: Iterable[str] | None = None) -> None:
     """Create missing topics with the configured partition count; existing ones are kept.
 
@@ -198,6 +211,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _apart_from_the_terminal() -> None:
+    """In the broker's child process, before it starts: a session of its own, since Ctrl+C in
+    a terminal signals the whole foreground group and the broker must outlive the consumers
+    that read from it (EmbeddedBroker.stop ends it once they are done); and, on Linux, a
+    SIGTERM when its parent dies, so that a killed `pulse up` leaves no broker behind."""
+    os.setsid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 class EmbeddedBroker:
     """A Tansu broker (Kafka protocol, memory storage) as a child process, for `pulse up`
     without PULSE_KAFKA_BOOTSTRAP_SERVERS, the demo, the tests and the benchmark."""
@@ -222,6 +248,7 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": os.environ.get("TANSU_LOG", "warn")},
+            preexec_fn=_apart_from_the_terminal,
         )
         await self._wait_ready(timeout)
         log.info("embedded broker listening on %s", self.bootstrap)

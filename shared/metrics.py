@@ -18,3 +18,9 @@ BATCH_RECORDS = Histogram(
     ["service"],
     buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000),
 )
+LOGS_REPLACED = Counter(
+    "pulse_log_replaced_total",
+    "Partitions whose log was found replaced or cut short under a stored offset; consumption "
+    "resumed at the log's start",
+    ["service", "topic"],
+)

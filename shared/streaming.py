@@ -23,12 +23,14 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db.engine import is_postgres
 from shared.db.tables import consumer_offsets
+from shared.logcheck import LogCheck, Replaced, Stored, fingerprint
+from shared.metrics import LOGS_REPLACED
 from shared.readiness import Readiness
 
 log = logging.getLogger(__name__)
@@ -42,34 +44,45 @@ class Fenced(Exception):
 
 
 class OffsetMoves:
-    """The offsets one batch advances: partition -> (last stored, new)."""
+    """The offsets one batch advances: partition -> (last stored, new), with the fingerprint
+    of the record before each new offset (shared/logcheck.py)."""
 
     def __init__(self, group_id: str) -> None:
         self.group_id = group_id
         self.moves: dict[TopicPartition, tuple[int | None, int]] = {}
+        self.last_records: dict[TopicPartition, int] = {}
+
+    def advance(self, tp: TopicPartition, stored: int | None, last: ConsumerRecord) -> None:
+        self.moves[tp] = (stored, last.offset + 1)
+        self.last_records[tp] = fingerprint(last)
 
     async def store(self, conn: AsyncConnection) -> None:
         known = {tp: move for tp, move in self.moves.items() if move[0] is not None}
         if known and is_postgres(conn):
-            await _advance_all(conn, self.group_id, known)
+            await _advance_all(conn, self.group_id, known, self.last_records)
         else:
             for tp, (expected, new) in known.items():
-                await _advance(conn, self.group_id, tp, expected, new)
+                await _advance(conn, self.group_id, tp, expected, new, self.last_records.get(tp))
         for tp, (expected, new) in self.moves.items():
             if expected is None:
-                await _advance(conn, self.group_id, tp, expected, new)
+                await _advance(conn, self.group_id, tp, expected, new, self.last_records.get(tp))
 
 
 _ADVANCE_ALL = """
-UPDATE consumer_offsets AS o SET next_offset = m.new
-FROM unnest($2::text[], $3::int4[], $4::int8[], $5::int8[]) AS m(topic, partition, expected, new)
+UPDATE consumer_offsets AS o
+SET next_offset = m.new, last_record = COALESCE(m.last_record, o.last_record)
+FROM unnest($2::text[], $3::int4[], $4::int8[], $5::int8[], $6::int8[])
+  AS m(topic, partition, expected, new, last_record)
 WHERE o.group_id = $1 AND o.topic = m.topic AND o.partition = m.partition
   AND o.next_offset = m.expected
 """
 
 
 async def _advance_all(
-    conn: AsyncConnection, group_id: str, moves: dict[TopicPartition, tuple[int | None, int]]
+    conn: AsyncConnection,
+    group_id: str,
+    moves: dict[TopicPartition, tuple[int | None, int]],
+    last_records: dict[TopicPartition, int],
 ) -> None:
     """Every partition's move in one round trip (PostgreSQL); all or none, or Fenced."""
     tps = list(moves)
@@ -78,6 +91,7 @@ async def _advance_all(
         [tp.partition for tp in tps],
         [moves[tp][0] for tp in tps],
         [moves[tp][1] for tp in tps],
+        [last_records.get(tp) for tp in tps],
     )
     result = await conn.exec_driver_sql(_ADVANCE_ALL, (group_id, *columns))
     if result.rowcount != len(tps):
@@ -85,7 +99,12 @@ async def _advance_all(
 
 
 async def _advance(
-    conn: AsyncConnection, group_id: str, tp: TopicPartition, expected: int | None, new: int
+    conn: AsyncConnection,
+    group_id: str,
+    tp: TopicPartition,
+    expected: int | None,
+    new: int,
+    last_record: int | None,
 ) -> None:
     key = (
         (consumer_offsets.c.group_id == group_id)
@@ -97,7 +116,11 @@ async def _advance(
             async with conn.begin_nested():
                 await conn.execute(
                     consumer_offsets.insert().values(
-                        group_id=group_id, topic=tp.topic, partition=tp.partition, next_offset=new
+                        group_id=group_id,
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        next_offset=new,
+                        last_record=last_record,
                     )
                 )
         except IntegrityError:
@@ -106,15 +129,38 @@ async def _advance(
     result = await conn.execute(
         update(consumer_offsets)
         .where(key & (consumer_offsets.c.next_offset == expected))
-        .values(next_offset=new)
+        .values(
+            next_offset=new, last_record=func.coalesce(last_record, consumer_offsets.c.last_record)
+        )
     )
     if result.rowcount != 1:
         raise Fenced(f"{tp.topic}[{tp.partition}] moved past {expected} in another consumer")
 
 
+async def rewind(
+    engine: AsyncEngine, group_id: str, tp: TopicPartition, stored: int, start: int
+) -> None:
+    """Move a stored offset back to the start of a replaced log, fenced like a flush; the old
+    log's fingerprint goes with it."""
+    c = consumer_offsets.c
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(consumer_offsets)
+            .where(
+                (c.group_id == group_id)
+                & (c.topic == tp.topic)
+                & (c.partition == tp.partition)
+                & (c.next_offset == stored)
+            )
+            .values(next_offset=start, last_record=None)
+        )
+    if result.rowcount != 1:
+        raise Fenced(f"{tp.topic}[{tp.partition}] moved past {stored} in another consumer")
+
+
 async def load_offsets(
     engine: AsyncEngine, group_id: str, partitions: list[TopicPartition]
-) -> dict[TopicPartition, int]:
+) -> dict[TopicPartition, Stored]:
     if not partitions:
         return {}
     wanted = or_(
@@ -129,9 +175,10 @@ async def load_offsets(
                 consumer_offsets.c.topic,
                 consumer_offsets.c.partition,
                 consumer_offsets.c.next_offset,
+                consumer_offsets.c.last_record,
             ).where((consumer_offsets.c.group_id == group_id) & wanted)
         )
-        return {TopicPartition(t, p): int(o) for t, p, o in rows}
+        return {TopicPartition(t, p): Stored(int(o), last) for t, p, o, last in rows}
 
 
 class Processor(Protocol):
@@ -147,8 +194,10 @@ class Processor(Protocol):
         """Apply the batch. Return what durably stores its effects together with `offsets`
         (the loop runs it while the next batch is applied), or None if already stored."""
 
-    async def tick(self) -> None:
-        """Periodic work that does not depend on new records (time-driven rules)."""
+    async def tick(self, fence: OffsetMoves) -> bool:
+        """Periodic work that does not depend on new records (time-driven rules), a bounded
+        part of it per call; True while there is more, which the loop asks for on its next
+        turn. What it stores carries `fence` (ConsumerLoop._fence)."""
 
 
 class ConsumerLoop:
@@ -165,6 +214,7 @@ class ConsumerLoop:
         max_records: int = 5000,
         max_wait_ms: int = 100,
         tick_seconds: float | None = None,
+        log_check: LogCheck | None = None,
     ) -> None:
         self.name = name
         self.consumer = consumer
@@ -176,9 +226,11 @@ class ConsumerLoop:
         self.max_records = max_records
         self.max_wait_ms = max_wait_ms
         self.tick_seconds = tick_seconds
+        self.log_check = log_check
         self.positions: dict[TopicPartition, int | None] = {}
         self.lock = asyncio.Lock()
         self._last_tick = time.monotonic()
+        self._tick_more = False
         self._stale = False
         self._joined = False
         # The previous batch's write, landing while the next batch is applied in memory.
@@ -226,7 +278,7 @@ class ConsumerLoop:
             kept = [r for r in records if stored is None or r.offset >= stored]
             if kept:
                 fresh[tp] = kept
-                moves.moves[tp] = (stored, kept[-1].offset + 1)
+                moves.advance(tp, stored, kept[-1])
         if not fresh:
             return
         commit = await self.processor.process(fresh, moves)
@@ -250,10 +302,21 @@ class ConsumerLoop:
     async def _maybe_tick(self) -> None:
         if self.tick_seconds is None:
             return
-        if time.monotonic() - self._last_tick >= self.tick_seconds:
+        if not self._tick_more:
+            if time.monotonic() - self._last_tick < self.tick_seconds:
+                return
             self._last_tick = time.monotonic()
-            await self._landed()
-            await self.processor.tick()
+        await self._landed()
+        self._tick_more = await self.processor.tick(self._fence())
+
+    def _fence(self) -> OffsetMoves:
+        """The owned partitions' stored offsets, unmoved: a write that stores them fails
+        (Fenced) where another instance has moved one since this instance last stored it."""
+        fence = OffsetMoves(self.group_id)
+        for tp, position in self.positions.items():
+            if position is not None:
+                fence.moves[tp] = (position, position)
+        return fence
 
     async def _commit_to_kafka(self, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -277,12 +340,36 @@ class ConsumerLoop:
 
     async def _load(self, partitions: list[TopicPartition]) -> None:
         stored = await load_offsets(self.engine, self.group_id, partitions)
+        offsets = {tp: s.offset for tp, s in stored.items()}
+        if self.log_check is not None:
+            for replaced in await self.log_check.replaced(stored):
+                await self._resume_replaced(replaced)
+                offsets[replaced.tp] = replaced.resume
         await self.processor.assign(partitions)
         for tp in partitions:
-            self.positions[tp] = stored.get(tp)
-            if tp in stored:
-                self.consumer.seek(tp, stored[tp])
-        log.info("%s: assigned %s", self.name, _describe(partitions, stored))
+            self.positions[tp] = offsets.get(tp)
+            if tp in offsets:
+                self.consumer.seek(tp, offsets[tp])
+        log.info("%s: assigned %s", self.name, _describe(partitions, offsets))
+
+    async def _resume_replaced(self, replaced: Replaced) -> None:
+        """Say so loudly, and go on from the log as it is."""
+        tp = replaced.tp
+        where = f"{tp.topic}[{tp.partition}]"
+        log.error(
+            "%s: %s: %s; resuming at offset %d of the log as it is now",
+            self.name,
+            where,
+            replaced.why,
+            replaced.resume,
+        )
+        LOGS_REPLACED.labels(self.name, tp.topic).inc()
+        self.readiness.notice(
+            f"{self.name} {where}",
+            f"log replaced under stored offset {replaced.stored} ({replaced.why}); resumed at "
+            f"{replaced.resume}",
+        )
+        await rewind(self.engine, self.group_id, tp, replaced.stored, replaced.resume)
 
     async def _reload(self) -> None:
         """Drop all in-memory state and resume every owned partition from the database."""

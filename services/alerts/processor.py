@@ -84,5 +84,5 @@ class TriggerProcessor:
     async def revoke(self, partitions: list[TopicPartition]) -> None:
         pass
 
-    async def tick(self) -> None:
-        pass
+    async def tick(self, fence: OffsetMoves) -> bool:
+        return False

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,7 +29,8 @@ from services.alerts import senders
 from services.alerts.processor import TriggerProcessor
 from services.alerts.settings import AlertsSettings
 from services.alerts.worker import DeliveryWorker, scrubber
-from shared.kafka import create_consumer, create_producer, ensure_topics
+from shared.kafka import create_consumer, create_producer, create_reader, ensure_topics
+from shared.logcheck import LogCheck
 from shared.readiness import Readiness
 from shared.streaming import ConsumerLoop
 
@@ -75,6 +77,7 @@ async def run_alerts(
             topics=[topics.triggers],
             processor=processor,
             readiness=readiness,
+            log_check=LogCheck(partial(create_reader, settings)),
             max_records=settings.batch_max_records,
             max_wait_ms=settings.batch_max_wait_ms,
         )

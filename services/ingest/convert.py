@@ -39,9 +39,11 @@ def input_kinds(topics: Topics) -> dict[str, str]:
 
 
 def record_id(record: ConsumerRecord) -> str:
-    # Records carry no event_id; their position is stable across redeliveries, so a record
-    # read twice yields the same signal_id and scoring drops the copy.
-    return f"{record.topic}:{record.partition}:{record.offset}"
+    """Records carry no event_id; their position and timestamp are the same on every
+    redelivery, so a record read twice yields the same signal_id and scoring drops the copy.
+    The timestamp keeps ids apart across a replaced log (a broker that lost its data, a topic
+    created again), whose offsets start over: a new record at an old offset is not a copy."""
+    return f"{record.topic}:{record.partition}:{record.offset}@{record.timestamp}"
 
 
 def convert(

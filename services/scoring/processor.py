@@ -54,6 +54,7 @@ class ScoringProcessor:
         self.clock = clock
         self.accounts = AccountCache(settings.scoring_hot_accounts)
         self._unrelayed = False  # a relay failed: stored triggers wait for the broker
+        self._tick_round: tuple[float, list[str]] | None = None  # (wall, accounts left)
 
     async def assign(self, partitions: list[TopicPartition]) -> None:
         wanted = {tp.partition for tp in partitions}
@@ -127,19 +128,34 @@ class ScoringProcessor:
         dirty.clear()
         self.accounts.evict(keep, {account_id: row["state"] for account_id, row in built.items()})
 
-    async def tick(self) -> None:
+    async def tick(self, fence: OffsetMoves) -> bool:
         """Time passes for live accounts even when they send nothing: evaluate them at the
         wall clock once it has left their day. Accounts replaying old history are left to
-        their own event time."""
-        wall = self.clock()
-        live = self.accounts.live(wall - self.settings.live_window_seconds, wall)
-        # A chunk at a time, so that only so many are decoded at once. With none live, one
-        # empty write still runs, as it always has: an idle scoring notices a lost database.
-        for start in range(0, max(len(live), 1), TICK_CHUNK):
-            await self._tick(live[start : start + TICK_CHUNK], wall)
-        await self.relay_pending()
+        their own event time.
 
-    async def _tick(self, account_ids: list[str], wall: float) -> None:
+        A round visits its live accounts at most TICK_CHUNK per call, so the loop (and its
+        heartbeat) goes on between chunks; True while the round has accounts left. Each
+        chunk's write carries `fence`, the owned partitions' offsets unmoved: an instance
+        that lost its partitions without noticing fails it instead of overwriting the new
+        owner's accounts. With none live, one empty write still runs: an idle scoring notices
+        a lost database."""
+        if self._tick_round is None:
+            wall = self.clock()
+            self._tick_round = (
+                wall,
+                self.accounts.live(wall - self.settings.live_window_seconds, wall),
+            )
+        wall, remaining = self._tick_round
+        chunk, rest = remaining[:TICK_CHUNK], remaining[TICK_CHUNK:]
+        self._tick_round = (wall, rest) if rest else None
+        # Accounts of partitions given up since the round began are another instance's now.
+        await self._tick([a for a in chunk if a in self.accounts], wall, fence)
+        if rest:
+            return True
+        await self.relay_pending()
+        return False
+
+    async def _tick(self, account_ids: list[str], wall: float, fence: OffsetMoves) -> None:
         states = [self.accounts.borrow(a) for a in account_ids]
         dirty, fired = [], []
         for state in states:
@@ -150,7 +166,7 @@ class ScoringProcessor:
                 dirty.append(state)
         rows = self._rows(dirty)
         self.accounts.give_back(states)
-        await self._write(rows, fired, None)
+        await self._write(rows, fired, fence)
 
     async def relay_pending(self) -> None:
         """Publish triggers stored but not yet relayed (after a crash or a broker outage)."""

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from functools import partial
 
 import uvicorn
 from fastapi import FastAPI
@@ -22,7 +23,8 @@ from services.scoring.api.app import create_app
 from services.scoring.api.bind import check_bind
 from services.scoring.processor import ScoringProcessor
 from services.scoring.settings import ScoringSettings
-from shared.kafka import create_consumer, create_producer
+from shared.kafka import create_consumer, create_producer, create_reader
+from shared.logcheck import LogCheck
 from shared.readiness import Readiness
 from shared.streaming import ConsumerLoop, sleep_or_stop
 
@@ -53,6 +55,7 @@ async def run_scoring(
         topics=[settings.topics.signals],
         processor=processor,
         readiness=readiness,
+        log_check=LogCheck(partial(create_reader, settings)),
         max_records=settings.batch_max_records,
         max_wait_ms=settings.batch_max_wait_ms,
         tick_seconds=settings.tick_seconds,

@@ -24,4 +24,7 @@ consumer_offsets = Table(
     Column("topic", String(300), primary_key=True),
     Column("partition", Integer, primary_key=True),
     Column("next_offset", BigInteger, nullable=False),
+    # A fingerprint of the record before next_offset (shared/logcheck.py): tells whether the
+    # broker's log is still the one that offset was read from.
+    Column("last_record", BigInteger),
 )

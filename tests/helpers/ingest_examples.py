@@ -159,12 +159,14 @@ def bad_inputs(kind: str) -> list[tuple[str, bytes | None, str]]:
     return cases
 
 
-def record(value: bytes | None, topic: str = "cs.accounts", offset: int = 7) -> ConsumerRecord:
+def record(
+    value: bytes | None, topic: str = "cs.accounts", offset: int = 7, timestamp: int = 0
+) -> ConsumerRecord:
     return ConsumerRecord(
         topic=topic,
         partition=2,
         offset=offset,
-        timestamp=0,
+        timestamp=timestamp,
         timestamp_type=0,
         key=None,
         value=value,

@@ -57,7 +57,11 @@ class PulseProcess:
     """`pulse <command>` as a child process, its output in a temporary file. `url` is the API
     (up, scoring, api) or, for ingest and alerts, a metrics port of its own."""
 
-    def __init__(self, env: dict[str, str], command: str = "up", *flags: str) -> None:
+    def __init__(
+        self, env: dict[str, str], command: str = "up", *flags: str, session: bool = False
+    ) -> None:
+        """`session`: in a process group of its own, as a terminal starts a command (its
+        Ctrl+C signals the whole group: see interrupt)."""
         serves_api = command in API_COMMANDS and "--no-api" not in flags
         if not serves_api:
             env = {**env, "PULSE_METRICS_PORT": str(free_port())}
@@ -75,7 +79,12 @@ class PulseProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            start_new_session=session,
         )
+
+    def interrupt(self) -> None:
+        """Ctrl+C in the terminal: SIGINT to the process and everything in its group."""
+        os.killpg(self.process.pid, signal.SIGINT)
 
     def output(self) -> str:
         with open(self.log.name, errors="replace") as handle:

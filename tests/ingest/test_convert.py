@@ -35,13 +35,17 @@ def test_event_keeps_its_event_id_and_is_keyed_by_account() -> None:
     assert signal["ts"] == datetime(2026, 11, 20, 9, 58, tzinfo=UTC).timestamp()
 
 
-def test_record_signal_id_is_its_position_so_redelivery_dedupes() -> None:
+def test_record_signal_id_is_its_position_and_time_so_redelivery_dedupes() -> None:
     value = orjson.dumps(EXAMPLES["account"])
     first = convert("account", record(value), max_bytes=1 << 20, latest=LATEST)
     again = convert("account", record(value), max_bytes=1 << 20, latest=LATEST)
     assert isinstance(first, Accepted)
     assert first == again
-    assert orjson.loads(first.value)["signal_id"] == "cs.accounts:2:7"
+    assert orjson.loads(first.value)["signal_id"] == "cs.accounts:2:7@0"
+    # A replaced log starts its offsets over: a new record at an old position is not a copy.
+    later = convert("account", record(value, timestamp=1), max_bytes=1 << 20, latest=LATEST)
+    assert isinstance(later, Accepted)
+    assert orjson.loads(later.value)["signal_id"] == "cs.accounts:2:7@1"
 
 
 def test_future_bound_is_the_given_latest() -> None:

@@ -90,10 +90,12 @@ async def test_valid_messages_become_normalized_signals(
         "opened",
     )
 
-    # Records carry no event_id: their position is their id, stable across redeliveries.
+    # Records carry no event_id: their position and time are their id, stable across
+    # redeliveries.
     for kind in ("account", "stakeholder"):
         where = sent[kind]
-        assert signals[kind]["signal_id"] == f"{where.topic}:{where.partition}:{where.offset}"
+        position = f"{where.topic}:{where.partition}:{where.offset}@{where.timestamp}"
+        assert signals[kind]["signal_id"] == position
         assert "ts" not in signals[kind]
     assert signals["account"]["plan"]["limits"]["api_calls"] == 100000
     assert signals["account"]["renewal_date"] == "2027-03-01"
@@ -147,7 +149,7 @@ async def _send_valid(producer: AIOKafkaProducer, topic: str, kind: str, tag: st
         await producer.send_and_wait(topic, encode(example(kind, event_id=event_id)), key=b"acme")
         return event_id
     where = await producer.send_and_wait(topic, encode(example(kind, name=tag)), key=b"acme")
-    return f"{where.topic}:{where.partition}:{where.offset}"
+    return f"{where.topic}:{where.partition}:{where.offset}@{where.timestamp}"
 
 
 async def test_too_big_even_for_the_dead_letter_topic_keeps_reason_and_position(

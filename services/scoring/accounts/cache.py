@@ -49,6 +49,9 @@ class AccountCache:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def __contains__(self, account_id: object) -> bool:
+        return account_id in self.entries
+
     @property
     def overfull(self) -> bool:
         """More accounts decoded than the limit: a batch touching many accounts."""

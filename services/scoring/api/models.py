@@ -127,10 +127,15 @@ class Alive(BaseModel):
     status: Literal["ok"]
 
 
+NOTICES = "{part: what an operator should know}; absent when there is nothing"
+
+
 class Ready(BaseModel):
     status: Literal["ready"]
+    notices: dict[str, str] | None = Field(None, description=NOTICES)
 
 
 class NotReady(BaseModel):
     status: Literal["not ready"]
     problems: dict[str, str] = Field(description="{part: reason}")
+    notices: dict[str, str] | None = Field(None, description=NOTICES)

@@ -22,9 +22,10 @@ async def healthz() -> dict[str, str]:
 
 @probes.get("/readyz", responses={200: {"model": models.Ready}, 503: {"model": models.NotReady}})
 async def readyz(readiness: ReadinessOf) -> JSONResponse:
+    notices = {"notices": readiness.notices} if readiness.notices else {}
     if readiness.ready:
-        return JSONResponse({"status": "ready"})
-    return JSONResponse({"status": "not ready", "problems": readiness.problems}, 503)
+        return JSONResponse({"status": "ready", **notices})
+    return JSONResponse({"status": "not ready", "problems": readiness.problems, **notices}, 503)
 
 
 @guarded_metrics.get("/metrics", response_class=PlainTextResponse)

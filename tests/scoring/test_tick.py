@@ -1,0 +1,86 @@
+"""The tick: time-driven evaluation of live accounts, fenced like a batch and bounded per
+loop turn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from harness.signals import at, login
+from services.scoring.processor import TICK_CHUNK, ScoringProcessor
+from services.scoring.settings import ScoringSettings
+from services.scoring.tables import accounts, triggers
+from shared.db.tables import consumer_offsets
+from shared.kafka import EmbeddedBroker, create_producer
+from shared.streaming import Fenced, OffsetMoves
+
+SIGNALS = TopicPartition("cs.signals", 0)
+GROUP = "pulse-scoring"
+
+
+def records(signals: list[dict[str, Any]]) -> list[ConsumerRecord[bytes, bytes]]:
+    return [
+        ConsumerRecord(SIGNALS.topic, 0, n, 0, 0, b"k", orjson.dumps(s), None, 0, 0, [])
+        for n, s in enumerate(signals)
+    ]
+
+
+async def stored_rows(engine: AsyncEngine) -> tuple[list[Any], list[Any]]:
+    async with engine.connect() as conn:
+        account_rows = (await conn.execute(select(accounts.c.account_id, accounts.c.state))).all()
+        trigger_rows = (await conn.execute(select(triggers.c.dedup_key))).all()
+    return account_rows, trigger_rows
+
+
+async def test_a_tick_of_an_instance_that_lost_its_partition_stores_nothing(
+    engine: AsyncEngine, database_url: str, broker: EmbeddedBroker
+) -> None:
+    wall = [at(6, hours=1)]
+    settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
+    producer = create_producer(settings)
+    processor = ScoringProcessor(settings, engine, producer, clock=lambda: wall[0])
+    await processor.assign([SIGNALS])
+    # One person logs in daily for a week: single_threaded is pending, due the next day.
+    logins = records([login("solo", "u1", day) for day in range(7)])
+    moves = OffsetMoves(GROUP)
+    moves.advance(SIGNALS, None, logins[-1])
+    commit = await processor.process({SIGNALS: logins}, moves)
+    await commit()
+    before = await stored_rows(engine)
+
+    # A rebalance this instance did not notice: the new owner has stored progress since.
+    async with engine.begin() as conn:
+        await conn.execute(update(consumer_offsets).values(next_offset=len(logins) + 3))
+    wall[0] = at(6, hours=20)  # the next day, while the account is live
+    assert processor.accounts.live(wall[0] - settings.live_window_seconds, wall[0]) == ["solo"]
+    fence = OffsetMoves(GROUP)
+    fence.moves[SIGNALS] = (len(logins), len(logins))
+    with pytest.raises(Fenced):
+        await processor.tick(fence)
+    assert await stored_rows(engine) == before  # no account overwritten, no trigger stored
+
+
+async def test_a_round_of_the_tick_is_taken_a_chunk_per_call(
+    engine: AsyncEngine, database_url: str, broker: EmbeddedBroker
+) -> None:
+    settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
+    wall = [at(0, hours=20)]
+    processor = ScoringProcessor(settings, engine, create_producer(settings), clock=lambda: wall[0])
+    await processor.assign([SIGNALS])
+    count = TICK_CHUNK + 5
+    batch = records([login(f"a{n}", "u1", 0) for n in range(count)])
+    moves = OffsetMoves(GROUP)
+    moves.advance(SIGNALS, None, batch[-1])
+    await (await processor.process({SIGNALS: batch}, moves))()
+    fence = OffsetMoves(GROUP)
+    fence.moves[SIGNALS] = (count, count)
+
+    wall[0] = at(0, hours=20)  # the next day, within a day of the logins: every account is due
+    assert await processor.tick(fence) is True  # the first chunk; more to come
+    assert await processor.tick(fence) is False  # the last five; the round is over
