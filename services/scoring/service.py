@@ -131,6 +131,10 @@ async def serve(app: FastAPI, settings: ScoringSettings, stop: asyncio.Event) ->
         lifespan="off",
         http="httptools",
         access_log=False,
+        # X-Forwarded-For only from the proxies the operator named: uvicorn trusts loopback
+        # by default, and anyone on this host could then choose their rate-limit bucket.
+        proxy_headers=bool(settings.trusted_proxies.strip()),
+        forwarded_allow_ips=settings.trusted_proxies,
     )
     server = _QuietServer(config)
     log.info("API on http://%s:%d (OpenAPI at /docs)", settings.api_host, settings.api_port)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.config import BaseServiceSettings
+from shared.errors import ConfigurationError
 
 
 class RuleSettings(BaseSettings):
@@ -52,3 +55,19 @@ class ScoringSettings(BaseServiceSettings):
     # How long the API trusts its copy of the token table: a new or revoked token takes effect
     # within this time (0: read the table on every request).
     api_token_cache_seconds: float = Field(default=5.0, ge=0)
+    # Proxies whose X-Forwarded-For names the client (addresses or networks, comma-separated);
+    # from anyone else the header is ignored, so it cannot pick a caller's rate-limit bucket.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for entry in (e.strip() for e in value.split(",") if e.strip()):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigurationError(
+                    f"PULSE_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
+                    "(e.g. 10.0.0.5 or 10.0.0.0/8)"
+                ) from None
+        return value

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from prometheus_client import REGISTRY
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.cli import UpSettings
@@ -114,3 +116,65 @@ def test_loopback_addresses() -> None:
         assert is_loopback(host), host
     for host in ("0.0.0.0", "::", "10.0.0.5", "pulse.example.com", ""):
         assert not is_loopback(host), host
+
+
+async def test_a_forwarded_for_header_does_not_choose_the_bucket(
+    api_settings: Callable[..., UpSettings], engine: AsyncEngine
+) -> None:
+    """From a client that is not a trusted proxy, X-Forwarded-For is ignored: rotating it does
+    not escape the client address's bucket."""
+    async with scoring(api_settings(api_rate_per_second=0.1, api_rate_burst=3), engine) as api:
+        answers = [
+            (
+                await api.get("/v1/accounts", headers={"X-Forwarded-For": f"203.0.113.{n}"})
+            ).status_code
+            for n in range(4)
+        ]
+    assert answers == [200, 200, 200, 429]
+
+
+async def test_a_trusted_proxy_names_the_client(
+    api_settings: Callable[..., UpSettings], engine: AsyncEngine
+) -> None:
+    settings = api_settings(
+        api_rate_per_second=0.1, api_rate_burst=3, trusted_proxies="127.0.0.1, ::1"
+    )
+    async with scoring(settings, engine) as api:
+        behind = [
+            (
+                await api.get("/v1/accounts", headers={"X-Forwarded-For": f"203.0.113.{n}"})
+            ).status_code
+            for n in range(4)
+        ]
+        same = [
+            (await api.get("/v1/accounts", headers={"X-Forwarded-For": "198.51.100.7"})).status_code
+            for _ in range(4)
+        ]
+    assert behind == [200] * 4  # four clients behind the proxy, a bucket each
+    assert same == [200, 200, 200, 429]
+
+
+async def test_anonymous_callers_are_limited_before_the_token_table_is_read(
+    api_settings: Callable[..., UpSettings], engine: AsyncEngine
+) -> None:
+    await tokens.create_token(engine, "ops", tokens.WRITE)
+    reads = token_table_reads(engine)
+    # The token cache is off (api_settings): every admitted request reads the table.
+    async with scoring(api_settings(api_rate_per_second=0.1, api_rate_burst=3), engine) as api:
+        before = reads()
+        answers = [(await api.get("/v1/accounts")).status_code for _ in range(10)]
+        after = reads()
+    assert answers == [401] * 3 + [429] * 7
+    assert after - before == 3  # one per request the limit let through, none for the rest
+
+
+def token_table_reads(engine: AsyncEngine) -> Callable[[], int]:
+    """How many statements have read api_tokens through `engine` so far."""
+    count = [0]
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM api_tokens" in statement:
+            count[0] += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    return lambda: count[0]

@@ -3,12 +3,17 @@ request to /v1 (and /metrics when the API serves it), taken before its body is r
 
 In order:
 
-1. find the caller: the unrevoked token named by `Authorization: Bearer <token>`, looked up
-   in TokenCache (503 when the token table cannot be read);
-2. rate-limit the caller: a token bucket per token, or per client address without a valid
-   token (429 with Retry-After);
+1. rate-limit a request that presents no token per client address, before anything is looked
+   up (429 with Retry-After): anonymous floods cost no database query;
+2. find the caller: the unrevoked token named by `Authorization: Bearer <token>`, looked up
+   in TokenCache (503 when the token table cannot be read; at most one read of the table per
+   PULSE_API_TOKEN_CACHE_SECONDS), and rate-limit it per token, or per client address when the
+   token is not valid;
 3. once any unrevoked token exists (or always, on a non-loopback bind): no or an unknown token
    is a 401, a read token on a write method a 403.
+
+The client address is the connection's, or X-Forwarded-For's from PULSE_TRUSTED_PROXIES only
+(services/scoring/service.py).
 
 Tokens are never logged: only their names are.
 """
@@ -65,12 +70,18 @@ class Gate:
 
     async def admit(self, scope: Scope, headers: Headers) -> ActiveToken | None:
         """The caller's token (None while the API is open to all); raises Refused."""
-        tokens = await self._tokens()
         authorization = headers.get("authorization")
-        caller = _bearer(tokens, authorization)
+        presented = _presented(authorization)
         client = scope.get("client")
         address = client[0] if client else "unknown"
-        self._limit(caller, address, scope["path"])
+        if presented is None:
+            self._limit(f"client:{address}", address, scope["path"])
+        tokens = await self._tokens()
+        caller = tokens.get(presented) if presented else None
+        if caller is not None:
+            self._limit(f"token:{caller.token_hash}", caller.name, scope["path"])
+        elif presented is not None:
+            self._limit(f"client:{address}", address, scope["path"])
         if not tokens and not self.always_required:
             return None  # no token yet: the API is open (bound to loopback)
         if caller is None:
@@ -94,12 +105,12 @@ class Gate:
                 refuse(503, "cannot check API tokens now: the database did not answer")
             ) from None
 
-    def _limit(self, caller: ActiveToken | None, address: str, path: str) -> None:
-        wait = self.limiter.take(f"token:{caller.token_hash}" if caller else f"client:{address}")
+    def _limit(self, bucket: str, who: str, path: str) -> None:
+        wait = self.limiter.take(bucket)
         if wait <= 0:
             return
         seconds = max(1, math.ceil(wait))
-        log.debug("rate limited %s (%s)", caller.name if caller else address, path)
+        log.debug("rate limited %s (%s)", who, path)
         raise Refused(
             refuse(
                 429,
@@ -111,14 +122,14 @@ class Gate:
         )
 
 
-def _bearer(tokens: dict[str, ActiveToken], authorization: str | None) -> ActiveToken | None:
-    """The unrevoked token an `Authorization: Bearer <token>` header names, if any."""
+def _presented(authorization: str | None) -> str | None:
+    """The hash of the token an `Authorization: Bearer <token>` header presents, if any."""
     if authorization is None:
         return None
     scheme, _, credentials = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
         return None
-    return tokens.get(hash_token(credentials.strip()))
+    return hash_token(credentials.strip())
 
 
 def _unauthenticated(authorization: str | None) -> JSONResponse:
