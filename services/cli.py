@@ -6,6 +6,7 @@ pulse api             the HTTP API alone (then run scoring with --no-api)
 pulse demo            stream synthetic telemetry to the input topics
 pulse migrate         bring the database schema up to date
 pulse token create | list | revoke   manage API tokens (docs/operations.md, Security)
+pulse deliveries skip --channel C    end the pending deliveries of a channel gone for good
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ def main(argv: list[str] | None = None) -> None:
     token_actions.add_parser("list", help="list tokens (never the tokens themselves)")
     revoke_cmd = token_actions.add_parser("revoke", help="revoke a token by name")
     revoke_cmd.add_argument("name")
+    deliveries_cmd = commands.add_parser("deliveries", help="operate on alert deliveries")
+    deliveries_actions = deliveries_cmd.add_subparsers(dest="deliveries_command", required=True)
+    skip_cmd = deliveries_actions.add_parser(
+        "skip", help="end every pending delivery of a channel that is gone for good, as skipped"
+    )
+    skip_cmd.add_argument("--channel", required=True, help="slack, email or console")
     bench_cmd = commands.add_parser(
         "bench", help="measure throughput, latency and memory (services as child processes)"
     )
@@ -113,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         "demo": _demo,
         "migrate": _migrate,
         "token": _token,
+        "deliveries": _deliveries,
         "bench": _bench,
     }
     try:
@@ -312,6 +320,18 @@ async def _migrate(args: argparse.Namespace, stop: asyncio.Event) -> None:
     _configure_logging(settings)
     engine = await _database(settings)
     await engine.dispose()
+
+
+async def _deliveries(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    from services.alerts import repository
+
+    engine = await _database(BaseServiceSettings())
+    try:
+        reason = f"skipped by an operator (pulse deliveries skip --channel {args.channel})"
+        count = await repository.skip_channel(engine, args.channel, reason)
+    finally:
+        await engine.dispose()
+    print(f"pulse deliveries: {count} pending {args.channel} deliveries skipped")
 
 
 async def _token(args: argparse.Namespace, stop: asyncio.Event) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text, tuple_, update
@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from services.alerts.tables import deliveries
 from shared.contracts.triggers import TriggerEvent
 from shared.db.bulk import insert
-from shared.db.engine import is_postgres
+from shared.db.engine import database_now, is_postgres
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -88,9 +88,18 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
 
 
 async def claim_due(
-    engine: AsyncEngine, *, now: datetime, lease_until: datetime, limit: int, channel: str
+    engine: AsyncEngine,
+    *,
+    lease: timedelta,
+    limit: int,
+    channel: str,
+    now: datetime | None = None,
 ) -> list[Claimed]:
-    """Lease up to `limit` due rows of `channel` to this worker and count the attempt.
+    """Lease up to `limit` due rows of `channel` to this worker for `lease`, and count the
+    attempt.
+
+    Time is the database's (`now` only for tests that move it): instances whose clocks differ
+    by more than a lease would otherwise each find the other's lease run out, and both send.
 
     On PostgreSQL, FOR UPDATE SKIP LOCKED lets several instances claim at once without
     waiting for or double-claiming each other's rows (a row whose claim committed meanwhile
@@ -100,6 +109,15 @@ async def claim_due(
     A row still holding a lease was never finished by its last holder: the claim marks it
     in_doubt, which stays on the row (a delivered row with in_doubt may have arrived twice).
     """
+    async with engine.begin() as conn:
+        at = now or await database_now(conn)
+        rows = (await conn.execute(_claim(at, at + lease, limit, channel, engine))).all()
+    return [Claimed(*row) for row in rows]
+
+
+def _claim(
+    now: datetime, lease_until: datetime, limit: int, channel: str, engine: AsyncEngine
+) -> Any:
     c = deliveries.c
     due = (
         select(c.dedup_key, c.channel)
@@ -112,7 +130,7 @@ async def claim_due(
     # A CTE runs once; as a plain subquery PostgreSQL may scan it again for the join, past
     # the rows this very statement has just leased, and claim more than `limit`.
     chosen = due.cte("due")
-    statement = (
+    return (
         update(deliveries)
         .where(tuple_(c.dedup_key, c.channel).in_(select(chosen)) & _claimable(now))
         .values(
@@ -129,25 +147,32 @@ async def claim_due(
             c.in_doubt,
         )
     )
-    async with engine.begin() as conn:
-        rows = (await conn.execute(statement)).all()
-    return [Claimed(*row) for row in rows]
 
 
-async def skip_unconfigured(engine: AsyncEngine, channels: Sequence[str]) -> None:
-    """Pending rows of a channel no longer configured end `skipped`, with the reason, rather
-    than waiting for a sender that will not come."""
+async def pending_elsewhere(engine: AsyncEngine, channels: Sequence[str]) -> dict[str, int]:
+    """Pending rows of channels other than `channels`, by channel: work for instances that
+    send those channels (or for `pulse deliveries skip`), never skipped by this one."""
+    c = deliveries.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(c.channel, func.count())
+            .where((c.status == PENDING) & c.channel.not_in(channels))
+            .group_by(c.channel)
+        )
+        return {channel: int(count) for channel, count in rows}
+
+
+async def skip_channel(engine: AsyncEngine, channel: str, reason: str) -> int:
+    """End every pending row of `channel` as skipped, with `reason` (an operator's decision:
+    the channel is gone for good). How many were skipped."""
     c = deliveries.c
     async with engine.begin() as conn:
-        await conn.execute(
+        result = await conn.execute(
             update(deliveries)
-            .where((c.status == PENDING) & c.channel.not_in(channels))
-            .values(
-                status=SKIPPED,
-                lease_until=None,
-                last_error="channel " + c.channel + " is not configured",
-            )
+            .where((c.status == PENDING) & (c.channel == channel))
+            .values(status=SKIPPED, lease_until=None, last_error=reason)
         )
+    return int(result.rowcount)
 
 
 Outcome = dict[str, Any]  # the columns an attempt's outcome sets

@@ -129,7 +129,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._in_flight: dict[str, set[asyncio.Task[None]]] = {c: set() for c in senders}
         self._outcomes = OutcomeBatches(engine)
-        self._unconfigured_skipped = False
+        self._elsewhere_reported = False
         # What currently stops alerts from going out, by channel (or "poll"): for readiness.
         self._problems: dict[str, str] = {}
 
@@ -163,9 +163,9 @@ class DeliveryWorker:
 
     async def _poll(self) -> None:
         try:
-            if not self._unconfigured_skipped:  # rows of a channel a restart turned off
-                await repository.skip_unconfigured(self.engine, list(self.senders))
-                self._unconfigured_skipped = True
+            if not self._elsewhere_reported:
+                await self._report_pending_elsewhere()
+                self._elsewhere_reported = True
             for channel, sender in self.senders.items():
                 room = sender.max_in_flight - len(self._in_flight[channel])
                 if room > 0:
@@ -178,12 +178,23 @@ class DeliveryWorker:
         else:
             self._set_problem("poll", None)
 
+    async def _report_pending_elsewhere(self) -> None:
+        """Pending rows of a channel this instance does not send stay pending, for an instance
+        that sends it; an operator who retired the channel ends them with a command."""
+        for channel, count in (
+            await repository.pending_elsewhere(self.engine, list(self.senders))
+        ).items():
+            text = (
+                f"{count} pending {channel} deliveries, a channel this instance does not send: "
+                f"an instance with {channel} configured sends them; if {channel} is gone for "
+                f"good, `pulse deliveries skip --channel {channel}` ends them"
+            )
+            log.warning("alerts: %s", text)
+            self.readiness.notice(f"alerts {channel}", text)
+
     async def _claim_and_send(self, channel: str, limit: int) -> None:
-        now = utcnow()
-        lease = now + timedelta(seconds=2 * self.settings.delivery_timeout_seconds)
-        claimed = await repository.claim_due(
-            self.engine, now=now, lease_until=lease, limit=limit, channel=channel
-        )
+        lease = timedelta(seconds=2 * self.settings.delivery_timeout_seconds)
+        claimed = await repository.claim_due(self.engine, lease=lease, limit=limit, channel=channel)
         if not claimed:
             return
         in_flight = self._in_flight[channel]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Row, event
+from sqlalchemy import Connection, Executable, Row, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from shared.clock import as_utc, utcnow
 from shared.config import BaseServiceSettings
 from shared.errors import ConfigurationError
 from shared.tls import load_client_certificate
@@ -105,6 +107,15 @@ def _ssl_context(
 def is_postgres(bind: AsyncEngine | AsyncConnection | Connection) -> bool:
     """PostgreSQL, rather than SQLite (the only two databases AccountPulse runs on)."""
     return bind.dialect.name == "postgresql"
+
+
+async def database_now(conn: AsyncConnection) -> datetime:
+    """The database's clock: one clock for every instance that shares the database. SQLite is
+    on this very machine, whose clock it uses anyway."""
+    if is_postgres(conn):
+        moment = await conn.scalar(text("SELECT now()"))
+        return as_utc(moment)
+    return utcnow()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

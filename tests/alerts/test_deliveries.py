@@ -46,14 +46,14 @@ async def test_lifecycle_on_sqlite(sqlite_engine: AsyncEngine) -> None:
         ("slack", event.trigger_id),
     ]
 
-    lease = now + timedelta(seconds=20)
+    lease = timedelta(seconds=20)
 
     async def claim(at: datetime) -> list[repository.Claimed]:
         return [
             row
             for channel in ("email", "slack")
             for row in await repository.claim_due(
-                engine, now=at, lease_until=lease, limit=10, channel=channel
+                engine, now=at, lease=lease, limit=10, channel=channel
             )
         ]
 
@@ -88,10 +88,10 @@ async def test_concurrent_claims_never_share_a_row_on_postgresql(engine: AsyncEn
     now = utcnow()
     async with engine.begin() as conn:
         await repository.add(conn, triggers(60), ["slack"], now)
-    lease = now + timedelta(seconds=20)
+    lease = timedelta(seconds=20)
     claims = await asyncio.gather(
         *(
-            repository.claim_due(engine, now=now, lease_until=lease, limit=25, channel="slack")
+            repository.claim_due(engine, now=now, lease=lease, limit=25, channel="slack")
             for _ in range(4)
         )
     )
@@ -104,11 +104,11 @@ async def test_an_expired_lease_lets_another_worker_take_over(engine: AsyncEngin
     async with engine.begin() as conn:
         await repository.add(conn, triggers(1), ["email"], now)
     [first] = await repository.claim_due(
-        engine, now=now, lease_until=now + timedelta(seconds=1), limit=5, channel="email"
+        engine, now=now, lease=timedelta(seconds=1), limit=5, channel="email"
     )
     later = now + timedelta(seconds=2)
     [second] = await repository.claim_due(
-        engine, now=later, lease_until=later + timedelta(seconds=20), limit=5, channel="email"
+        engine, now=later, lease=timedelta(seconds=20), limit=5, channel="email"
     )
     assert second.attempts == 2
     # Nobody recorded how attempt 1 ended: it may have reached the receiver.
@@ -124,20 +124,38 @@ async def test_each_channel_claims_only_its_own_rows(engine: AsyncEngine) -> Non
     now = utcnow()
     async with engine.begin() as conn:
         await repository.add(conn, triggers(3), ["slack", "email"], now)
-    lease = now + timedelta(seconds=20)
-    email = await repository.claim_due(engine, now=now, lease_until=lease, limit=2, channel="email")
+    lease = timedelta(seconds=20)
+    email = await repository.claim_due(engine, now=now, lease=lease, limit=2, channel="email")
     assert [c.channel for c in email] == ["email", "email"]
-    slack = await repository.claim_due(engine, now=now, lease_until=lease, limit=9, channel="slack")
+    slack = await repository.claim_due(engine, now=now, lease=lease, limit=9, channel="slack")
     assert [c.channel for c in slack] == ["slack"] * 3
 
 
-async def test_rows_of_a_channel_no_longer_configured_are_skipped(engine: AsyncEngine) -> None:
+async def test_an_operator_skips_the_pending_rows_of_a_channel(engine: AsyncEngine) -> None:
     now = utcnow()
     async with engine.begin() as conn:
         await repository.add(conn, triggers(2), ["slack", "email"], now)
-    await repository.skip_unconfigured(engine, ["slack"])
+    assert await repository.pending_elsewhere(engine, ["slack"]) == {"email": 2}
+    assert await repository.skip_channel(engine, "email", "gone") == 2
     stored = {(r["channel"], r["status"], r["last_error"]) for r in await rows(engine)}
-    assert stored == {
-        ("slack", "pending", None),
-        ("email", "skipped", "channel email is not configured"),
-    }
+    assert stored == {("slack", "pending", None), ("email", "skipped", "gone")}
+    assert await repository.pending_elsewhere(engine, ["slack"]) == {}
+
+
+async def test_leases_run_on_the_database_clock(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two instances whose clocks disagree by more than a lease still never hold one row at
+    once: a claim takes the database's time, whatever the worker's clock says."""
+    async with engine.begin() as conn:
+        await repository.add(conn, triggers(1), ["email"], utcnow())
+    [held] = await repository.claim_due(
+        engine, lease=timedelta(seconds=20), limit=1, channel="email"
+    )
+    ahead = utcnow() + timedelta(hours=1)
+    monkeypatch.setattr("shared.db.engine.utcnow", lambda: ahead)
+    assert (
+        await repository.claim_due(engine, lease=timedelta(seconds=20), limit=1, channel="email")
+        == []
+    )
+    assert held.attempts == 1

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
-import orjson
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,11 +20,11 @@ from services.alerts import messages, repository
 from services.alerts.models import Account
 from services.cli import UpSettings
 from shared.clock import utcnow
-from shared.contracts.triggers import TriggerEvent, parse_trigger
 from tests.helpers.alert_factories import (
     SAM,
     emails_for,
     finished,
+    parsed,
     produce,
     row,
     running,
@@ -67,11 +67,7 @@ async def in_doubt_email(engine: AsyncEngine, event: dict) -> None:
     now = utcnow()
     async with engine.begin() as conn:
         await repository.add(conn, [parsed(event)], ["email"], now)
-    await repository.claim_due(engine, now=now, lease_until=now, limit=1, channel="email")
-
-
-def parsed(event: dict) -> TriggerEvent:
-    return parse_trigger(orjson.dumps(event), max_bytes=1 << 20)
+    await repository.claim_due(engine, now=now, lease=timedelta(0), limit=1, channel="email")
 
 
 def mail_for(event: dict, settings: UpSettings) -> EmailMessage:

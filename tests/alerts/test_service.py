@@ -15,13 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.slack import SlackServer
 from harness.waiting import wait_for
+from services.alerts import repository
 from services.cli import UpSettings
+from shared.clock import utcnow
 from shared.deadletter import headers_of
 from tests.helpers.alert_factories import (
     TOKEN,
     body_of,
     emails_for,
     finished,
+    parsed,
     produce,
     row,
     rows,
@@ -363,3 +366,28 @@ async def read_all(settings: UpSettings, topic: str, *, count: int) -> list:
         return found
     finally:
         await consumer.stop()
+
+
+async def test_an_instance_without_a_channel_leaves_its_deliveries_to_others(
+    alert_settings: Settings, engine: AsyncEngine, slack_server: SlackServer
+) -> None:
+    """Rows of a channel an instance does not send (restarted without it, or configured apart
+    from the others) wait for an instance that sends it; they are never skipped for it."""
+    event = parsed(trigger())
+    key = event.dedup_key
+    async with engine.begin() as conn:  # as an instance sending both channels created them
+        await repository.add(conn, [event], ["slack", "email"], utcnow())
+
+    email_only = alert_settings(slack_bot_token=None)
+    async with running(email_only, engine) as readiness:
+        await wait_for(lambda: finished(engine, key, "email"), what="the email")
+        notices = readiness.notices
+    slack_row = await row(engine, key, "slack")
+    assert slack_row is not None and slack_row["status"] == "pending"
+    assert "1 pending slack deliveries" in notices["alerts slack"]
+
+    async with running(alert_settings(), engine):
+        await wait_for(lambda: finished(engine, key, "slack"), what="the Slack message")
+    assert [r.body["metadata"]["event_payload"]["dedup_key"] for r in slack_server.posted()] == [
+        key
+    ]

@@ -19,6 +19,7 @@ from harness.slack import SlackServer
 from services.alerts.service import run_alerts
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import deliveries
+from shared.contracts.triggers import TriggerEvent, parse_trigger
 from shared.readiness import Readiness
 from tests.helpers.servers import SmtpServer
 
@@ -116,3 +117,8 @@ def body_of(mail: EmailMessage, subtype: str) -> str:
 
 def emails_for(server: SmtpServer, dedup_key: str) -> list:
     return [m for m in server.messages if m.message["X-Pulse-Dedup-Key"] == dedup_key]
+
+
+def parsed(event: dict[str, Any]) -> TriggerEvent:
+    """A trigger event as alerts reads it off cs.triggers."""
+    return parse_trigger(orjson.dumps(event), max_bytes=1 << 20)
