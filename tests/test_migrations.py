@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations import migrate, schema
@@ -103,11 +103,14 @@ async def _seed(engine: AsyncEngine) -> dict[str, dict[str, object]]:
 
 
 async def _counts(engine: AsyncEngine) -> dict[str, int]:
+    """Rows per table, for every table the database has (later revisions add some)."""
     async with engine.connect() as conn:
+        present = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
         return {
             table.name: await conn.scalar(select(func.count()).select_from(table))
             for metadata in schema()
             for table in metadata.sorted_tables
+            if table.name in present
         }
 
 
@@ -120,7 +123,8 @@ async def test_waiting_trigger_events_get_their_account_and_nothing_is_lost(
 
     await migrate(engine)
 
-    assert await _counts(engine) == before
+    after = await _counts(engine)
+    assert {name: after[name] for name in before} == before
     async with engine.connect() as conn:
         outbox = dict((await conn.execute(select(triggers.c.dedup_key, triggers.c.payload))).all())
         pending = (

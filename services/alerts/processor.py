@@ -1,13 +1,12 @@
 """From cs.triggers to `deliveries` rows: the Processor the shared consumer loop drives.
 
-A batch's rows and its offsets are written in one transaction, so each trigger creates its
-rows exactly once however often it is read; invalid messages go to the dead-letter topic
-before the offsets that skip them are stored.
+A batch's rows, its dead letters (an outbox, shared/deadletter.py) and its offsets are written
+in one transaction, so each trigger creates its rows exactly once however often it is read,
+and each invalid message one dead letter, relayed once the transaction has committed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
@@ -19,7 +18,7 @@ from services.alerts.settings import AlertsSettings
 from shared.clock import utcnow
 from shared.contracts.messages import Rejected
 from shared.contracts.triggers import TriggerEvent, parse_trigger
-from shared.deadletter import dead_letter
+from shared.deadletter import DeadLetterOutbox
 from shared.streaming import Batch, OffsetMoves
 
 log = logging.getLogger(__name__)
@@ -42,10 +41,13 @@ class TriggerProcessor:
         self.producer = producer
         self.channels = list(channels)
         self.on_added = on_added
+        self.dead_letters = DeadLetterOutbox(
+            engine, producer, topic=settings.topics.dead_letter, service=SERVICE
+        )
 
     async def process(self, batch: Batch, offsets: OffsetMoves) -> None:
         triggers: list[TriggerEvent] = []
-        dead_letters = []
+        letters = []
         for records in batch.values():
             for record in records:
                 try:
@@ -60,22 +62,23 @@ class TriggerProcessor:
                         record.offset,
                         exc.reason,
                     )
-                    dead_letters.append(
-                        await dead_letter(
-                            self.producer,
-                            self.settings.topics.dead_letter,
-                            record,
-                            exc.reason,
-                            SERVICE,
-                        )
-                    )
-        # The dead letters must be on the broker before offsets move past their originals.
-        await asyncio.gather(*dead_letters)
+                    letters.append(self.dead_letters.letter(record, exc.reason))
         async with self.engine.begin() as conn:
             await repository.add(conn, triggers, self.channels, utcnow())
+            await self.dead_letters.store(conn, letters)
             await offsets.store(conn)
         if triggers:
             self.on_added()
+        if letters:
+            await self.relay_dead_letters()
+
+    async def relay_dead_letters(self) -> None:
+        """Stored dead letters not yet on their topic: relayed after each batch that made
+        some, and at start-up."""
+        try:
+            await self.dead_letters.relay()
+        except Exception as exc:  # stored already: relayed again later
+            log.warning("alerts: relaying dead letters failed (%s); will retry", exc)
 
     # Alerts keeps no per-partition state: everything it needs is in the deliveries table.
     async def assign(self, partitions: list[TopicPartition]) -> None:

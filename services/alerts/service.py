@@ -69,6 +69,7 @@ async def run_alerts(
             channels=list(channels),
             on_added=worker.nudge,
         )
+        await processor.relay_dead_letters()  # left stored by a crash before their relay
         loop = ConsumerLoop(
             name="alerts",
             consumer=consumer,

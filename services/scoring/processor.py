@@ -1,9 +1,9 @@
 """Scoring's side of the consumer loop: signals in, account state and triggers out.
 
 Per batch: decode every signal, apply it to the in-memory account (pure functions), then
-store the touched accounts, the new triggers (outbox) and the offsets in one transaction, and
-only then relay the new triggers to cs.triggers. Accounts not used lately are kept as bytes
-(accounts/cache.py).
+store the touched accounts, the new triggers and dead letters (outboxes) and the offsets in
+one transaction, and only then relay them to their topics. Accounts not used lately are kept
+as bytes (accounts/cache.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_
 from services.scoring.settings import ScoringSettings
 from shared.contracts.signals import decode_signal
 from shared.contracts.triggers import TriggerEvent
-from shared.deadletter import dead_letter
+from shared.deadletter import DeadLetterOutbox
 from shared.metrics import BATCH_RECORDS, FLUSH_SECONDS
 from shared.streaming import Batch, Commit, OffsetMoves
 
@@ -53,6 +53,9 @@ class ScoringProcessor:
         self.producer = producer
         self.clock = clock
         self.accounts = AccountCache(settings.scoring_hot_accounts)
+        self.dead_letters = DeadLetterOutbox(
+            engine, producer, topic=settings.topics.dead_letter, service="scoring"
+        )
         self._unrelayed = False  # a relay failed: stored triggers wait for the broker
         self._tick_round: tuple[float, list[str]] | None = None  # (wall, accounts left)
 
@@ -74,7 +77,7 @@ class ScoringProcessor:
         dirty: dict[str, AccountState] = {}  # changed since their rows were last built
         rows: dict[str, AccountRow] = {}
         fired: list[TriggerEvent] = []
-        rejects = []
+        letters = []
         kinds: Counter[str] = Counter()
         for tp, records in batch.items():
             for count, record in enumerate(records, 1):
@@ -94,15 +97,7 @@ class ScoringProcessor:
                         # it had not been built early.
                         dirty[state.account_id] = state
                     reason = f"scoring could not apply signal: {type(exc).__name__}: {exc}"
-                    rejects.append(
-                        await dead_letter(
-                            self.producer,
-                            self.settings.topics.dead_letter,
-                            record,
-                            reason,
-                            "scoring",
-                        )
-                    )
+                    letters.append(self.dead_letters.letter(record, reason))
                 if self.accounts.overfull:
                     # Build the rows of the accounts changed so far, and keep half the limit
                     # decoded: the limit holds within a batch of many accounts too.
@@ -113,10 +108,8 @@ class ScoringProcessor:
         for kind, count in kinds.items():
             SIGNALS_APPLIED.labels(kind, "rejected" if kind == "rejected" else "applied").inc(count)
         BATCH_RECORDS.labels("scoring").observe(kinds.total())
-        if rejects:
-            await asyncio.gather(*rejects)
         self._settle(dirty, rows, keep=self.accounts.hot_limit)
-        return functools.partial(self._write, list(rows.values()), fired, offsets)
+        return functools.partial(self._write, list(rows.values()), fired, offsets, letters)
 
     def _settle(
         self, dirty: dict[str, AccountState], rows: dict[str, AccountRow], keep: int
@@ -169,9 +162,11 @@ class ScoringProcessor:
         await self._write(rows, fired, fence)
 
     async def relay_pending(self) -> None:
-        """Publish triggers stored but not yet relayed (after a crash or a broker outage)."""
+        """Publish triggers and dead letters stored but not yet relayed (after a crash or a
+        broker outage)."""
         self._unrelayed = False
         await self._relay(await repository.unpublished_triggers(self.engine))
+        await self._relay_dead_letters()
 
     def _rows(self, dirty: Iterable[AccountState]) -> list[AccountRow]:
         """The rows to store, built now: the states change again before the write runs."""
@@ -181,12 +176,17 @@ class ScoringProcessor:
         return [repository.account_row(s) for s in dirty]
 
     async def _write(
-        self, rows: list[AccountRow], fired: list[TriggerEvent], offsets: OffsetMoves | None
+        self,
+        rows: list[AccountRow],
+        fired: list[TriggerEvent],
+        offsets: OffsetMoves | None,
+        letters: list[dict[str, object]] | None = None,
     ) -> None:
         started = time.perf_counter()
         async with self.engine.begin() as conn:
             await repository.store_accounts(conn, rows)
             new = await repository.store_triggers(conn, fired)
+            await self.dead_letters.store(conn, letters or [])
             if offsets is not None:
                 await offsets.store(conn)
         FLUSH_SECONDS.labels("scoring").observe(time.perf_counter() - started)
@@ -194,6 +194,15 @@ class ScoringProcessor:
             TRIGGERS_FIRED.labels(trigger.type).inc()
             log.info("trigger %s: %s", trigger.dedup_key, trigger.summary)
         await self._relay(new)
+        if letters:
+            await self._relay_dead_letters()
+
+    async def _relay_dead_letters(self) -> None:
+        try:
+            await self.dead_letters.relay()
+        except Exception as exc:  # stored already: relayed again with the next batch or tick
+            log.warning("relaying dead letters failed (%s); will retry", exc)
+            self._unrelayed = True
 
     async def _relay(self, fired: list[TriggerEvent]) -> None:
         if not fired:
