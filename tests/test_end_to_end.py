@@ -3,7 +3,6 @@ Slack's Web API stood in by a local server, email through a real SMTP server."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -11,6 +10,7 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.slack import SlackServer
@@ -92,6 +92,8 @@ class TopicCounter:
 
 async def test_one_usage_spike_becomes_one_trigger_one_slack_message_and_one_email(
     env: dict[str, str],
+    engine: AsyncEngine,
+    broker: EmbeddedBroker,
     topics: Topics,
     producer: AIOKafkaProducer,
     slack_server: SlackServer,
@@ -125,7 +127,7 @@ async def test_one_usage_spike_becomes_one_trigger_one_slack_message_and_one_ema
 
         triggers = await wait_for(fired, what="the trigger in the API")
         await wait_for(lambda: slack_server.posted() and smtp_server.messages, what="delivery")
-        await _settle(api)
+        await _settled(engine, env, broker, topics)
         assert [t["dedup_key"] for t in triggers] == ["acme:plan_limit_80:api_calls:2026-11"]
         assert triggers[0]["summary"].startswith("Acme Corp used 82% of api_calls (82,000 of")
         [slack] = slack_server.posted()
@@ -142,6 +144,7 @@ async def test_one_usage_spike_becomes_one_trigger_one_slack_message_and_one_ema
 
 async def test_a_new_users_first_weeks_give_exactly_the_implied_alerts_once(
     env: dict[str, str],
+    engine: AsyncEngine,
     topics: Topics,
     producer: AIOKafkaProducer,
     broker: EmbeddedBroker,
@@ -177,7 +180,7 @@ async def test_a_new_users_first_weeks_give_exactly_the_implied_alerts_once(
             return len(slack_server.posted()) >= 3 and len(smtp_server.messages) >= 3
 
         await wait_for(all_alerts, timeout=60, what="three alerts by Slack and email")
-        await _settle(api)
+        await _settled(engine, env, broker, topics)
         await _assert_exactly_the_expected_alerts(api, scenario, slack_server, smtp_server)
         assert await forwarded.count() == sent + expected_records  # no message lost or added
         metrics = (await api.get("/metrics")).text
@@ -202,13 +205,48 @@ async def test_a_new_users_first_weeks_give_exactly_the_implied_alerts_once(
     # Killed outright; restarted; the last day replayed by a confused producer: nothing new.
     async with pulse_up(env) as (_, api):
         await _produce(producer, topics, scenario.in_order()[-1])
-        await _settle(api)
+        await _settled(engine, env, broker, topics)
         await _assert_exactly_the_expected_alerts(api, scenario, slack_server, smtp_server)
 
 
-async def _settle(api: httpx.AsyncClient, seconds: float = 3.0) -> None:
-    """Give anything that should not happen (a second delivery, say) time to happen."""
-    await asyncio.sleep(seconds)
+async def _settled(
+    engine: AsyncEngine, env: dict[str, str], broker: EmbeddedBroker, topics: Topics
+) -> None:
+    """Wait for the evidence that nothing more will happen: scoring has stored offsets past
+    every signal on the topic and relayed every trigger and dead letter it stored, alerts has
+    stored offsets past every trigger, and no delivery is pending."""
+    prefix = env["PULSE_CONSUMER_GROUP_PREFIX"]
+    async with (
+        TopicCounter(broker, [topics.signals]) as signals,
+        TopicCounter(broker, [topics.triggers]) as relayed,
+    ):
+
+        async def done() -> bool:
+            async with engine.connect() as conn:
+                scoring = await _stored(conn, f"{prefix}-scoring", topics.signals)
+                alerts = await _stored(conn, f"{prefix}-alerts", topics.triggers)
+                waiting = await conn.scalar(
+                    text(
+                        "SELECT (SELECT count(*) FROM triggers WHERE NOT published)"
+                        " + (SELECT count(*) FROM dead_letters WHERE NOT published)"
+                        " + (SELECT count(*) FROM deliveries WHERE status = 'pending')"
+                    )
+                )
+            return (scoring, alerts, waiting) == (await signals.count(), await relayed.count(), 0)
+
+        await wait_for(done, timeout=60, what="scoring and alerts to have taken in everything")
+
+
+async def _stored(conn: Any, group: str, topic: str) -> int:
+    """How many records of a fresh topic a group has stored its offsets past."""
+    total = await conn.scalar(
+        text(
+            "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"
+            " WHERE group_id = :group AND topic = :topic"
+        ),
+        {"group": group, "topic": topic},
+    )
+    return int(total)
 
 
 async def _assert_exactly_the_expected_alerts(
