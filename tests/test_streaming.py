@@ -9,7 +9,8 @@ import pytest
 from aiokafka import TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.streaming import Fenced, OffsetMoves, load_offsets, sleep_or_stop
+from shared.offsets import Fenced, OffsetMoves, load_offsets
+from shared.streaming import sleep_or_stop
 
 A, B = TopicPartition("signals", 0), TopicPartition("signals", 1)
 

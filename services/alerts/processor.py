@@ -19,7 +19,8 @@ from shared.clock import utcnow
 from shared.contracts.messages import Rejected
 from shared.contracts.triggers import TriggerEvent, parse_trigger
 from shared.deadletter import DeadLetterOutbox
-from shared.streaming import Batch, OffsetMoves
+from shared.offsets import OffsetMoves
+from shared.streaming import Batch
 
 log = logging.getLogger(__name__)
 

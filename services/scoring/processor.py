@@ -30,7 +30,8 @@ from shared.contracts.signals import decode_signal
 from shared.contracts.triggers import TriggerEvent
 from shared.deadletter import DeadLetterOutbox
 from shared.metrics import BATCH_RECORDS, FLUSH_SECONDS
-from shared.streaming import Batch, Commit, OffsetMoves
+from shared.offsets import OffsetMoves
+from shared.streaming import Batch, Commit
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from services.scoring.settings import ScoringSettings
 from shared.config import Topics
 from shared.deadletter import REASON, headers_of
 from shared.kafka import EmbeddedBroker, create_producer, ensure_topics
-from shared.streaming import OffsetMoves
+from shared.offsets import OffsetMoves
 
 SENTINEL = b"sentinel"
 

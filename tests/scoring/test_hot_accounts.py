@@ -19,7 +19,7 @@ from services.scoring.accounts.state import AccountState
 from services.scoring.processor import ScoringProcessor
 from services.scoring.settings import ScoringSettings
 from services.scoring.tables import accounts, triggers
-from shared.streaming import OffsetMoves
+from shared.offsets import OffsetMoves
 
 PARTITIONS = 4
 TOPIC = "signals"

@@ -18,7 +18,7 @@ from services.scoring.settings import ScoringSettings
 from services.scoring.tables import accounts, triggers
 from shared.db.tables import consumer_offsets
 from shared.kafka import EmbeddedBroker, create_producer
-from shared.streaming import Fenced, OffsetMoves
+from shared.offsets import Fenced, OffsetMoves
 
 SIGNALS = TopicPartition("cs.signals", 0)
 GROUP = "pulse-scoring"
