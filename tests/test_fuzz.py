@@ -139,7 +139,7 @@ def test_nothing_accepted_can_crash_scoring(kind: str, message: dict[str, Any]) 
     if "ts" in signal:
         assert math.isfinite(signal["ts"])
     state = AccountState(signal["account_id"], 0)
-    apply_signal(state, signal, RuleSettings(), DedupWindow(100, 3600.0), arrived=0.0)
+    apply_signal(state, signal, RuleSettings(), DedupWindow(3600.0), arrived=0.0)
     assert 0 <= state.health["score"] <= 100
     copy = unpack_account(state.account_id, 0, pack_account(state))
     assert copy.to_json() == state.to_json()

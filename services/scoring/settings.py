@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.config import BaseServiceSettings
@@ -33,10 +34,9 @@ class ScoringSettings(BaseServiceSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     rules: RuleSettings = Field(default_factory=RuleSettings)
-    # Signal ids remembered per account to drop producer duplicates: each for this many
-    # hours after it arrived, unless dedup_window newer ones arrived since.
-    dedup_window: int = Field(default=2000, ge=1)
-    dedup_retention_hours: float = Field(default=168.0, gt=0)
+    # How long after it arrived an account remembers a signal id, to drop a producer's
+    # duplicates (docs/contract.md, signal_id dedup).
+    dedup_window_hours: float = Field(default=24.0, gt=0)
     # How often purely time-driven rules are evaluated for live accounts (wall clock).
     tick_seconds: float = Field(default=60.0, gt=0)
     # An account is "live" when its newest event is at most this old by the wall clock.
@@ -58,6 +58,18 @@ class ScoringSettings(BaseServiceSettings):
     # Proxies whose X-Forwarded-For names the client (addresses or networks, comma-separated);
     # from anyone else the header is ignored, so it cannot pick a caller's rate-limit bucket.
     trusted_proxies: str = ""
+
+    @model_validator(mode="after")
+    def _refuse_removed(self) -> ScoringSettings:
+        # A count of ids made the window inexact for busy accounts: say so rather than
+        # silently ignore an operator's setting.
+        for name in ("PULSE_DEDUP_WINDOW", "PULSE_DEDUP_RETENTION_HOURS"):
+            if os.environ.get(name):
+                raise ConfigurationError(
+                    f"{name} is no longer read: signal ids are remembered for "
+                    "PULSE_DEDUP_WINDOW_HOURS (default 24) after they arrive, however many"
+                )
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod

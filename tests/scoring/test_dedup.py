@@ -1,12 +1,21 @@
-"""Which signal ids an account remembers: a retry within the retention counts once, and an
-account's memory of ids stays bounded by time and by count."""
+"""Which signal ids an account remembers: a retry within the window counts once, however many
+ids arrive meanwhile, and an account's memory of ids stays bounded by time."""
 
 from __future__ import annotations
 
 import random
+from typing import cast
 
+import pytest
+
+from harness.signals import usage
+from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import pack_account, unpack_account
 from services.scoring.accounts.state import AccountState, DedupWindow, signal_key
+from services.scoring.accounts.views import usage_view
+from services.scoring.settings import ScoringSettings
+from shared.contracts.signals import Signal
+from shared.errors import ConfigurationError
 
 HOUR = 3600.0
 
@@ -26,8 +35,8 @@ def _stream(seed: int) -> list[tuple[str, float]]:
     return stream
 
 
-def test_a_retry_within_the_retention_counts_once_and_memory_stays_bounded() -> None:
-    window = DedupWindow(ids=200, seconds=12 * HOUR)
+def test_a_retry_within_the_window_counts_once_and_memory_stays_bounded() -> None:
+    window = DedupWindow(seconds=12 * HOUR)
     checked_retries = 0
     for seed in range(20):
         state = AccountState("acme", 0)
@@ -39,16 +48,14 @@ def test_a_retry_within_the_retention_counts_once_and_memory_stays_bounded() -> 
             if signal_id not in counted_at:
                 assert fresh, (seed, signal_id)
             else:
-                last, position = counted_at[signal_id]
-                newer = counted - position - 1  # ids that counted after it
-                if arrived - last < window.seconds and newer < window.ids:
+                last, _ = counted_at[signal_id]
+                if arrived - last < window.seconds:
                     assert not fresh, (seed, signal_id, arrived - last)
                     checked_retries += 1
             if fresh:
                 counted_at[signal_id] = (arrived, counted)
                 counted += 1
                 by_key[signal_key(signal_id)] = signal_id
-            assert len(state.seen) + len(state.seen_before) <= window.ids
             # What is kept arrived within two retention periods, the current one last.
             current = [counted_at[by_key[k]][0] for k in state.seen]
             before = [counted_at[by_key[k]][0] for k in state.seen_before]
@@ -65,8 +72,8 @@ def test_a_retry_within_the_retention_counts_once_and_memory_stays_bounded() -> 
     assert checked_retries > 400  # the streams hold enough retries to mean something
 
 
-def test_a_quiet_account_remembers_ids_for_the_retention_not_forever() -> None:
-    window = DedupWindow(ids=2000, seconds=24 * HOUR)
+def test_a_quiet_account_remembers_ids_for_the_window_not_forever() -> None:
+    window = DedupWindow(seconds=24 * HOUR)
     state = AccountState("acme", 0)
     for day in range(30):  # three events a day for a month
         for n in range(3):
@@ -76,20 +83,25 @@ def test_a_quiet_account_remembers_ids_for_the_retention_not_forever() -> None:
     assert state.remember("d0-0", 30 * 24 * HOUR, window)  # a month late: it counts
 
 
-def test_the_count_bound_forgets_the_oldest_first() -> None:
-    window = DedupWindow(ids=3, seconds=24 * HOUR)
+def test_an_upstream_rerun_counts_once_however_busy_the_account() -> None:
+    # 30,000 events for one account within twenty minutes, then an upstream job sends its
+    # first 1,000 again ten minutes later: on the defaults, each counts once.
+    settings = ScoringSettings()
+    window = DedupWindow.of(settings)
     state = AccountState("acme", 0)
-    for n in range(4):
-        assert state.remember(f"e{n}", n * HOUR, window)
-    assert state.remember("e0", 5 * HOUR, window)  # pushed out by three newer ids
-    assert not state.remember("e3", 5 * HOUR, window)
+    events = [cast(Signal, usage("acme", 0, metric="api_calls", value=1)) for _ in range(30_000)]
+    start = 1_800_000_000.0
+    for n, event in enumerate(events):
+        apply_signal(state, event, settings.rules, window, arrived=start + n * 0.04)
+    for event in events[:1000]:
+        apply_signal(state, event, settings.rules, window, arrived=start + 1800)
+    assert usage_view(state, state.now)["api_calls"]["used"] == 30_000
 
 
-def test_the_count_bound_forgets_the_oldest_generation_first() -> None:
-    window = DedupWindow(ids=3, seconds=2 * HOUR)
-    state = AccountState("acme", 0)
-    for signal_id, arrived in [("e0", 0.0), ("e1", HOUR), ("e2", 2.5 * HOUR), ("e3", 3 * HOUR)]:
-        assert state.remember(signal_id, arrived, window)
-    assert not state.remember("e1", 3 * HOUR, window)
-    assert not state.remember("e2", 3 * HOUR, window)
-    assert state.remember("e0", 3 * HOUR, window)
+@pytest.mark.parametrize("name", ["PULSE_DEDUP_WINDOW", "PULSE_DEDUP_RETENTION_HOURS"])
+def test_the_removed_count_and_retention_settings_are_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "5000")
+    with pytest.raises(ConfigurationError, match=f"{name} is no longer read"):
+        ScoringSettings()

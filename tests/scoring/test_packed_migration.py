@@ -74,7 +74,7 @@ async def test_plain_accounts_are_packed_with_their_health_and_unpacked_on_downg
     state = unpack_account("acme", 2, stored)
     assert state.health == HEALTH and not state.health_stale
     assert state.now == PLAIN["now"] and list(state.seen) == [signal_key("e1"), signal_key("e2")]
-    window, arrived = DedupWindow(10, 3600.0), PLAIN["now"]
+    window, arrived = DedupWindow(3600.0), PLAIN["now"]
     assert not state.remember("e2", arrived, window)  # still deduplicates
     assert state.remember("e3", arrived, window)
     assert not state.remember("e1", arrived, window)  # the stored ids outlive a new arrival

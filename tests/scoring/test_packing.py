@@ -27,7 +27,7 @@ RULES = RuleSettings()
 
 def run(state: AccountState, *signals: dict[str, Any]) -> None:
     for signal in signals:
-        apply_signal(state, signal, RULES, DedupWindow(50, 3600.0), arrived=0.0)
+        apply_signal(state, signal, RULES, DedupWindow(3600.0), arrived=0.0)
 
 
 def stored_copy(state: AccountState) -> AccountState:

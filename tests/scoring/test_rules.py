@@ -18,7 +18,7 @@ from services.scoring.settings import RuleSettings
 from shared.contracts.signals import Signal
 
 RULES = RuleSettings()
-DEDUP = DedupWindow(1000, 7 * 86400.0)
+DEDUP = DedupWindow(86400.0)
 
 
 def run(state: AccountState, *signals: dict[str, Any]) -> list[dict[str, Any]]:

@@ -89,7 +89,7 @@ async def _stored_account(engine: AsyncEngine, *signals: dict[str, Any]) -> Acco
     """An account scoring applied `signals` to, stored as scoring stores it."""
     state = AccountState(signals[0]["account_id"], 0)
     for signal in signals:
-        apply_signal(state, signal, RuleSettings(), DedupWindow(100, 3600), arrived=time.time())
+        apply_signal(state, signal, RuleSettings(), DedupWindow(3600), arrived=time.time())
     refresh_health(state, RuleSettings())
     async with engine.begin() as conn:
         await store_accounts(conn, [account_row(state)])
@@ -216,13 +216,13 @@ async def test_restart_resumes_from_stored_offsets_and_ignores_duplicates(
         assert stored.scalar() == 50 + 10 + 30 + 5  # every record consumed exactly once
 
 
-async def test_a_retry_counts_once_within_the_retention_from_when_it_arrived(
+async def test_a_retry_counts_once_within_the_window_from_when_it_arrived(
     settings_factory: Any, engine: AsyncEngine, send: Any
 ) -> None:
-    # The retention runs from when a signal was published, whatever its event time: a retry
+    # The window runs from when a signal was published, whatever its event time: a retry
     # a minute later is a duplicate even after events ten days newer; the same id 3 hours
-    # later, with a retention of 1 hour, is remembered no longer and counts.
-    settings = settings_factory(api_port=free_port(), dedup_retention_hours=1)
+    # later, with a window of 1 hour, is remembered no longer and counts.
+    settings = settings_factory(api_port=free_port(), dedup_window_hours=1)
     event = usage("acme", 0, metric="api_calls", value=1)
     hour, now = 3600, time.time()
     arrivals = [

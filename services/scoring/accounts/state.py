@@ -1,7 +1,7 @@
 """One account's compact state: what scoring keeps in memory and stores as one blob.
 
-Everything is bounded: usage by month, activity by day, a window of recent event ids, so a
-million accounts fit in one instance and loading a partition is one query.
+Everything is bounded: usage by month, activity by day, the ids of the last day's signals, so
+a million accounts fit in one instance and loading a partition is one query.
 """
 
 from __future__ import annotations
@@ -31,25 +31,25 @@ _PERSON: dict[str, Any] = {"user_id": None, "email": None}
 def signal_key(signal_id: str) -> int:
     """A signal id as an account remembers it: 8 bytes of its BLAKE2b hash. Ids run to 200
     characters (UUIDs, typically) and each account remembers thousands: kept whole they
-    would be most of an account's memory. Two ids of one account's window sharing a key,
-    which would drop the later event as a duplicate, has odds of about 1 in 10^16 per event."""
+    would be most of an account's memory. A new id sharing the key of one remembered, which
+    would drop it as a duplicate, has odds of n in 2^64 with n ids remembered."""
     digest = blake2b(signal_id.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)
 
 
 @dataclass(frozen=True, slots=True)
 class DedupWindow:
-    """Which signal ids an account remembers, to drop a producer's duplicates: each one for
-    at least `seconds` after it arrived, unless `ids` newer ones arrived since. Duplicates
-    come from retries, close in arrival time whatever their event time; a month-long account
-    remembering all its ids would spend about half its memory on them."""
+    """How long an account remembers a signal id, to drop a producer's duplicates: at least
+    `seconds` after it arrived, however many ids arrive meanwhile, and forgotten by twice
+    that. Duplicates come from retries and re-run upstream jobs, close in arrival time
+    whatever their event time; remembering ids for a fixed time, not a fixed count, is what
+    makes the window exact for a busy account and small for a quiet one."""
 
-    ids: int
     seconds: float
 
     @classmethod
     def of(cls, settings: ScoringSettings) -> DedupWindow:
-        return cls(settings.dedup_window, settings.dedup_retention_hours * 3600)
+        return cls(settings.dedup_window_hours * 3600)
 
 
 @dataclass(slots=True)
@@ -100,9 +100,6 @@ class AccountState:
         if arrived - self.seen_since >= window.seconds:
             self.seen_before, self.seen, self.seen_since = self.seen, {}, arrived
         self.seen[key] = None
-        while len(self.seen) + len(self.seen_before) > window.ids:
-            oldest = self.seen_before or self.seen
-            del oldest[next(iter(oldest))]
         return True
 
     def advance(self, ts: float) -> None:
