@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.accounts import repository
@@ -26,7 +27,7 @@ from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
 from services.scoring.settings import ScoringSettings
-from shared.contracts.signals import decode_signal
+from shared.contracts.signals import Signal, decode_signal
 from shared.contracts.triggers import TriggerEvent
 from shared.deadletter import DeadLetterOutbox
 from shared.metrics import BATCH_RECORDS, FLUSH_SECONDS
@@ -75,52 +76,67 @@ class ScoringProcessor:
         """Apply the batch in memory; return the write that stores it, offsets included."""
         if self._unrelayed:  # the broker is back, since records arrive: catch up first
             await self.relay_pending()
-        dirty: dict[str, AccountState] = {}  # changed since their rows were last built
-        rows: dict[str, AccountRow] = {}
-        fired: list[TriggerEvent] = []
-        letters = []
-        kinds: Counter[str] = Counter()
+        work = _BatchWork(self.dead_letters)
         for tp, records in batch.items():
             for count, record in enumerate(records, 1):
-                state = None
-                try:
-                    signal = decode_signal(record.value)
-                    state = self.accounts.touch(signal["account_id"], tp.partition)
-                    fired += apply_signal(
-                        state, signal, self.rules, self.dedup, arrived=record.timestamp / 1000
-                    )
-                    dirty[state.account_id] = state
-                    kinds[signal["kind"]] += 1
-                except Exception as exc:  # a malformed signal must not stop the partition
-                    kinds["rejected"] += 1
-                    if state is not None and state.account_id in rows:
-                        # Its row stores the whole batch's changes, this one's too, as if
-                        # it had not been built early.
-                        dirty[state.account_id] = state
-                    reason = f"scoring could not apply signal: {type(exc).__name__}: {exc}"
-                    letters.append(self.dead_letters.letter(record, reason))
+                self._apply(record, tp.partition, work)
                 if self.accounts.overfull:
                     # Build the rows of the accounts changed so far, and keep half the limit
                     # decoded: the limit holds within a batch of many accounts too.
-                    self._settle(dirty, rows, keep=self.accounts.hot_limit // 2)
+                    self._settle(work, keep=self.accounts.hot_limit // 2)
                 if count % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # lets the previous batch's write make progress
+        self._settle(work, keep=self.accounts.hot_limit)
         ACCOUNTS_LOADED.set(len(self.accounts))
-        for kind, count in kinds.items():
+        for kind, count in work.kinds.items():
             SIGNALS_APPLIED.labels(kind, "rejected" if kind == "rejected" else "applied").inc(count)
-        BATCH_RECORDS.labels("scoring").observe(kinds.total())
-        self._settle(dirty, rows, keep=self.accounts.hot_limit)
-        return functools.partial(self._write, list(rows.values()), fired, offsets, letters)
+        BATCH_RECORDS.labels("scoring").observe(work.kinds.total())
+        rows = list(work.rows.values())
+        return functools.partial(self._write, rows, work.fired, offsets, work.letters)
 
-    def _settle(
-        self, dirty: dict[str, AccountState], rows: dict[str, AccountRow], keep: int
-    ) -> None:
+    def _apply(self, record: ConsumerRecord, partition: int, work: _BatchWork) -> None:
+        """Apply one record, or dead-letter it: a signal that fails leaves its account as
+        if it had never come (see _undo), and the partition moves on."""
+        state = None
+        try:
+            signal = decode_signal(record.value)
+            state = self.accounts.touch(signal["account_id"], partition)
+            arrived = record.timestamp / 1000
+            work.fired += apply_signal(state, signal, self.rules, self.dedup, arrived=arrived)
+        except Exception as exc:  # a malformed signal must not stop the partition
+            if state is not None:
+                self._undo(state, work)
+            work.set_aside(record, f"scoring could not apply signal: {type(exc).__name__}: {exc}")
+            return
+        work.applied(state, record, signal)
+
+    def _undo(self, state: AccountState, work: _BatchWork) -> None:
+        """Put an account back as it was before the signal that failed: as last packed, with
+        the batch's signals since then applied again (their triggers are already kept)."""
+        restored = self.accounts.restore(state.account_id, state.partition)
+        for record, signal in work.since_packed.get(state.account_id, []):
+            arrived = record.timestamp / 1000
+            apply_signal(restored, signal, self.rules, self.dedup, arrived=arrived)
+        if state.account_id in work.dirty:
+            work.dirty[state.account_id] = restored
+
+    def _settle(self, work: _BatchWork, keep: int) -> None:
         """Build the rows of the dirty accounts now (the states change again before the write
-        runs), and pack all but the `keep` most recently used, with the bytes just packed."""
-        built = {row["account_id"]: row for row in self._rows(dirty.values())}
-        rows.update(built)
-        dirty.clear()
-        self.accounts.evict(keep, {account_id: row["state"] for account_id, row in built.items()})
+        runs), and pack all but the `keep` most recently used, with the bytes just packed.
+        An account whose row cannot be built goes back to how it was last packed, and its
+        signals since then are dead-lettered: one account's fault does not stall its
+        partition."""
+        built, failed = self._rows(work.dirty.values())
+        for state, reason in failed:
+            self.accounts.restore(state.account_id, state.partition)
+            for record, signal in work.since_packed.pop(state.account_id, []):
+                work.set_aside(record, reason, counted=signal["kind"])
+        for row in built:
+            self.accounts.packed(row["account_id"], row["state"])
+            work.since_packed.pop(row["account_id"], None)
+            work.rows[row["account_id"]] = row
+        work.dirty.clear()
+        self.accounts.evict(keep, {row["account_id"]: row["state"] for row in built})
 
     async def tick(self, fence: OffsetMoves) -> bool:
         """Time passes for live accounts even when they send nothing: evaluate them at the
@@ -151,16 +167,34 @@ class ScoringProcessor:
 
     async def _tick(self, account_ids: list[str], wall: float, fence: OffsetMoves) -> None:
         states = [self.accounts.borrow(a) for a in account_ids]
-        dirty, fired = [], []
+        dirty, fired, kept = [], [], []
         for state in states:
             before = (state.health.get("score"), orjson.dumps(state.rules))
-            state.advance(wall)
-            fired += evaluate(state, state.now, self.rules)
+            try:
+                state.advance(wall)
+                fired_now = evaluate(state, state.now, self.rules)
+            except Exception:  # one account's fault must not stop every account's tick
+                log.exception("the tick could not evaluate account %s", state.account_id)
+                self._put_back(state)
+                continue
+            fired += fired_now
+            kept.append(state)
             if (state.health.get("score"), orjson.dumps(state.rules)) != before:
                 dirty.append(state)
-        rows = self._rows(dirty)
-        self.accounts.give_back(states)
+        rows, failed = self._rows(dirty)
+        for state, _ in failed:
+            self._put_back(state)
+        for row in rows:
+            if row["account_id"] in self.accounts.hot:
+                self.accounts.packed(row["account_id"], row["state"])
+        unstored = {state.account_id for state, _ in failed}
+        self.accounts.give_back(s for s in kept if s.account_id not in unstored)
         await self._write(rows, fired, fence)
+
+    def _put_back(self, state: AccountState) -> None:
+        """Leave an account the tick failed on as it was before the tick."""
+        if state.account_id in self.accounts.hot:
+            self.accounts.restore(state.account_id, state.partition)
 
     async def relay_pending(self) -> None:
         """Publish triggers and dead letters stored but not yet relayed (after a crash or a
@@ -169,12 +203,22 @@ class ScoringProcessor:
         await self._relay(await repository.unpublished_triggers(self.engine))
         await self._relay_dead_letters()
 
-    def _rows(self, dirty: Iterable[AccountState]) -> list[AccountRow]:
-        """The rows to store, built now: the states change again before the write runs."""
+    def _rows(
+        self, dirty: Iterable[AccountState]
+    ) -> tuple[list[AccountRow], list[tuple[AccountState, str]]]:
+        """The rows to store, built now (the states change again before the write runs), and
+        the accounts whose row could not be built, with the reason."""
+        rows, failed = [], []
         for state in dirty:
-            if state.health_stale:
-                refresh_health(state, self.rules)
-        return [repository.account_row(s) for s in dirty]
+            try:
+                if state.health_stale:
+                    refresh_health(state, self.rules)
+                rows.append(repository.account_row(state))
+            except Exception as exc:
+                log.exception("account %s cannot be stored", state.account_id)
+                reason = f"scoring could not store account {state.account_id}: "
+                failed.append((state, f"{reason}{type(exc).__name__}: {exc}"))
+        return rows, failed
 
     async def _write(
         self,
@@ -222,3 +266,30 @@ class ScoringProcessor:
         except Exception as exc:  # stored already: relayed again with the next batch or tick
             log.warning("relaying %d triggers failed (%s); will retry", len(fired), exc)
             self._unrelayed = True
+
+
+class _BatchWork:
+    """What one batch has done so far: the accounts changed since their rows were built,
+    the rows built, triggers fired, dead letters, and the signals applied to each account
+    since it was last packed (to undo a failure)."""
+
+    def __init__(self, dead_letters: DeadLetterOutbox) -> None:
+        self.dead_letters = dead_letters
+        self.dirty: dict[str, AccountState] = {}
+        self.rows: dict[str, AccountRow] = {}
+        self.fired: list[TriggerEvent] = []
+        self.letters: list[dict[str, object]] = []
+        self.since_packed: dict[str, list[tuple[ConsumerRecord, Signal]]] = {}
+        self.kinds: Counter[str] = Counter()
+
+    def applied(self, state: AccountState, record: ConsumerRecord, signal: Signal) -> None:
+        self.dirty[state.account_id] = state
+        self.since_packed.setdefault(state.account_id, []).append((record, signal))
+        self.kinds[signal["kind"]] += 1
+
+    def set_aside(self, record: ConsumerRecord, reason: str, counted: str | None = None) -> None:
+        """Dead-letter a record (`counted`: the kind it was counted as applied under)."""
+        self.letters.append(self.dead_letters.letter(record, reason))
+        if counted is not None:
+            self.kinds[counted] -= 1
+        self.kinds["rejected"] += 1

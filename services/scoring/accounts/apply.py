@@ -6,7 +6,13 @@ rules, in event time, and returns the triggers that fired. No I/O happens here.
 
 from __future__ import annotations
 
-from services.scoring.accounts.state import CSAT_KEPT, RECORDS_KEPT, AccountState, DedupWindow
+from services.scoring.accounts.state import (
+    CSAT_KEPT,
+    RECORDS_KEPT,
+    AccountState,
+    DedupWindow,
+    signal_key,
+)
 from services.scoring.accounts.time import day_of, month_of
 from services.scoring.health.score import compute_health, engaged_people, is_engaged
 from services.scoring.settings import RuleSettings
@@ -38,9 +44,18 @@ def apply_signal(
     arrived: float,
 ) -> list[TriggerEvent]:
     """Apply one signal that arrived (was published to cs.signals) at `arrived`, epoch
-    seconds; a signal_id seen before changes nothing and fires nothing."""
-    if not state.remember(signal["signal_id"], arrived, dedup):
+    seconds; a signal_id seen before changes nothing and fires nothing. The id is remembered
+    once the signal is applied: one that raises leaves no id behind, so its corrected resend
+    counts (the processor puts back the rest of the account)."""
+    key = signal_key(signal["signal_id"])
+    if state.knows(key):
         return []
+    fired = _apply(state, signal, rules)
+    state.keep(key, arrived, dedup)
+    return fired
+
+
+def _apply(state: AccountState, signal: Signal, rules: RuleSettings) -> list[TriggerEvent]:
     if signal["kind"] == "account" or signal["kind"] == "stakeholder":
         return _apply_record(state, signal, rules)
     ts = float(signal["ts"])

@@ -10,6 +10,9 @@ never changes what it does next.
 
 The accounts keep one order, the order they were loaded or created in, whatever their form:
 the tick visits them in it, as it always has.
+
+A decoded account also keeps the bytes it was last packed to (none for one created since),
+so a change that fails halfway can be undone: `restore` gives back the account as last packed.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class AccountCache:
         self.hot_limit = hot_limit
         self.entries: dict[str, AccountState | Packed] = {}
         self.hot: OrderedDict[str, None] = OrderedDict()  # the decoded, least recent first
+        self.last_packed: dict[str, bytes | None] = {}  # of each decoded account
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -61,6 +65,7 @@ class AccountCache:
         """Keep a stored accounts.state as it is."""
         self.entries[account_id] = Packed(partition, packed_time(blob), blob)
         self.hot.pop(account_id, None)
+        self.last_packed.pop(account_id, None)
 
     def touch(self, account_id: str, partition: int) -> AccountState:
         """The account decoded (created if new), now the most recently used."""
@@ -71,6 +76,23 @@ class AccountCache:
         state = AccountState(account_id, partition) if entry is None else entry.unpack(account_id)
         self.entries[account_id] = state
         self.hot[account_id] = None
+        self.last_packed[account_id] = None if entry is None else entry.blob
+        return state
+
+    def packed(self, account_id: str, blob: bytes) -> None:
+        """A decoded account was just packed to `blob` (its row was built): the state a
+        restore goes back to."""
+        self.last_packed[account_id] = blob
+
+    def restore(self, account_id: str, partition: int) -> AccountState:
+        """A decoded account as it was last packed (blank if it never was), still decoded."""
+        blob = self.last_packed.get(account_id)
+        state = (
+            AccountState(account_id, partition)
+            if blob is None
+            else (unpack_account(account_id, partition, blob))
+        )
+        self.entries[account_id] = state
         return state
 
     def evict(self, keep: int | None = None, fresh: Mapping[str, bytes] | None = None) -> None:
@@ -81,6 +103,7 @@ class AccountCache:
         fresh = fresh or {}
         while len(self.hot) > keep:
             account_id, _ = self.hot.popitem(last=False)
+            self.last_packed.pop(account_id, None)
             state = self.entries[account_id]
             assert isinstance(state, AccountState)
             blob = fresh.get(account_id)
@@ -114,3 +137,4 @@ class AccountCache:
     def drop(self, partitions: set[int]) -> None:
         self.entries = {a: e for a, e in self.entries.items() if e.partition not in partitions}
         self.hot = OrderedDict((a, None) for a in self.hot if a in self.entries)
+        self.last_packed = {a: b for a, b in self.last_packed.items() if a in self.entries}

@@ -93,14 +93,20 @@ class AccountState:
     def remember(self, signal_id: str, arrived: float, window: DedupWindow) -> bool:
         """Record a signal id; False if it was already seen (a producer duplicate)."""
         key = signal_key(signal_id)
-        if key in self.seen or key in self.seen_before:
+        if self.knows(key):
             return False
+        self.keep(key, arrived, window)
+        return True
+
+    def knows(self, key: int) -> bool:
+        return key in self.seen or key in self.seen_before
+
+    def keep(self, key: int, arrived: float, window: DedupWindow) -> None:
         # A generation starts when the current one is a window old, and the one before it
         # is forgotten then: every key outlives its arrival by a window, without a time each.
         if arrived - self.seen_since >= window.seconds:
             self.seen_before, self.seen, self.seen_since = self.seen, {}, arrived
         self.seen[key] = None
-        return True
 
     def advance(self, ts: float) -> None:
         """Move the account's event time forward (late events leave it where it is)."""
