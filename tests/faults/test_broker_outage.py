@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from harness.waiting import wait_for
-from tests.helpers.fault_runs import assert_same, private_run
+from tests.helpers.fault_checks import assert_same
+from tests.helpers.fault_runs import private_run
 from tests.helpers.fault_workload import SMALL
 from tests.helpers.processes import PulseProcess, readiness
 from tests.helpers.proxies import broker_behind_proxy
@@ -69,4 +70,4 @@ async def test_broker_outage_is_survived_without_restart_or_loss(
             finally:
                 await pulse.stop()
     print(f"broker outage: {seen}")
-    assert_same(result, clean_small)
+    assert_same(result, clean_small, SMALL)

@@ -1,20 +1,24 @@
 """The reference run itself: the workload must exercise every trigger type, or the fault
-tests would compare little."""
+tests would compare little, and it must match what the workload implies (ground_truth.py),
+or every faulty run that equals it would be wrong too."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
+from tests.helpers.fault_checks import assert_matches_workload
+from tests.helpers.fault_workload import SMALL, WORKLOAD
+
 
 async def test_the_clean_run_fires_every_kind_of_trigger_and_delivers_each_once(
     clean: dict[str, Any],
 ) -> None:
     kinds = Counter(t[1] for t in clean["triggers"].values())
-    print(kinds)
     assert set(kinds) == {"plan_limit_80", "single_threaded", "health_red"}
     assert len(clean["slack"]) == len(clean["triggers"]) == len(clean["email"])
     assert all(n == 1 for n in (clean["slack"] + clean["email"]).values())
+    assert_matches_workload(clean, WORKLOAD)
 
 
 async def test_the_small_clean_run_fires_triggers(clean_small: dict[str, Any]) -> None:
@@ -22,3 +26,4 @@ async def test_the_small_clean_run_fires_triggers(clean_small: dict[str, Any]) -
     kinds = Counter(t[1] for t in clean_small["triggers"].values())
     assert {"plan_limit_80", "single_threaded"} <= set(kinds), kinds
     assert all(n == 1 for n in (clean_small["slack"] + clean_small["email"]).values())
+    assert_matches_workload(clean_small, SMALL)

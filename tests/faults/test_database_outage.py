@@ -15,7 +15,8 @@ from sqlalchemy.engine import make_url
 
 from harness.waiting import wait_for
 from shared.kafka import free_port
-from tests.helpers.fault_runs import PARTITIONS, Run, assert_same, stored_offsets
+from tests.helpers.fault_checks import assert_same
+from tests.helpers.fault_runs import PARTITIONS, Run, stored_offsets
 from tests.helpers.fault_workload import SMALL
 from tests.helpers.processes import PulseProcess, readiness
 from tests.helpers.proxies import Proxy
@@ -109,6 +110,6 @@ async def test_database_outage_pauses_reports_and_resumes_without_loss(
     problems = seen["problems"]
     assert "scoring" in problems, problems
     assert "connect" in problems["scoring"].lower(), problems["scoring"]
-    assert_same(result, clean_small)
+    assert_same(result, clean_small, SMALL)
     log = pulse.output()
     assert "batch failed" in log

@@ -21,7 +21,8 @@ import pytest
 
 from harness.waiting import wait_for
 from services.alerts.settings import AlertsSettings
-from tests.helpers.fault_runs import Run, assert_same, once_each, resent
+from tests.helpers.fault_checks import assert_same, once_each, resent
+from tests.helpers.fault_runs import Run
 from tests.helpers.fault_workload import WORKLOAD
 from tests.helpers.processes import API_COMMANDS, PulseProcess
 
@@ -142,7 +143,7 @@ async def kill_at_random_points(run: Run, clean: dict[str, Any], commands: list[
     )
     assert len(deployment.killed) == KILLS * len(commands)
     # State, triggers, delivery rows and every alert reaching its receiver: exactly as clean.
-    assert_same(once_each(result), clean)
+    assert_same(once_each(result), clean, WORKLOAD)
     # A kill between the relay's 250 and the stored outcome leaves an email in doubt (at most
     # the SMTP connections of each killed worker); its retry finds the archive's copy and
     # sends nothing. Without the archive these would be sent twice.

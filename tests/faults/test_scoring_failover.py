@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from shared.kafka import free_port
-from tests.helpers.fault_runs import Run, assert_same
+from tests.helpers.fault_checks import assert_same
+from tests.helpers.fault_runs import Run
 from tests.helpers.fault_workload import SMALL
 from tests.helpers.processes import PulseProcess
 
@@ -57,4 +58,4 @@ async def test_the_surviving_scoring_instance_takes_over_a_killed_ones_partition
         for service in services:
             await service.stop()
     assert first.process.returncode == -9
-    assert_same(result, clean_small)
+    assert_same(result, clean_small, SMALL)

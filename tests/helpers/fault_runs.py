@@ -7,8 +7,7 @@ never with end offsets, which Tansu gets wrong); `settle` waits until scoring an
 stored everything and every delivery is finished; `snapshot` reads the result through the API,
 the database and the Slack and SMTP stand-ins.
 
-One module past 400 lines on purpose: the driver, `settle` and `snapshot` share a run's
-settings, processes and receivers, and read best side by side.
+fault_checks.py compares what a run produced with the clean run and with the workload.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +31,7 @@ from harness.slack import SlackServer
 from harness.topics import create_topics as topics_on_broker
 from harness.topics import named_topics
 from harness.waiting import wait_for
+from migrations import migrate
 from services.alerts.tables import deliveries
 from services.scoring.tables import triggers
 from shared.config import Topics
@@ -273,50 +274,6 @@ async def _get(api: httpx.AsyncClient, path: str) -> Any:
     raise AssertionError(f"GET {path}: still rate-limited after 30 tries")
 
 
-def resent(actual: dict[str, Any]) -> list[Any]:
-    """Alerts that reached a receiver more than once."""
-    return [k for k, n in (actual["slack"] + actual["email"]).items() if n > 1]
-
-
-def once_each(actual: dict[str, Any]) -> dict[str, Any]:
-    """The same result with every receiver's count cut to one (to compare the rest)."""
-    return {**actual, **{r: Counter(dict.fromkeys(actual[r], 1)) for r in ("slack", "email")}}
-
-
-def assert_same(actual: dict[str, Any], clean: dict[str, Any]) -> None:
-    """Record by record, with the first differences named rather than a wall of diff."""
-    twice = resent(actual)
-    assert not twice, f"delivered more than once: {twice[:5]}"
-    for account_id, expected in clean["accounts"].items():
-        got = actual["accounts"].get(account_id)
-        assert got == expected, f"account {account_id}: {_differences(got, expected)}"
-    assert actual["accounts"].keys() == clean["accounts"].keys()
-    missing = clean["triggers"].keys() - actual["triggers"].keys()
-    extra = actual["triggers"].keys() - clean["triggers"].keys()
-    assert not missing and not extra, (
-        f"triggers missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
-    )
-    assert actual["triggers"] == clean["triggers"]
-    assert actual["deliveries"] == clean["deliveries"]
-    assert actual["slack"] == clean["slack"]
-    assert actual["email"] == clean["email"]
-
-
-def _differences(got: Any, want: Any, path: str = "") -> list[str]:
-    """Where two JSON-like values differ, as 'path: got != want' lines (first ten)."""
-    if isinstance(got, dict) and isinstance(want, dict):
-        out = []
-        for key in sorted(got.keys() | want.keys(), key=str):
-            out += _differences(got.get(key), want.get(key), f"{path}.{key}")
-        return out[:10]
-    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
-        out = []
-        for n, (a, b) in enumerate(zip(got, want, strict=True)):
-            out += _differences(a, b, f"{path}[{n}]")
-        return out[:10]
-    return [] if got == want else [f"{path}: {got!r} != clean {want!r}"]
-
-
 @dataclass
 class Run:
     """One run's private world: database, topics, groups, receivers, and a topic reader."""
@@ -332,31 +289,33 @@ class Run:
     observer: Observer
 
     def env(self, **extra: str) -> dict[str, str]:
+        settings = {
+            "PULSE_SLACK_BOT_TOKEN": "xoxb-fault-token",
+            "PULSE_SLACK_API_URL": self.slack.url,
+            "PULSE_SMTP_HOST": self.smtp.host,
+            "PULSE_SMTP_PORT": str(self.smtp.port),
+            "PULSE_SMTP_STARTTLS": "false",
+            "PULSE_EMAIL_ARCHIVE_ADDRESS": self.archive.address,
+            "PULSE_IMAP_HOST": self.archive.host,
+            "PULSE_IMAP_PORT": str(self.archive.port),
+            "PULSE_IMAP_TLS": "false",
+            "PULSE_IMAP_USERNAME": self.archive.username,
+            "PULSE_IMAP_PASSWORD": self.archive.password,
+            "PULSE_DELIVERY_BACKOFF_BASE_SECONDS": "0.2",
+            "PULSE_DELIVERY_BACKOFF_MAX_SECONDS": "1.0",
+            # Wall-clock ticks would differ between runs; the workload's accounts are never
+            # live by the wall clock anyway (a live run sets its own).
+            "PULSE_TICK_SECONDS": "3600",
+            # The snapshot reads three routes per account; the API's rate limit would only
+            # make it wait (tests/security checks the limit itself).
+            "PULSE_API_RATE_PER_SECOND": "0",
+        }
         return pulse_env(
             bootstrap=self.bootstrap,
             database_url=self.database_url,
             topics=self.topics,
             group_prefix=self.group_prefix,
-            PULSE_SLACK_BOT_TOKEN="xoxb-fault-token",
-            PULSE_SLACK_API_URL=self.slack.url,
-            PULSE_SMTP_HOST=self.smtp.host,
-            PULSE_SMTP_PORT=str(self.smtp.port),
-            PULSE_SMTP_STARTTLS="false",
-            PULSE_EMAIL_ARCHIVE_ADDRESS=self.archive.address,
-            PULSE_IMAP_HOST=self.archive.host,
-            PULSE_IMAP_PORT=str(self.archive.port),
-            PULSE_IMAP_TLS="false",
-            PULSE_IMAP_USERNAME=self.archive.username,
-            PULSE_IMAP_PASSWORD=self.archive.password,
-            PULSE_DELIVERY_BACKOFF_BASE_SECONDS="0.2",
-            PULSE_DELIVERY_BACKOFF_MAX_SECONDS="1.0",
-            # Wall-clock ticks would differ between runs; the workload's accounts are never
-            # live by the wall clock anyway.
-            PULSE_TICK_SECONDS="3600",
-            # The snapshot reads three routes per account; the API's rate limit would only
-            # make it wait (tests/security checks the limit itself).
-            PULSE_API_RATE_PER_SECOND="0",
-            **extra,
+            **{**settings, **extra},
         )
 
     async def drive(self, workload: Workload, **kwargs: Any) -> None:
@@ -378,8 +337,9 @@ class Run:
 
 
 @contextlib.asynccontextmanager
-async def private_run(bootstrap: str, database_url: str | None = None) -> AsyncIterator[Run]:
-    """A fresh world; `database_url` overrides the URL the services get (a proxy's)."""
+async def private_run(bootstrap: str, sqlite_file: Path | None = None) -> AsyncIterator[Run]:
+    """A fresh world: on a new PostgreSQL database, or on `sqlite_file` (`pulse up`'s
+    default kind of database)."""
     slack, smtp, archive = SlackServer(), SmtpServer(), MailArchiveServer()
     slack.start()
     smtp.start()
@@ -390,7 +350,7 @@ async def private_run(bootstrap: str, database_url: str | None = None) -> AsyncI
     observer = Observer(bootstrap, topics)
     await observer.start()
     try:
-        async with fresh_database() as url:
+        async with _database(sqlite_file) as url:
             engine = create_engine(url)
             try:
                 yield Run(
@@ -411,3 +371,16 @@ async def private_run(bootstrap: str, database_url: str | None = None) -> AsyncI
         slack.stop()
         smtp.stop()
         archive.stop()
+
+
+@contextlib.asynccontextmanager
+async def _database(sqlite_file: Path | None) -> AsyncIterator[str]:
+    if sqlite_file is None:
+        async with fresh_database() as url:
+            yield url
+        return
+    url = f"sqlite+aiosqlite:///{sqlite_file}"
+    engine = create_engine(url)
+    await migrate(engine)
+    await engine.dispose()
+    yield url

@@ -31,6 +31,7 @@ Item = tuple[str, dict[str, Any]]  # (Topics field, message value)
 class Workload:
     accounts: list[dict[str, Any]] = field(default_factory=list)
     steps: list[list[Item]] = field(default_factory=list)
+    profiles: dict[str, str] = field(default_factory=dict)  # account_id -> how it behaves
 
     @property
     def events(self) -> int:
@@ -40,10 +41,16 @@ class Workload:
         return {value["event_id"] for step in self.steps for _, value in step}
 
 
-def build(seed: int = 7, accounts: int = 380, days: int = 28) -> Workload:
+def build(
+    seed: int = 7,
+    accounts: int = 380,
+    days: int = 28,
+    start: datetime = START,
+    heavy_events: int = 25,  # a heavy account's events to reach its monthly limit
+) -> Workload:
     rng = random.Random(seed)
     w = Workload()
-    profiles: dict[str, str] = {}
+    profiles = w.profiles
     users: dict[str, int] = {}
     limits: dict[str, int] = {}
     for n in range(accounts):
@@ -72,10 +79,9 @@ def build(seed: int = 7, accounts: int = 380, days: int = 28) -> Workload:
                 profile = profiles[account_id]
                 moments = sorted(rng.uniform(0, 8) for _ in range(rng.randint(1, 4)))
                 for offset in moments:
-                    at = START + timedelta(days=day, hours=first_hour + offset)
-                    value = _message(
-                        rng, topic, profile, users[account_id], limits[account_id], day
-                    )
+                    at = start + timedelta(days=day, hours=first_hour + offset)
+                    per_event = limits[account_id] / (heavy_events if profile == "heavy" else 400)
+                    value = _message(rng, topic, profile, users[account_id], per_event, day)
                     if value is None:
                         continue
                     seq += 1
@@ -87,13 +93,12 @@ def build(seed: int = 7, accounts: int = 380, days: int = 28) -> Workload:
 
 
 def _message(
-    rng: random.Random, topic: str, profile: str, users: int, limit: int, day: int
+    rng: random.Random, topic: str, profile: str, users: int, per_event: float, day: int
 ) -> dict[str, Any] | None:
     if profile == "fading" and day > 6 and topic != "support" and rng.random() < 0.97:
         return None  # fading: silence after the first week, then urgent tickets
     if topic == "product_usage":
         if rng.random() < 0.5:
-            per_event = limit / 25 if profile == "heavy" else limit / 400
             return {"metric": "api_calls", "value": int(per_event * rng.uniform(0.5, 1.5))}
         return {"user_id": f"user-{rng.randrange(users)}", "feature": rng.choice(FEATURES)}
     if topic == "logins":
