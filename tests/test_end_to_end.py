@@ -4,6 +4,7 @@ Slack's Web API stood in by a local server, email through a real SMTP server."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -202,9 +203,13 @@ async def test_a_new_users_first_weeks_give_exactly_the_implied_alerts_once(
         }
         assert any(p["email"] == "dana@acme.example" and p["role"] == "champion" for p in people)
 
-    # Killed outright; restarted; the last day replayed by a confused producer: nothing new.
+    # Killed outright; restarted; the last day replayed by a confused producer, and killed
+    # outright again while that replay is on its way; restarted: nothing new.
+    replay = scenario.in_order()[-1]
+    async with pulse_up(env, kill=True):
+        await _produce(producer, topics, replay)
     async with pulse_up(env) as (_, api):
-        await _produce(producer, topics, scenario.in_order()[-1])
+        await _passed_on_twice(broker, topics, {value["event_id"] for _, value in replay})
         await _settled(engine, env, broker, topics)
         await _assert_exactly_the_expected_alerts(api, scenario, slack_server, smtp_server)
 
@@ -235,6 +240,25 @@ async def _settled(
             return (scoring, alerts, waiting) == (await signals.count(), await relayed.count(), 0)
 
         await wait_for(done, timeout=60, what="scoring and alerts to have taken in everything")
+
+
+async def _passed_on_twice(broker: EmbeddedBroker, topics: Topics, event_ids: set[str]) -> None:
+    """Wait until ingest has passed on each of these events a second time (the replay)."""
+    times: Counter[str] = Counter()
+    consumer = AIOKafkaConsumer(
+        topics.signals, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+
+        async def twice() -> bool:
+            for records in (await consumer.getmany(timeout_ms=100)).values():
+                times.update(orjson.loads(r.value)["signal_id"] for r in records)
+            return all(times[event_id] >= 2 for event_id in event_ids)
+
+        await wait_for(twice, timeout=60, what="ingest to pass on the replayed day")
+    finally:
+        await consumer.stop()
 
 
 async def _stored(conn: Any, group: str, topic: str) -> int:
