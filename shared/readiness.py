@@ -18,6 +18,9 @@ class Readiness:
     def notice(self, part: str, text: str) -> None:
         self._notices[part] = text
 
+    def clear_notice(self, part: str) -> None:
+        self._notices.pop(part, None)
+
     @property
     def notices(self) -> dict[str, str]:
         return dict(self._notices)

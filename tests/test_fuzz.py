@@ -17,7 +17,7 @@ from services.ingest.convert import Rejection, convert
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import pack_account, unpack_account
 from services.scoring.accounts.state import AccountState, DedupWindow
-from services.scoring.settings import RuleSettings
+from services.scoring.scorecard.loading import load
 from shared.contracts.inputs import MODELS, validate
 from shared.contracts.messages import Rejected
 from shared.contracts.signals import Signal, decode_signal
@@ -139,7 +139,7 @@ def test_nothing_accepted_can_crash_scoring(kind: str, message: dict[str, Any]) 
     if "ts" in signal:
         assert math.isfinite(signal["ts"])
     state = AccountState(signal["account_id"], 0)
-    apply_signal(state, signal, RuleSettings(), DedupWindow(3600.0), arrived=0.0)
+    apply_signal(state, signal, load(None), DedupWindow(3600.0), arrived=0.0)
     assert 0 <= state.health["score"] <= 100
     copy = unpack_account(state.account_id, 0, pack_account(state))
     assert copy.to_json() == state.to_json()

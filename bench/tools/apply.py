@@ -26,7 +26,9 @@ from services.scoring.accounts import apply
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.cache import AccountCache
 from services.scoring.accounts.state import AccountState, DedupWindow
-from services.scoring.settings import RuleSettings, ScoringSettings
+from services.scoring.scorecard.loading import load
+from services.scoring.scorecard.model import Card
+from services.scoring.settings import ScoringSettings
 from shared.contracts.signals import EventSignal
 from shared.eventloop import pace_garbage_collection
 
@@ -55,11 +57,12 @@ def apply_all(encoded: list[bytes], settings: ScoringSettings) -> int:
     """Decode and apply every signal as ScoringProcessor.process does; the triggers fired."""
     store = AccountCache(settings.scoring_hot_accounts)
     dedup = DedupWindow.of(settings)
+    scorecard = load(settings.scorecard)
     fired = 0
     for value in encoded:
         signal = orjson.loads(value)
         state = store.touch(signal["account_id"], 0)
-        fired += len(apply_signal(state, signal, settings.rules, dedup, arrived=0.0))
+        fired += len(apply_signal(state, signal, scorecard, dedup, arrived=0.0))
     return fired
 
 
@@ -68,7 +71,7 @@ def count_paths(encoded: list[bytes], settings: ScoringSettings) -> Counter[bool
     paths: Counter[bool] = Counter()
     is_quiet = apply.is_quiet
 
-    def counted(state: AccountState, signal: EventSignal, ts: float, rules: RuleSettings) -> bool:
+    def counted(state: AccountState, signal: EventSignal, ts: float, rules: Card) -> bool:
         quiet = is_quiet(state, signal, ts, rules)
         paths[quiet] += 1
         return quiet

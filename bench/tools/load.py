@@ -50,7 +50,8 @@ from services.scoring.accounts.cache import AccountCache
 from services.scoring.accounts.packing import pack_document
 from services.scoring.accounts.repository import load_partitions
 from services.scoring.accounts.state import AccountState, DedupWindow
-from services.scoring.settings import RuleSettings, ScoringSettings
+from services.scoring.scorecard.loading import load
+from services.scoring.settings import ScoringSettings
 from shared.config import Topics
 from shared.contracts.signals import Signal
 from shared.db.engine import create_engine
@@ -66,7 +67,7 @@ FEATURES = ["dashboards", "reports.export", "alerts", "search", "workflows", "ap
 def template(index: int, rng: random.Random) -> AccountState:
     account = f"tmpl-{index:07d}"
     state = AccountState(account, 0)
-    rules, dedup = RuleSettings(), DedupWindow.of(ScoringSettings())
+    rules, dedup = load(None), DedupWindow.of(ScoringSettings())
 
     def apply(signal: dict[str, Any]) -> None:
         # Events arrive as they happen; the late tickets below, when they are applied.

@@ -9,3 +9,6 @@ SIGNALS_APPLIED = Counter(
 )
 TRIGGERS_FIRED = Counter("pulse_triggers_fired_total", "Triggers fired", ["type"])
 ACCOUNTS_LOADED = Gauge("pulse_scoring_accounts_in_memory", "Accounts held by this instance")
+SCORECARD_RELOADS = Counter(
+    "pulse_scorecard_reloads_total", "Scorecard reloads, by outcome (loaded, invalid)", ["outcome"]
+)

@@ -21,11 +21,13 @@ from aiokafka.structs import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.accounts import repository
-from services.scoring.accounts.apply import apply_signal, evaluate, refresh_health
+from services.scoring.accounts.apply import apply_signal, card_of, evaluate, refresh_health
 from services.scoring.accounts.cache import AccountCache
 from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
+from services.scoring.scorecard.live import LiveScorecard
+from services.scoring.scorecard.loading import Scorecard
 from services.scoring.settings import ScoringSettings
 from shared.contracts.signals import Signal, decode_signal
 from shared.contracts.triggers import TriggerEvent
@@ -47,9 +49,10 @@ class ScoringProcessor:
         engine: AsyncEngine,
         producer: AIOKafkaProducer,
         clock: Callable[[], float] = time.time,  # the wall clock, for the tick
+        scorecard: LiveScorecard | None = None,
     ) -> None:
         self.settings = settings
-        self.rules = settings.rules
+        self.scorecard = scorecard or LiveScorecard(settings.scorecard)
         self.dedup = DedupWindow.of(settings)
         self.engine = engine
         self.producer = producer
@@ -76,7 +79,7 @@ class ScoringProcessor:
         """Apply the batch in memory; return the write that stores it, offsets included."""
         if self._unrelayed:  # the broker is back, since records arrive: catch up first
             await self.relay_pending()
-        work = _BatchWork(self.dead_letters)
+        work = _BatchWork(self.dead_letters, self.scorecard.current)
         for tp, records in batch.items():
             for count, record in enumerate(records, 1):
                 self._apply(record, tp.partition, work)
@@ -102,7 +105,7 @@ class ScoringProcessor:
             signal = decode_signal(record.value)
             state = self.accounts.touch(signal["account_id"], partition)
             arrived = record.timestamp / 1000
-            work.fired += apply_signal(state, signal, self.rules, self.dedup, arrived=arrived)
+            work.fired += apply_signal(state, signal, work.scorecard, self.dedup, arrived=arrived)
         except Exception as exc:  # a malformed signal must not stop the partition
             if state is not None:
                 self._undo(state, work)
@@ -116,7 +119,7 @@ class ScoringProcessor:
         restored = self.accounts.restore(state.account_id, state.partition)
         for record, signal in work.since_packed.get(state.account_id, []):
             arrived = record.timestamp / 1000
-            apply_signal(restored, signal, self.rules, self.dedup, arrived=arrived)
+            apply_signal(restored, signal, work.scorecard, self.dedup, arrived=arrived)
         if state.account_id in work.dirty:
             work.dirty[state.account_id] = restored
 
@@ -126,7 +129,7 @@ class ScoringProcessor:
         An account whose row cannot be built goes back to how it was last packed, and its
         signals since then are dead-lettered: one account's fault does not stall its
         partition."""
-        built, failed = self._rows(work.dirty.values())
+        built, failed = self._rows(work.dirty.values(), work.scorecard)
         for state, reason in failed:
             self.accounts.restore(state.account_id, state.partition)
             for record, signal in work.since_packed.pop(state.account_id, []):
@@ -166,13 +169,14 @@ class ScoringProcessor:
         return False
 
     async def _tick(self, account_ids: list[str], wall: float, fence: OffsetMoves) -> None:
+        scorecard = self.scorecard.current
         states = [self.accounts.borrow(a) for a in account_ids]
         dirty, fired, kept = [], [], []
         for state in states:
             before = (state.health.get("score"), orjson.dumps(state.rules))
             try:
                 state.advance(wall)
-                fired_now = evaluate(state, state.now, self.rules)
+                fired_now = evaluate(state, state.now, card_of(state, scorecard))
             except Exception:  # one account's fault must not stop every account's tick
                 log.exception("the tick could not evaluate account %s", state.account_id)
                 self._put_back(state)
@@ -181,7 +185,7 @@ class ScoringProcessor:
             kept.append(state)
             if (state.health.get("score"), orjson.dumps(state.rules)) != before:
                 dirty.append(state)
-        rows, failed = self._rows(dirty)
+        rows, failed = self._rows(dirty, scorecard)
         for state, _ in failed:
             self._put_back(state)
         for row in rows:
@@ -204,7 +208,7 @@ class ScoringProcessor:
         await self._relay_dead_letters()
 
     def _rows(
-        self, dirty: Iterable[AccountState]
+        self, dirty: Iterable[AccountState], scorecard: Scorecard
     ) -> tuple[list[AccountRow], list[tuple[AccountState, str]]]:
         """The rows to store, built now (the states change again before the write runs), and
         the accounts whose row could not be built, with the reason."""
@@ -212,7 +216,7 @@ class ScoringProcessor:
         for state in dirty:
             try:
                 if state.health_stale:
-                    refresh_health(state, self.rules)
+                    refresh_health(state, card_of(state, scorecard))
                 rows.append(repository.account_row(state))
             except Exception as exc:
                 log.exception("account %s cannot be stored", state.account_id)
@@ -273,8 +277,9 @@ class _BatchWork:
     the rows built, triggers fired, dead letters, and the signals applied to each account
     since it was last packed (to undo a failure)."""
 
-    def __init__(self, dead_letters: DeadLetterOutbox) -> None:
+    def __init__(self, dead_letters: DeadLetterOutbox, scorecard: Scorecard) -> None:
         self.dead_letters = dead_letters
+        self.scorecard = scorecard  # one for the whole batch, whatever a reload does meanwhile
         self.dirty: dict[str, AccountState] = {}
         self.rows: dict[str, AccountRow] = {}
         self.fired: list[TriggerEvent] = []

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.scoring.api.app import create_app
 from services.scoring.api.bind import check_bind
 from services.scoring.processor import ScoringProcessor
+from services.scoring.scorecard.live import LiveScorecard
 from services.scoring.settings import ScoringSettings
 from shared.kafka import create_consumer, create_producer, create_reader
 from shared.logcheck import LogCheck
@@ -46,7 +47,8 @@ async def run_scoring(
     producer = create_producer(settings)
     await producer.start()
     consumer = create_consumer(settings, settings.group("scoring"))
-    processor = ScoringProcessor(settings, engine, producer)
+    scorecard = LiveScorecard(settings.scorecard, readiness)
+    processor = ScoringProcessor(settings, engine, producer, scorecard=scorecard)
     loop = ConsumerLoop(
         name="scoring",
         consumer=consumer,
@@ -63,9 +65,12 @@ async def run_scoring(
     try:
         await consumer.start()
         await processor.relay_pending()
-        tasks = [asyncio.create_task(loop.run(stop), name="scoring-consumer")]
+        tasks = [
+            asyncio.create_task(loop.run(stop), name="scoring-consumer"),
+            asyncio.create_task(scorecard.watch(stop), name="scoring-scorecard"),
+        ]
         if serve_api:
-            app = create_app(settings, engine, producer, readiness)
+            app = create_app(settings, engine, producer, readiness, scorecard)
             tasks.append(asyncio.create_task(serve(app, settings, stop), name="scoring-api"))
         with metrics_served(settings):
             await _until_stopped(tasks, stop)
@@ -82,9 +87,11 @@ async def run_api(
     producer = create_producer(settings)
     await producer.start()
     try:
-        app = create_app(settings, engine, producer, readiness)
+        scorecard = LiveScorecard(settings.scorecard, readiness)
+        app = create_app(settings, engine, producer, readiness, scorecard)
         tasks = [
             asyncio.create_task(serve(app, settings, stop), name="api"),
+            asyncio.create_task(scorecard.watch(stop), name="api-scorecard"),
             asyncio.create_task(watch_database(engine, readiness, stop), name="api-database"),
         ]
         with metrics_served(settings):

@@ -6,34 +6,29 @@ import ipaddress
 import os
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.config import BaseServiceSettings
 from shared.errors import ConfigurationError
 
-
-class RuleSettings(BaseSettings):
-    """Thresholds of the health bands and trigger rules (contract defaults)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="PULSE_RULE_", extra="ignore", env_ignore_empty=True
-    )
-
-    plan_limit_fire_ratio: float = 0.8
-    plan_limit_rearm_ratio: float = 0.7
-    engaged_window_days: int = 30
-    single_threaded_min_engaged: int = 3
-    single_threaded_hold_days: int = 7
-    health_red_below: int = 40
-    health_green_from: int = 70
-    # health_red re-arms once the score climbs this far above the red line.
-    health_red_rearm_margin: int = 5
+# What each removed PULSE_RULE_ variable became in the scorecard (docs/scorecard.md).
+RULE_VARIABLES = {
+    "PULSE_RULE_PLAN_LIMIT_FIRE_RATIO": "rules.plan_limit_80.fire_ratio",
+    "PULSE_RULE_PLAN_LIMIT_REARM_RATIO": "rules.plan_limit_80.rearm_ratio",
+    "PULSE_RULE_ENGAGED_WINDOW_DAYS": "rules.single_threaded.engaged_window_days",
+    "PULSE_RULE_SINGLE_THREADED_MIN_ENGAGED": "rules.single_threaded.min_engaged",
+    "PULSE_RULE_SINGLE_THREADED_HOLD_DAYS": "rules.single_threaded.hold_days",
+    "PULSE_RULE_HEALTH_RED_BELOW": "health.bands.red_below",
+    "PULSE_RULE_HEALTH_GREEN_FROM": "health.bands.green_from",
+    "PULSE_RULE_HEALTH_RED_REARM_MARGIN": "rules.health_red.rearm_margin",
+    "PULSE_RULES": "the scorecard file",
+}
 
 
 class ScoringSettings(BaseServiceSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
-    rules: RuleSettings = Field(default_factory=RuleSettings)
+    # The scorecard file (docs/scorecard.md); unset: the built-in one.
+    scorecard: str | None = None
     # How long after it arrived an account remembers a signal id, to drop a producer's
     # duplicates (docs/contract.md, signal_id dedup).
     dedup_window_hours: float = Field(default=24.0, gt=0)
@@ -58,6 +53,19 @@ class ScoringSettings(BaseServiceSettings):
     # Proxies whose X-Forwarded-For names the client (addresses or networks, comma-separated);
     # from anyone else the header is ignored, so it cannot pick a caller's rate-limit bucket.
     trusted_proxies: str = ""
+
+    @model_validator(mode="after")
+    def _refuse_rule_variables(self) -> ScoringSettings:
+        # The rules' parameters moved to the scorecard, per tier: a variable left set would
+        # otherwise be ignored without a word.
+        for name in sorted(os.environ):
+            if name.startswith("PULSE_RULE") and os.environ[name]:
+                now = RULE_VARIABLES.get(name, "the scorecard file")
+                raise ConfigurationError(
+                    f"{name} is no longer read: set {now} in a scorecard file "
+                    "(PULSE_SCORECARD; `pulse scorecard show` prints the default)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _refuse_removed(self) -> ScoringSettings:

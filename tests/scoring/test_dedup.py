@@ -13,6 +13,7 @@ from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.packing import pack_account, unpack_account
 from services.scoring.accounts.state import AccountState, DedupWindow, signal_key
 from services.scoring.accounts.views import usage_view
+from services.scoring.scorecard.loading import load
 from services.scoring.settings import ScoringSettings
 from shared.contracts.signals import Signal
 from shared.errors import ConfigurationError
@@ -87,14 +88,14 @@ def test_an_upstream_rerun_counts_once_however_busy_the_account() -> None:
     # 30,000 events for one account within twenty minutes, then an upstream job sends its
     # first 1,000 again ten minutes later: on the defaults, each counts once.
     settings = ScoringSettings()
-    window = DedupWindow.of(settings)
+    window, scorecard = DedupWindow.of(settings), load(settings.scorecard)
     state = AccountState("acme", 0)
     events = [cast(Signal, usage("acme", 0, metric="api_calls", value=1)) for _ in range(30_000)]
     start = 1_800_000_000.0
     for n, event in enumerate(events):
-        apply_signal(state, event, settings.rules, window, arrived=start + n * 0.04)
+        apply_signal(state, event, scorecard, window, arrived=start + n * 0.04)
     for event in events[:1000]:
-        apply_signal(state, event, settings.rules, window, arrived=start + 1800)
+        apply_signal(state, event, scorecard, window, arrived=start + 1800)
     assert usage_view(state, state.now)["api_calls"]["used"] == 30_000
 
 

@@ -20,9 +20,9 @@ from services.scoring.accounts.packing import (
     unpack_document,
 )
 from services.scoring.accounts.state import AccountState, DedupWindow
-from services.scoring.settings import RuleSettings
+from services.scoring.scorecard.loading import load
 
-RULES = RuleSettings()
+RULES = load(None)
 
 
 def run(state: AccountState, *signals: dict[str, Any]) -> None:

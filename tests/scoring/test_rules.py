@@ -14,10 +14,10 @@ from services.scoring.accounts.apply import apply_signal, refresh_health
 from services.scoring.accounts.packing import pack_account, unpack_account
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.views import usage_view
-from services.scoring.settings import RuleSettings
+from services.scoring.scorecard.loading import load
 from shared.contracts.signals import Signal
 
-RULES = RuleSettings()
+RULES = load(None)
 DEDUP = DedupWindow(86400.0)
 
 
@@ -48,6 +48,7 @@ def test_plan_limit_fires_once_at_80_percent_and_again_next_period() -> None:
         "limit": 100_000,
         "ratio": 0.82,
         "period": "2026-09",
+        "fire_ratio": 0.8,
     }
     assert trigger["summary"] == "Acme Corp used 82% of api_calls (82,000 of 100,000) this month"
     assert trigger["health"]["band"] in ("green", "yellow", "red")
@@ -268,7 +269,7 @@ def test_skipping_quiet_events_gives_exactly_what_evaluating_every_event_gives(
         stream = _random_stream(seed)
         quick = AccountState("acme", 0)
         quick_fired = run(quick, *stream)
-        refresh_health(quick, RULES)
+        refresh_health(quick, RULES.top)
         with monkeypatch.context() as patched:
             patched.setattr(apply_module, "is_quiet", lambda *args: False)
             full = AccountState("acme", 0)

@@ -23,7 +23,8 @@ from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.time import date_of
 from services.scoring.api.app import create_app
 from services.scoring.api.fast_health import HealthReads
-from services.scoring.settings import RuleSettings, ScoringSettings
+from services.scoring.scorecard.loading import load
+from services.scoring.settings import ScoringSettings
 from services.scoring.tables import triggers
 from shared.clock import iso
 from shared.db.engine import create_engine
@@ -89,8 +90,8 @@ async def _stored_account(engine: AsyncEngine, *signals: dict[str, Any]) -> Acco
     """An account scoring applied `signals` to, stored as scoring stores it."""
     state = AccountState(signals[0]["account_id"], 0)
     for signal in signals:
-        apply_signal(state, signal, RuleSettings(), DedupWindow(3600), arrived=time.time())
-    refresh_health(state, RuleSettings())
+        apply_signal(state, signal, load(None), DedupWindow(3600), arrived=time.time())
+    refresh_health(state, load(None).top)
     async with engine.begin() as conn:
         await store_accounts(conn, [account_row(state)])
     return state

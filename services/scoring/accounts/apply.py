@@ -15,7 +15,8 @@ from services.scoring.accounts.state import (
 )
 from services.scoring.accounts.time import day_of, month_of
 from services.scoring.health.score import compute_health, engaged_people, is_engaged
-from services.scoring.settings import RuleSettings
+from services.scoring.scorecard.loading import Scorecard
+from services.scoring.scorecard.model import Card
 from services.scoring.triggers.rules import (
     check_health_red,
     check_plan_limit,
@@ -38,7 +39,7 @@ MONTHS_KEPT = 14
 def apply_signal(
     state: AccountState,
     signal: Signal,
-    rules: RuleSettings,
+    scorecard: Scorecard,
     dedup: DedupWindow,
     *,
     arrived: float,
@@ -50,14 +51,20 @@ def apply_signal(
     key = signal_key(signal["signal_id"])
     if state.knows(key):
         return []
-    fired = _apply(state, signal, rules)
+    fired = _apply(state, signal, scorecard)
     state.keep(key, arrived, dedup)
     return fired
 
 
-def _apply(state: AccountState, signal: Signal, rules: RuleSettings) -> list[TriggerEvent]:
+def card_of(state: AccountState, scorecard: Scorecard) -> Card:
+    """The scorecard of the account's tier."""
+    return scorecard.for_tier((state.profile or {}).get("tier"))
+
+
+def _apply(state: AccountState, signal: Signal, scorecard: Scorecard) -> list[TriggerEvent]:
     if signal["kind"] == "account" or signal["kind"] == "stakeholder":
-        return _apply_record(state, signal, rules)
+        return _apply_record(state, signal, scorecard)
+    rules = card_of(state, scorecard)
     ts = float(signal["ts"])
     quiet = is_quiet(state, signal, ts, rules)
     state.advance(ts)
@@ -79,7 +86,7 @@ def is_quiet(
     state: AccountState,
     signal: UsageSignal | LoginSignal | SupportSignal,
     ts: float,
-    rules: RuleSettings,
+    rules: Card,
 ) -> bool:
     """Whether an event can only raise health and leave every rule's condition as it is:
     usage or a login, on the account's current day, by someone already engaged (with no new
@@ -95,7 +102,8 @@ def is_quiet(
         return True
     pid = state.by_user.get(user_id)
     person = state.people.get(pid) if pid else None
-    if person is None or not is_engaged(person, today, rules.engaged_window_days):
+    window = rules.rules.single_threaded.engaged_window_days
+    if person is None or not is_engaged(person, today, window):
         return False
     if signal["kind"] == "usage":
         return True
@@ -107,7 +115,7 @@ def is_quiet(
 
 
 def _quiet_limits(
-    state: AccountState, metrics: list[str], ts: float, rules: RuleSettings
+    state: AccountState, metrics: list[str], ts: float, rules: Card
 ) -> list[TriggerEvent]:
     state.health_stale = True
     fired = [t for m in metrics if (t := check_plan_limit(state, m, ts, rules))]
@@ -117,7 +125,7 @@ def _quiet_limits(
     return fired
 
 
-def refresh_health(state: AccountState, rules: RuleSettings) -> None:
+def refresh_health(state: AccountState, rules: Card) -> None:
     """Health as of the account's event time (after quiet events were applied)."""
     state.health = compute_health(state, state.now, rules)
     state.health_stale = False
@@ -126,7 +134,7 @@ def refresh_health(state: AccountState, rules: RuleSettings) -> None:
 def evaluate(
     state: AccountState,
     at: float,
-    rules: RuleSettings,
+    rules: Card,
     *,
     metrics: list[str] | tuple[str, ...] = (),
     metrics_at: float = 0.0,
@@ -134,7 +142,7 @@ def evaluate(
     """Recompute health at event time `at`, then run the rules: plan limits for `metrics` in
     the period of `metrics_at` (an event's own time), and the time-dependent ones at `at`.
     Health comes first so every trigger carries the health the account has after the event."""
-    engaged = engaged_people(state, at, rules.engaged_window_days)
+    engaged = engaged_people(state, at, rules.rules.single_threaded.engaged_window_days)
     state.health = compute_health(state, at, rules, engaged)
     state.health_stale = False
     fired = [t for m in metrics if (t := check_plan_limit(state, m, metrics_at, rules))]
@@ -212,13 +220,14 @@ def _apply_support(state: AccountState, signal: SupportSignal, ts: float) -> Non
 
 
 def _apply_record(
-    state: AccountState, signal: RecordSignal, rules: RuleSettings
+    state: AccountState, signal: RecordSignal, scorecard: Scorecard
 ) -> list[TriggerEvent]:
     """CRM records replace what they describe; they carry no event time."""
     body = {k: v for k, v in signal.items() if k not in ("kind", "signal_id")}
     state.recent_records = [*state.recent_records, signal["signal_id"]][-RECORDS_KEPT:]
     if signal["kind"] == "account":
         state.profile = body
+        rules = card_of(state, scorecard)  # of the tier the record gives
         # A new plan can put any metric over (or back under) its limit, in the current period.
         return evaluate(
             state,
@@ -230,4 +239,4 @@ def _apply_record(
     person = state.person(email=signal["email"])
     for key in PERSON_FIELDS:
         person[key] = body.get(key)
-    return evaluate(state, state.now, rules)
+    return evaluate(state, state.now, card_of(state, scorecard))

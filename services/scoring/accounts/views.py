@@ -7,7 +7,7 @@ from typing import Any
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.time import period_of
 from services.scoring.health.score import engaged_people
-from services.scoring.settings import RuleSettings
+from services.scoring.scorecard.model import Card
 from services.scoring.triggers.rules import used_of
 from shared.clock import iso
 
@@ -32,8 +32,9 @@ def usage_view(state: AccountState, at: float) -> dict[str, dict[str, Any]]:
     return view
 
 
-def stakeholders_view(state: AccountState, rules: RuleSettings) -> list[dict[str, Any]]:
-    engaged = {id(p) for p in engaged_people(state, state.now, rules.engaged_window_days)}
+def stakeholders_view(state: AccountState, card: Card) -> list[dict[str, Any]]:
+    window = card.rules.single_threaded.engaged_window_days
+    engaged = {id(p) for p in engaged_people(state, state.now, window)}
     people = [
         {
             "email": p.get("email"),

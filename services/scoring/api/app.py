@@ -19,6 +19,7 @@ from services.scoring.api.fast_health import HealthReads
 from services.scoring.api.guard import ApiGuard
 from services.scoring.api.routes import accounts, operations, stakeholders, triggers
 from services.scoring.api.writes import RecordWriter
+from services.scoring.scorecard.live import LiveScorecard
 from services.scoring.settings import ScoringSettings
 from shared.readiness import Readiness
 
@@ -28,6 +29,7 @@ def create_app(
     engine: AsyncEngine,
     producer: AIOKafkaProducer | None,
     readiness: Readiness,
+    scorecard: LiveScorecard | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="AccountPulse",
@@ -44,6 +46,7 @@ def create_app(
     app.state.writer = RecordWriter(settings, reads, producer)
     app.state.settings = settings
     app.state.readiness = readiness
+    app.state.scorecard = scorecard or LiveScorecard(settings.scorecard, readiness)
     add_error_handlers(app)
     # With PULSE_METRICS_PORT set, metrics are served there instead
     # (services/scoring/service.py) and /metrics is a 404.

@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.api.writes import RecordWriter
+from services.scoring.scorecard.live import LiveScorecard
+from services.scoring.scorecard.loading import Scorecard
 from services.scoring.settings import ScoringSettings
 from shared.readiness import Readiness
 
@@ -28,6 +30,11 @@ def _settings(request: Request) -> ScoringSettings:
     return settings
 
 
+def _scorecard(request: Request) -> Scorecard:
+    live: LiveScorecard = request.app.state.scorecard
+    return live.current
+
+
 def _readiness(request: Request) -> Readiness:
     readiness: Readiness = request.app.state.readiness
     return readiness
@@ -38,3 +45,4 @@ Reads = Annotated[AsyncEngine, Depends(_reads)]
 Writer = Annotated[RecordWriter, Depends(_writer)]
 Settings = Annotated[ScoringSettings, Depends(_settings)]
 ReadinessOf = Annotated[Readiness, Depends(_readiness)]
+ScorecardInUse = Annotated[Scorecard, Depends(_scorecard)]

@@ -17,6 +17,7 @@ from typing import Any
 
 from services.scoring.accounts.state import AccountState, Person
 from services.scoring.accounts.time import day_of
+from services.scoring.scorecard.model import Card
 
 WEIGHTS = {"engagement": 30, "activity": 25, "support": 20, "adoption": 15, "usage_trend": 10}
 ACTIVITY_WINDOW_DAYS = 14
@@ -119,17 +120,18 @@ def band_of(score: int, red_below: int, green_from: int) -> str:
 
 
 def compute_health(
-    state: AccountState, at: float, rules: Any, engaged: list[Person] | None = None
+    state: AccountState, at: float, card: Card, engaged: list[Person] | None = None
 ) -> dict[str, Any]:
     """{"score", "band", "components": {name: {"score", "weight", "why"}}} at event time `at`.
     `engaged`, when the caller has it, is engaged_people(state, at, the engaged window)."""
     today = day_of(at)
-    window = rules.engaged_window_days
+    window = card.rules.single_threaded.engaged_window_days
     if engaged is None:
         engaged = engaged_people(state, at, window)
     active = has_activity(state)
+    target = card.rules.single_threaded.min_engaged
     parts = (
-        ("engagement", engagement(len(engaged), active, window, rules.single_threaded_min_engaged)),
+        ("engagement", engagement(len(engaged), active, window, target)),
         ("activity", activity(state, today, active)),
         ("support", support(state)),
         ("adoption", adoption(state, today, window)),
@@ -146,6 +148,7 @@ def compute_health(
     total = round(weighted / counted_weight)
     return {
         "score": total,
-        "band": band_of(total, rules.health_red_below, rules.health_green_from),
+        "band": band_of(total, card.health.bands.red_below, card.health.bands.green_from),
         "components": components,
+        "scorecard_version": card.version,
     }

@@ -59,6 +59,8 @@ def load(path: str | Path | None) -> Scorecard:
 
 def parse(text: bytes, source: str) -> Scorecard:
     root, data = _read_yaml(text, source)
+    if "version" in data:
+        raise ScorecardError(_problem(source, root, ("version",), "unknown key (it is computed)"))
     merged = _merge(yaml.safe_load(DEFAULT_TEXT), data)
     overrides = merged.pop("tiers")
     errors: list[str] = []
@@ -79,7 +81,13 @@ def parse(text: bytes, source: str) -> Scorecard:
             tiers[tier] = card
     if errors or top is None:
         raise ScorecardError("\n".join(errors))
-    return Scorecard(version_of(text), source, top, tiers)
+    version = version_of(text)
+    return Scorecard(
+        version,
+        source,
+        top.model_copy(update={"version": version}),
+        {tier: card.model_copy(update={"version": version}) for tier, card in tiers.items()},
+    )
 
 
 def _read_yaml(text: bytes, source: str) -> tuple[yaml.Node | None, dict[str, Any]]:

@@ -203,13 +203,15 @@ TriggerType = Literal[
 
 
 class Card(_Strict):
-    """The scorecard one tier's accounts are judged by."""
+    """The scorecard one tier's accounts are judged by, with the version of the file it came
+    from (set by loading.py, never by the file)."""
 
     core_features: list[str]
     plans: list[Plan]
     health: Health
     rules: Rules
     playbooks: dict[TriggerType, str]
+    version: str = Field(default="", exclude=True)
 
     @field_validator("plans")
     @classmethod

@@ -10,17 +10,16 @@ triggers as processing it live.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from services.scoring.accounts.state import AccountState, Person
 from services.scoring.accounts.time import date_of, day_of, months_in, period_of
 from services.scoring.health.score import engaged_people
-from services.scoring.settings import RuleSettings
+from services.scoring.scorecard.model import Card, TriggerType
 from shared.clock import from_ts, iso
 from shared.contracts.triggers import CATEGORIES, TriggerAccount, TriggerEvent, TriggerHealth
 
 TRIGGER_NAMESPACE = uuid.UUID("6f1c1d52-8a53-4e0e-9a58-2b3f1f0d7a11")
-SEVERITY = {"plan_limit_80": "warning", "single_threaded": "warning", "health_red": "critical"}
 
 
 def trigger_id_of(dedup_key: str) -> str:
@@ -29,7 +28,13 @@ def trigger_id_of(dedup_key: str) -> str:
 
 
 def _fire(
-    state: AccountState, kind: str, tail: str, at: float, summary: str, details: dict[str, Any]
+    state: AccountState,
+    card: Card,
+    kind: str,
+    tail: str,
+    at: float,
+    summary: str,
+    details: dict[str, Any],
 ) -> TriggerEvent:
     dedup_key = f"{state.account_id}:{kind}:{tail}"
     trigger = TriggerEvent(
@@ -37,8 +42,10 @@ def _fire(
         type=kind,
         account_id=state.account_id,
         fired_at=from_ts(at),
-        severity=SEVERITY[kind],
+        severity=getattr(card.rules, kind).severity,
         category=CATEGORIES[kind],
+        scorecard_version=card.version,
+        playbook=card.playbooks.get(cast(TriggerType, kind)),
         dedup_key=dedup_key,
         summary=summary,
         details=details,
@@ -86,11 +93,12 @@ def used_of(state: AccountState, metric: str, period_key: str) -> float:
 
 
 def check_plan_limit(
-    state: AccountState, metric: str, at: float, rules: RuleSettings
+    state: AccountState, metric: str, at: float, card: Card
 ) -> TriggerEvent | None:
     """Evaluate one metric in the plan period containing `at` (an event's own time)."""
+    rule = card.rules.plan_limit_80
     limit = state.plan.get("limits", {}).get(metric)
-    if not limit or at == 0.0:
+    if not rule.enabled or not limit or at == 0.0:
         return None
     period_key = period_of(at, state.plan.get("period", "month"))
     used = used_of(state, metric, period_key)
@@ -100,7 +108,7 @@ def check_plan_limit(
     firing: dict[str, str] = state.rules.setdefault("plan_limit", {})
     _end_past_periods(state, firing, metric, period_key)
     dedup_tail = f"{metric}:{period_key}"
-    if ratio >= rules.plan_limit_fire_ratio and rule_key not in firing:
+    if ratio >= rule.fire_ratio and rule_key not in firing:
         firing[rule_key] = dedup_tail
         when = "this month" if len(period_key) == 7 else "this year"
         if period_key != period_of(state.now, state.plan.get("period", "month")):
@@ -112,9 +120,10 @@ def check_plan_limit(
             "limit": limit,
             "ratio": round(ratio, 4),
             "period": period_key,
+            "fire_ratio": rule.fire_ratio,
         }
-        return _fire(state, "plan_limit_80", dedup_tail, at, summary, details)
-    if ratio < rules.plan_limit_rearm_ratio and rule_key in firing:
+        return _fire(state, card, "plan_limit_80", dedup_tail, at, summary, details)
+    if ratio < rule.rearm_ratio and rule_key in firing:
         tail = firing.pop(rule_key)
         _clear(state, f"{state.account_id}:plan_limit_80:{tail}")
     return None
@@ -133,12 +142,15 @@ def _end_past_periods(
 
 
 def check_single_threaded(
-    state: AccountState, at: float, rules: RuleSettings, engaged: list[Person] | None = None
+    state: AccountState, at: float, card: Card, engaged: list[Person] | None = None
 ) -> TriggerEvent | None:
     """`engaged`, when the caller has it, is engaged_people(state, at, the engaged window)."""
-    people = engaged_people(state, at, rules.engaged_window_days) if engaged is None else engaged
+    params = card.rules.single_threaded
+    if not params.enabled:
+        return None
+    people = engaged_people(state, at, params.engaged_window_days) if engaged is None else engaged
     departments = {p.get("department") for p in people}
-    few = len(people) < rules.single_threaded_min_engaged
+    few = len(people) < params.min_engaged
     one_department = bool(people) and None not in departments and len(departments) == 1
     rule = state.rules.setdefault("single_threaded", {"state": "inactive", "since": 0.0})
     if not (few or one_department):
@@ -150,13 +162,13 @@ def check_single_threaded(
         rule.update(state="pending", since=at)
     # Held for whole days (like every window), so nothing changes within a day.
     held = day_of(at) - day_of(rule["since"])
-    if rule["state"] != "pending" or held < rules.single_threaded_hold_days:
+    if rule["state"] != "pending" or held < params.hold_days:
         return None
     rule["state"] = "firing"
     if few:
         why = (
             f"only {len(people)} engaged stakeholder{'s' if len(people) != 1 else ''} "
-            f"(fewer than {rules.single_threaded_min_engaged})"
+            f"(fewer than {params.min_engaged})"
         )
     else:
         why = f"all {len(people)} engaged stakeholders in {next(iter(departments))}"
@@ -168,21 +180,24 @@ def check_single_threaded(
         "held_days": held,
     }
     summary = f"{state.name} is single-threaded: {why} for {held} days"
-    return _fire(state, "single_threaded", date_of(rule["since"]), at, summary, details)
+    return _fire(state, card, "single_threaded", date_of(rule["since"]), at, summary, details)
 
 
 # --- health_red ----------------------------------------------------------------------------
 
 
-def check_health_red(state: AccountState, at: float, rules: RuleSettings) -> TriggerEvent | None:
+def check_health_red(state: AccountState, at: float, card: Card) -> TriggerEvent | None:
+    if not card.rules.health_red.enabled:
+        return None
+    red_below, margin = card.health.bands.red_below, card.rules.health_red.rearm_margin
     score = state.health["score"]
     rule = state.rules.setdefault("health_red", {"state": "inactive", "since": 0.0})
     if rule["state"] == "firing":
-        if score >= rules.health_red_below + rules.health_red_rearm_margin:
+        if score >= red_below + margin:
             _clear(state, "health_red")
             rule.update(state="inactive", since=0.0)
         return None
-    if score >= rules.health_red_below:
+    if score >= red_below:
         return None
     rule.update(state="firing", since=at)
     components = state.health["components"]
@@ -195,4 +210,4 @@ def check_health_red(state: AccountState, at: float, rules: RuleSettings) -> Tri
         "weakest": [n for _, n in weakest],
     }
     summary = f"{state.name}'s health fell to {score} (red): {reasons}"
-    return _fire(state, "health_red", date_of(at), at, summary, details)
+    return _fire(state, card, "health_red", date_of(at), at, summary, details)

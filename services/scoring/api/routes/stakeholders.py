@@ -8,11 +8,12 @@ from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
+from services.scoring.accounts.apply import card_of
 from services.scoring.accounts.views import stakeholders_view
 from services.scoring.api import models
 from services.scoring.api.account_rows import account_row, state_of
 from services.scoring.api.answers import read_answers, write_answers
-from services.scoring.api.deps import Reads, Settings, Writer
+from services.scoring.api.deps import Reads, ScorecardInUse, Writer
 from services.scoring.api.params import NO_NUL, AccountId
 from shared.contracts.inputs import StakeholderFields, StakeholderRecord
 from shared.contracts.messages import Email
@@ -44,8 +45,9 @@ async def put_stakeholder(
 
 @router.get("", **read_answers(models.Stakeholders, one_account=True))
 async def get_stakeholders(
-    account_id: AccountId, reads: Reads, settings: Settings
+    account_id: AccountId, reads: Reads, scorecard: ScorecardInUse
 ) -> dict[str, Any]:
     row = await account_row(reads, account_id)
-    people = stakeholders_view(state_of(row), settings.rules)
+    state = state_of(row)
+    people = stakeholders_view(state, card_of(state, scorecard))
     return {"account_id": account_id, "stakeholders": people}
