@@ -26,6 +26,7 @@ from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations import migrate
+from services import admin
 from services.alerts.settings import AlertsSettings
 from services.ingest.settings import IngestSettings
 from services.scoring.settings import ScoringSettings
@@ -64,22 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     demo_cmd.add_argument("--accounts", type=int, default=30)
     demo_cmd.add_argument("--no-live", action="store_true", help="send the history, then exit")
     commands.add_parser("migrate", help="bring the database schema up to date")
-    token_cmd = commands.add_parser("token", help="create, list or revoke API tokens")
-    token_actions = token_cmd.add_subparsers(dest="token_command", required=True)
-    create_cmd = token_actions.add_parser("create", help="create a token (shown only once)")
-    create_cmd.add_argument("--name", required=True, help="a name to list and revoke it by")
-    create_cmd.add_argument(
-        "--scope", choices=["read", "write"], default="read", help="read: GET; write: all"
-    )
-    token_actions.add_parser("list", help="list tokens (never the tokens themselves)")
-    revoke_cmd = token_actions.add_parser("revoke", help="revoke a token by name")
-    revoke_cmd.add_argument("name")
-    deliveries_cmd = commands.add_parser("deliveries", help="operate on alert deliveries")
-    deliveries_actions = deliveries_cmd.add_subparsers(dest="deliveries_command", required=True)
-    skip_cmd = deliveries_actions.add_parser(
-        "skip", help="end every pending delivery of a channel that is gone for good, as skipped"
-    )
-    skip_cmd.add_argument("--channel", required=True, help="slack, email or console")
+    operator_commands = admin.add_commands(commands)
     bench_cmd = commands.add_parser(
         "bench", help="measure throughput, latency and memory (services as child processes)"
     )
@@ -119,10 +105,9 @@ def main(argv: list[str] | None = None) -> None:
         "alerts": _alerts,
         "demo": _demo,
         "migrate": _migrate,
-        "token": _token,
-        "deliveries": _deliveries,
         "bench": _bench,
     }
+    runners.update(dict.fromkeys(operator_commands, partial(_operate, operator_commands)))
     try:
         eventloop.run(_with_signals(runners[args.command], args))
     except ConfigurationError as exc:
@@ -322,58 +307,16 @@ async def _migrate(args: argparse.Namespace, stop: asyncio.Event) -> None:
     await engine.dispose()
 
 
-async def _deliveries(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from services.alerts import repository
-
-    engine = await _database(BaseServiceSettings())
+async def _operate(
+    commands: dict[str, admin.Command], args: argparse.Namespace, stop: asyncio.Event
+) -> None:
+    """A command of services/admin.py, on the migrated database."""
+    settings = BaseServiceSettings()
+    engine = await _database(settings)
     try:
-        reason = f"skipped by an operator (pulse deliveries skip --channel {args.channel})"
-        count = await repository.skip_channel(engine, args.channel, reason)
+        await commands[args.command](args, engine, settings)
     finally:
         await engine.dispose()
-    print(f"pulse deliveries: {count} pending {args.channel} deliveries skipped")
-
-
-async def _token(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from services.scoring import tokens
-
-    engine = await _database(BaseServiceSettings())
-    try:
-        if args.token_command == "create":
-            token = await tokens.create_token(engine, args.name, args.scope)
-            print(token)
-            print(
-                f"pulse token: created {args.name!r} (scope {args.scope}). This is the only "
-                "time the token is shown: store it now. Send it as `Authorization: Bearer "
-                "<token>`.",
-                file=sys.stderr,
-            )
-        elif args.token_command == "list":
-            _print_tokens(await tokens.list_tokens(engine))
-        else:
-            await tokens.revoke_token(engine, args.name)
-            print(f"pulse token: revoked {args.name!r}", file=sys.stderr)
-    except tokens.TokenError as exc:
-        print(f"pulse token: {exc}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        await engine.dispose()
-
-
-def _print_tokens(rows: list[Any]) -> None:
-    def when(value: Any) -> str:
-        return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
-
-    table = [("NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED")]
-    table += [
-        (t.name, t.scope, when(t.created_at), when(t.last_used_at), when(t.revoked_at))
-        for t in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
 
 
 async def _bench(args: argparse.Namespace, stop: asyncio.Event) -> None:
