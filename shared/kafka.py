@@ -310,6 +310,35 @@ def key_hash(key: bytes) -> int:
     return int(murmur2(key)) & 0x7FFFFFFF
 
 
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition the default partitioner (aiokafka's and Java's) gives a key."""
+    return key_hash(key) % partitions
+
+
+async def current_partitions(producer: AIOKafkaProducer, topic: str) -> int:
+    """The topic's partition count as the cluster says it now: the producer's metadata is
+    fetched again first (it is otherwise refreshed only every few minutes)."""
+    if not await producer.client.force_metadata_update():
+        raise KafkaError(f"could not refresh the metadata of {topic}")
+    return len(await producer.partitions_for(topic))
+
+
+async def topic_partitions(settings: BaseServiceSettings, topic: str) -> int:
+    """The topic's partition count, asked of the cluster."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await _start(admin, settings)
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] or not described["partitions"]:
+        raise ConfigurationError(
+            f"{topic} is not on the cluster at {settings.kafka_bootstrap_servers} "
+            f"(error code {described['error_code']})"
+        )
+    return len(described["partitions"])
+
+
 class KeyedBatches:
     """Builds record batches per partition by hand and sends each whole.
 
