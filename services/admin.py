@@ -1,6 +1,7 @@
-"""The `pulse` commands an operator runs against the database: `token` (API tokens) and
-`deliveries` (alert deliveries). Each declares its arguments here; the CLI opens the database
-(migrating it first, like every service) and hands it over."""
+"""The `pulse` commands an operator runs against the database: `token` (API tokens),
+`deliveries` (alert deliveries) and `accounts` (their partition layout). Each declares its
+arguments here; the CLI opens the database (migrating it first, like every service) and hands
+it over."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.config import BaseServiceSettings
+from shared.errors import ConfigurationError
+from shared.kafka import topic_partitions
 
 Command = Callable[[argparse.Namespace, AsyncEngine, BaseServiceSettings], Awaitable[None]]
 
@@ -34,7 +37,50 @@ def add_commands(commands: Any) -> dict[str, Command]:
         "skip", help="end every pending delivery of a channel that is gone for good, as skipped"
     )
     skip_cmd.add_argument("--channel", required=True, help="slack, email or console")
-    return {"token": token, "deliveries": deliveries}
+    accounts_cmd = commands.add_parser("accounts", help="operate on the stored accounts")
+    accounts_actions = accounts_cmd.add_subparsers(dest="accounts_command", required=True)
+    repartition_cmd = accounts_actions.add_parser(
+        "repartition",
+        help="with scoring stopped, move every account to its partition under the signals "
+        "topic's partition count now",
+    )
+    repartition_cmd.add_argument(
+        "--partitions",
+        type=int,
+        help="the count to move to (default: the signals topic's on the cluster, or "
+        "PULSE_TOPIC_PARTITIONS without PULSE_KAFKA_BOOTSTRAP_SERVERS)",
+    )
+    return {"token": token, "deliveries": deliveries, "accounts": accounts}
+
+
+async def accounts(
+    args: argparse.Namespace, engine: AsyncEngine, settings: BaseServiceSettings
+) -> None:
+    from services.scoring.accounts.layout import repartition
+
+    topic = settings.topics.signals
+    partitions, source = await _partitions_wanted(args, settings)
+    if partitions < 1:
+        raise ConfigurationError(f"--partitions must be at least 1, not {partitions}")
+    done = await repartition(engine, partitions)
+    before = "none recorded" if done.before is None else f"{done.before} recorded"
+    print(
+        f"pulse accounts: {done.moved} of {done.accounts} accounts moved to their partition "
+        f"of {partitions} ({topic}, {source}; {before} before). Scoring may start."
+    )
+
+
+async def _partitions_wanted(
+    args: argparse.Namespace, settings: BaseServiceSettings
+) -> tuple[int, str]:
+    """The count to move to, and where it came from."""
+    if args.partitions is not None:
+        return args.partitions, "from --partitions"
+    if settings.kafka_bootstrap_servers:
+        count = await topic_partitions(settings, settings.topics.signals)
+        return count, f"as {settings.kafka_bootstrap_servers} has it"
+    # `pulse up`'s embedded broker is gone once it stops; it creates the topics with this.
+    return settings.topic_partitions, "PULSE_TOPIC_PARTITIONS, for the embedded broker"
 
 
 async def deliveries(

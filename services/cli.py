@@ -7,6 +7,7 @@ pulse demo            stream synthetic telemetry to the input topics
 pulse migrate         bring the database schema up to date
 pulse token create | list | revoke   manage API tokens (docs/operations.md, Security)
 pulse deliveries skip --channel C    end the pending deliveries of a channel gone for good
+pulse accounts repartition           with scoring stopped, follow a new partition count
 """
 
 from __future__ import annotations
