@@ -190,8 +190,7 @@ class ConsumerLoop:
                 await self._load(partitions)
             except ConfigurationError as exc:
                 # The processor refuses these partitions (scoring under a changed partition
-                # count). aiokafka only logs a listener's error, so run() raises it.
-                log.error("%s: %s", self.name, exc)
+                # count), saying why. aiokafka only logs a listener's error: run() raises it.
                 self.readiness.fail(self.name, str(exc))
                 self._refused = exc
                 return

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -63,7 +64,7 @@ class PartitionLayout:
             await self._check_stored_accounts(current)
             recorded = await repository.record_first_partitions(self.engine, current)
         if recorded != current:
-            raise PartitionsChanged(
+            _refuse(
                 f"{self.topic} has {current} partitions, but the accounts are stored under "
                 f"{recorded}: an account's signals now reach another partition, whose consumer "
                 "would start it blank and store that over its history. Scoring does not "
@@ -75,7 +76,7 @@ class PartitionLayout:
         sample = await repository.some_accounts(self.engine, SAMPLE)
         elsewhere = [a for a, p in sample if account_partition(a, current) != p]
         if elsewhere:
-            raise PartitionsChanged(
+            _refuse(
                 f"{len(elsewhere)} of {len(sample)} stored accounts checked (e.g. "
                 f"{elsewhere[0]!r}) are not stored in their partition of the {current} of "
                 f"{self.topic}: the partition count changed before it was recorded. {PROCEDURE}"
@@ -92,6 +93,11 @@ class PartitionLayout:
                 f"account {account_id!r} belongs to partition {owner} of {self.partitions}, "
                 f"not {partition}: a producer routed it by another partition count"
             )
+
+
+def _refuse(reason: str) -> NoReturn:
+    log.error("scoring: %s", reason)
+    raise PartitionsChanged(reason)
 
 
 @dataclass(frozen=True)
