@@ -7,6 +7,7 @@ pulse demo            stream synthetic telemetry to the input topics
 pulse migrate         bring the database schema up to date
 pulse token create | list | revoke   manage API tokens (docs/operations.md, Security)
 pulse deliveries skip --channel C    end the pending deliveries of a channel gone for good
+pulse accounts repartition           with scoring stopped, follow a new partition count
 pulse scorecard show | check FILE    print the built-in scorecard, or validate one
 """
 
@@ -27,8 +28,8 @@ from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations import migrate
+from services import admin
 from services.alerts.settings import AlertsSettings
-from services.cli_args import build_parser
 from services.ingest.settings import IngestSettings
 from services.scoring.settings import ScoringSettings
 from shared import eventloop
@@ -46,7 +47,61 @@ class UpSettings(ScoringSettings, AlertsSettings, IngestSettings):
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser(__doc__ or "").parse_args(argv)
+    parser = argparse.ArgumentParser(
+        prog="pulse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_cmd = commands.add_parser("up", help="run everything in one process")
+    up_cmd.add_argument("--demo", action="store_true", help="also stream synthetic telemetry")
+    up_cmd.add_argument("--accounts", type=int, default=30, help="demo accounts (default 30)")
+    commands.add_parser("ingest", help="validate input topics into cs.signals")
+    scoring_cmd = commands.add_parser(
+        "scoring", help="score accounts, fire triggers, serve the API"
+    )
+    scoring_cmd.add_argument(
+        "--no-api", action="store_true", help="leave the API to `pulse api` processes"
+    )
+    commands.add_parser("api", help="serve the HTTP API alone (reads the database)")
+    commands.add_parser("alerts", help="deliver triggers to Slack and email")
+    demo_cmd = commands.add_parser("demo", help="stream synthetic telemetry")
+    demo_cmd.add_argument("--accounts", type=int, default=30)
+    demo_cmd.add_argument("--no-live", action="store_true", help="send the history, then exit")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    operator_commands = admin.add_commands(commands)
+    scorecard_cmd = commands.add_parser("scorecard", help="show or check a scorecard file")
+    scorecard_actions = scorecard_cmd.add_subparsers(dest="scorecard_command", required=True)
+    scorecard_actions.add_parser("show", help="print the built-in scorecard (docs/scorecard.md)")
+    check_cmd = scorecard_actions.add_parser("check", help="validate a scorecard file")
+    check_cmd.add_argument("file")
+    bench_cmd = commands.add_parser(
+        "bench", help="measure throughput, latency and memory (services as child processes)"
+    )
+    bench_cmd.add_argument("--accounts", type=int, help="accounts (default 10,000)")
+    bench_cmd.add_argument("--events", type=int, help="events (default 200,000)")
+    bench_cmd.add_argument(
+        "--rate", type=float, help="offered events/s for latency (default: half of pulse up's)"
+    )
+    bench_cmd.add_argument(
+        "--latency-seconds", type=float, help="length of the rated load (default 20)"
+    )
+    bench_cmd.add_argument(
+        "--quick", action="store_true", help="a seconds-long smoke run (200 accounts, 2,000 events)"
+    )
+    bench_cmd.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    bench_cmd.add_argument(
+        "--plot", metavar="FILE", help="also sweep --plot-sizes and draw a PNG (needs matplotlib)"
+    )
+    bench_cmd.add_argument(
+        "--plot-sizes", metavar="LIST", help="accounts for --plot (default 1k,10k,100k,1M)"
+    )
+    bench_cmd.add_argument(
+        "--database-url",
+        metavar="DSN",
+        help="PostgreSQL admin DSN (default PULSE_BENCH_DATABASE_URL or "
+        "postgresql://postgres@127.0.0.1:5432/postgres)",
+    )
+    bench_cmd.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    args = parser.parse_args(argv)
 
     runners: dict[str, Callable[[argparse.Namespace, asyncio.Event], Coroutine[Any, Any, None]]]
     runners = {
@@ -57,11 +112,10 @@ def main(argv: list[str] | None = None) -> None:
         "alerts": _alerts,
         "demo": _demo,
         "migrate": _migrate,
-        "token": _token,
-        "deliveries": _deliveries,
         "scorecard": _scorecard,
         "bench": _bench,
     }
+    runners.update(dict.fromkeys(operator_commands, partial(_operate, operator_commands)))
     try:
         eventloop.run(_with_signals(runners[args.command], args))
     except ConfigurationError as exc:
@@ -261,18 +315,6 @@ async def _migrate(args: argparse.Namespace, stop: asyncio.Event) -> None:
     await engine.dispose()
 
 
-async def _deliveries(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from services.alerts import repository
-
-    engine = await _database(BaseServiceSettings())
-    try:
-        reason = f"skipped by an operator (pulse deliveries skip --channel {args.channel})"
-        count = await repository.skip_channel(engine, args.channel, reason)
-    finally:
-        await engine.dispose()
-    print(f"pulse deliveries: {count} pending {args.channel} deliveries skipped")
-
-
 async def _scorecard(args: argparse.Namespace, stop: asyncio.Event) -> None:
     from services.scoring.scorecard import loading
 
@@ -284,46 +326,16 @@ async def _scorecard(args: argparse.Namespace, stop: asyncio.Event) -> None:
     print(f"{args.file}: valid, version {card.version}, tier overrides: {tiers}")
 
 
-async def _token(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from services.scoring import tokens
-
-    engine = await _database(BaseServiceSettings())
+async def _operate(
+    commands: dict[str, admin.Command], args: argparse.Namespace, stop: asyncio.Event
+) -> None:
+    """A command of services/admin.py, on the migrated database."""
+    settings = BaseServiceSettings()
+    engine = await _database(settings)
     try:
-        if args.token_command == "create":
-            token = await tokens.create_token(engine, args.name, args.scope)
-            print(token)
-            print(
-                f"pulse token: created {args.name!r} (scope {args.scope}). This is the only "
-                "time the token is shown: store it now. Send it as `Authorization: Bearer "
-                "<token>`.",
-                file=sys.stderr,
-            )
-        elif args.token_command == "list":
-            _print_tokens(await tokens.list_tokens(engine))
-        else:
-            await tokens.revoke_token(engine, args.name)
-            print(f"pulse token: revoked {args.name!r}", file=sys.stderr)
-    except tokens.TokenError as exc:
-        print(f"pulse token: {exc}", file=sys.stderr)
-        sys.exit(1)
+        await commands[args.command](args, engine, settings)
     finally:
         await engine.dispose()
-
-
-def _print_tokens(rows: list[Any]) -> None:
-    def when(value: Any) -> str:
-        return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
-
-    table = [("NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED")]
-    table += [
-        (t.name, t.scope, when(t.created_at), when(t.last_used_at), when(t.revoked_at))
-        for t in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
 
 
 async def _bench(args: argparse.Namespace, stop: asyncio.Event) -> None:

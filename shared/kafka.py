@@ -18,7 +18,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -310,28 +310,56 @@ def key_hash(key: bytes) -> int:
     return int(murmur2(key)) & 0x7FFFFFFF
 
 
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition the default partitioner (aiokafka's and Java's) gives a key."""
+    return key_hash(key) % partitions
+
+
+async def current_partitions(producer: AIOKafkaProducer, topic: str) -> int:
+    """The topic's partition count as the cluster says it now: the producer's metadata is
+    fetched again first (it is otherwise refreshed only every few minutes)."""
+    if not await producer.client.force_metadata_update():
+        raise KafkaError(f"could not refresh the metadata of {topic}")
+    return len(await producer.partitions_for(topic))
+
+
+async def topic_partitions(settings: BaseServiceSettings, topic: str) -> int:
+    """The topic's partition count, asked of the cluster."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await _start(admin, settings)
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] or not described["partitions"]:
+        raise ConfigurationError(
+            f"{topic} is not on the cluster at {settings.kafka_bootstrap_servers} "
+            f"(error code {described['error_code']})"
+        )
+    return len(described["partitions"])
+
+
 class KeyedBatches:
     """Builds record batches per partition by hand and sends each whole.
 
     Measured on this code's signals, about five times cheaper per message than
     `producer.send`, which makes a future and computes a partition for every record. Keys
-    are partitioned exactly as the default partitioner does, so an account's records land on
-    the same partition whichever way they were produced."""
+    are partitioned exactly as the default partitioner does, by the partition count the
+    caller gives per topic (not the producer's metadata, which may change under a batch), so
+    an account's records land on the same partition whichever way they were produced."""
 
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+    def __init__(self, producer: AIOKafkaProducer, partitions: Mapping[str, int]) -> None:
         self.producer = producer
-        self._partitions: dict[str, list[int]] = {}
+        self.partitions = partitions
         self._open: dict[tuple[str, int], BatchBuilder] = {}
         self._sent: list[asyncio.Future[RecordMetadata]] = []
 
     async def add(self, topic: str, key: bytes, value: bytes) -> None:
+        partition = partition_of(key, self.partitions[topic])
         if len(value) > _LARGE:  # rare; the producer knows how to ship what a batch can't hold
-            self._sent.append(await self.producer.send(topic, value, key=key))
+            self._sent.append(await self.producer.send(topic, value, key=key, partition=partition))
             return
-        partitions = self._partitions.get(topic)
-        if partitions is None:
-            partitions = self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
-        slot = (topic, partitions[key_hash(key) % len(partitions)])
+        slot = (topic, partition)
         batch = self._open.get(slot)
         if batch is None:
             batch = self._open[slot] = self.producer.create_batch()

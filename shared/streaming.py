@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.errors import ConfigurationError
 from shared.logcheck import LogCheck, Replaced
 from shared.metrics import LOGS_REPLACED
 from shared.offsets import OffsetMoves, load_offsets, rewind
@@ -88,6 +89,7 @@ class ConsumerLoop:
         self._tick_more = False
         self._stale = False
         self._joined = False
+        self._refused: ConfigurationError | None = None  # see assigned()
         # The previous batch's write, landing while the next batch is applied in memory.
         self._landing: asyncio.Task[None] | None = None
 
@@ -97,6 +99,8 @@ class ConsumerLoop:
         backoff = 0.5
         while not stop.is_set():
             try:
+                if self._refused is not None:
+                    raise self._refused
                 if self._stale:
                     await self._reload()
                 batch = await self.consumer.getmany(
@@ -108,8 +112,8 @@ class ConsumerLoop:
                 if self._joined:
                     self.readiness.ok(self.name)
                 backoff = 0.5
-            except asyncio.CancelledError:
-                raise
+            except (asyncio.CancelledError, ConfigurationError):
+                raise  # a refusal (ConfigurationError) ends the loop: no retry can fix it
             except Exception as exc:
                 # Database down, broker gone, or a fenced flush: the batch's effects were not
                 # stored, so the in-memory state is rebuilt from what was, without a restart.
@@ -182,7 +186,14 @@ class ConsumerLoop:
     async def assigned(self, partitions: list[TopicPartition]) -> None:
         async with self.lock:
             await self._settle()
-            await self._load(partitions)
+            try:
+                await self._load(partitions)
+            except ConfigurationError as exc:
+                # The processor refuses these partitions (scoring under a changed partition
+                # count), saying why. aiokafka only logs a listener's error: run() raises it.
+                self.readiness.fail(self.name, str(exc))
+                self._refused = exc
+                return
             self._joined = True
             self.readiness.ok(self.name)
 

@@ -24,7 +24,7 @@ async def test_hand_built_batches_land_where_the_producer_would_put_them(
         expected = {}
         for key in keys:  # the producer's own choice of partition, per key
             expected[key] = (await producer.send_and_wait(topic, b"probe", key=key)).partition
-        batches = KeyedBatches(producer)
+        batches = KeyedBatches(producer, {topic: len(await producer.partitions_for(topic))})
         for key in keys:
             await batches.add(topic, key, b"x" * 200)  # several batches per partition
         await batches.add(topic, keys[0], b"y" * 100_000)  # too big for a batch

@@ -55,7 +55,7 @@ from services.scoring.settings import ScoringSettings
 from shared.config import Topics
 from shared.contracts.signals import Signal
 from shared.db.engine import create_engine
-from shared.kafka import EmbeddedBroker, free_port
+from shared.kafka import EmbeddedBroker, free_port, partition_of
 
 PG_ADMIN_DSN = admin_dsn(None, "PULSE_TEST_PG_DSN")
 
@@ -143,7 +143,7 @@ async def populate(url: str, accounts: int) -> tuple[float, float]:
                 rows.append(
                     (
                         account,
-                        i % PARTITIONS,
+                        partition_of(account.encode(), PARTITIONS),  # as the producers route it
                         state.name,
                         state.health["score"],
                         state.health["band"],

@@ -6,6 +6,12 @@ at-least-once, and a redelivered record becomes a signal with the same signal_id
 scoring drops. Any broker error (send, commit, fetch) is reported through readiness and answered
 by rewinding every owned partition to its committed offset, so the unfinished batch is read
 again in the same process instead of being lost or needing a restart.
+
+Signals are routed by the signals topic's partition count as it was at ingest's first batch.
+Before each batch ingest asks the cluster for the count again, and if it changed, it stops
+(PartitionsChanged) with the batch uncommitted, rather than route an account's signals to a
+second partition while other producers, and scoring's stored accounts, follow the first
+(docs/operations.md, "The signals topic's partition count changed").
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from services.ingest.metrics import INGESTED
 from services.ingest.settings import IngestSettings
 from shared.clock import utcnow
 from shared.deadletter import dead_letter
-from shared.kafka import KeyedBatches, create_consumer, create_producer
+from shared.errors import PartitionsChanged
+from shared.kafka import KeyedBatches, create_consumer, create_producer, current_partitions
 from shared.metrics import BATCH_RECORDS
 from shared.readiness import Readiness
 from shared.streaming import sleep_or_stop
@@ -74,6 +81,7 @@ class Ingest:
         self._backoff = BACKOFF_FIRST
         # Set while a fetched batch is not committed: a failure then means reading it again.
         self._rewind_needed = False
+        self._signal_partitions: int | None = None  # the count it routes by, from its first batch
 
     async def run(self, stop: asyncio.Event) -> None:
         self.readiness.fail(PART, "connecting to Kafka")
@@ -99,6 +107,8 @@ class Ingest:
         """Run `action`; on failure report it and wait out a growing backoff."""
         try:
             await action()
+        except PartitionsChanged:
+            raise  # no retry can make it right: an operator's procedure can
         except Exception as exc:
             reason = _describe(exc)
             log.warning("ingest: %s; retrying in %.1fs", reason, self._backoff)
@@ -120,14 +130,37 @@ class Ingest:
         if not batch:
             return
         self._rewind_needed = True
+        await self._check_partitions()
         await self._forward(batch)
         await self._commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
         self._rewind_needed = False
 
+    async def _check_partitions(self) -> None:
+        topic = self.settings.topics.signals
+        now = await current_partitions(self.producer, topic)
+        if self._signal_partitions is None:
+            self._signal_partitions = now
+            log.info("ingest: routing signals by the %d partitions of %s", now, topic)
+        elif now != self._signal_partitions:
+            reason = (
+                f"{topic} now has {now} partitions; this ingest routed accounts by "
+                f"{self._signal_partitions} since it started. Stopping rather than send one "
+                "account's signals to two partitions (this batch is not committed and will be "
+                "read again). Stop ingest and scoring, run `pulse accounts repartition`, then "
+                "start them again (docs/operations.md, \"The signals topic's partition count "
+                'changed")'
+            )
+            log.error("ingest: %s", reason)
+            self.readiness.fail(PART, reason)
+            raise PartitionsChanged(reason)
+
     async def _forward(self, batch: Batch) -> None:
         """Queue a signal or dead letter per record, then wait until the broker has them all."""
         latest = utcnow() + timedelta(seconds=self.settings.max_future_skew_seconds)
-        signals = KeyedBatches(self.producer)
+        assert self._signal_partitions is not None  # checked before each batch
+        signals = KeyedBatches(
+            self.producer, {self.settings.topics.signals: self._signal_partitions}
+        )
         deliveries: list[Delivery] = []
         outcomes: Counter[tuple[str, str]] = Counter()
         for records in batch.values():

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.scoring.accounts import repository
 from services.scoring.accounts.apply import apply_signal, card_of, evaluate, refresh_health
 from services.scoring.accounts.cache import AccountCache
+from services.scoring.accounts.layout import PartitionLayout
 from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
@@ -50,6 +51,7 @@ class ScoringProcessor:
         producer: AIOKafkaProducer,
         clock: Callable[[], float] = time.time,  # the wall clock, for the tick
         scorecard: LiveScorecard | None = None,
+        layout: PartitionLayout | None = None,  # None: not checked (tests without a consumer)
     ) -> None:
         self.settings = settings
         self.scorecard = scorecard or LiveScorecard(settings.scorecard)
@@ -57,6 +59,7 @@ class ScoringProcessor:
         self.engine = engine
         self.producer = producer
         self.clock = clock
+        self.layout = layout
         self.accounts = AccountCache(settings.scoring_hot_accounts)
         self.dead_letters = DeadLetterOutbox(
             engine, producer, topic=settings.topics.dead_letter, service="scoring"
@@ -66,6 +69,8 @@ class ScoringProcessor:
 
     async def assign(self, partitions: list[TopicPartition]) -> None:
         wanted = {tp.partition for tp in partitions}
+        if self.layout is not None:
+            await self.layout.assigned(wanted)
         async for rows in repository.load_partitions(self.engine, wanted):
             for account_id, partition, blob in rows:
                 self.accounts.load(account_id, partition, blob)
@@ -103,6 +108,8 @@ class ScoringProcessor:
         state = None
         try:
             signal = decode_signal(record.value)
+            if self.layout is not None and signal["account_id"] not in self.accounts:
+                self.layout.check_owned(signal["account_id"], partition)
             state = self.accounts.touch(signal["account_id"], partition)
             arrived = record.timestamp / 1000
             work.fired += apply_signal(state, signal, work.scorecard, self.dedup, arrived=arrived)

@@ -19,12 +19,13 @@ from prometheus_client import start_http_server
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.scoring.accounts.layout import PartitionLayout
 from services.scoring.api.app import create_app
 from services.scoring.api.bind import check_bind
 from services.scoring.processor import ScoringProcessor
 from services.scoring.scorecard.live import LiveScorecard
 from services.scoring.settings import ScoringSettings
-from shared.kafka import create_consumer, create_producer, create_reader
+from shared.kafka import create_consumer, create_producer, create_reader, current_partitions
 from shared.logcheck import LogCheck
 from shared.readiness import Readiness
 from shared.streaming import ConsumerLoop, sleep_or_stop
@@ -48,13 +49,15 @@ async def run_scoring(
     await producer.start()
     consumer = create_consumer(settings, settings.group("scoring"))
     scorecard = LiveScorecard(settings.scorecard, readiness)
-    processor = ScoringProcessor(settings, engine, producer, scorecard=scorecard)
+    topic = settings.topics.signals
+    layout = PartitionLayout(engine, topic, lambda: len(consumer.partitions_for_topic(topic) or ()))
+    processor = ScoringProcessor(settings, engine, producer, scorecard=scorecard, layout=layout)
     loop = ConsumerLoop(
         name="scoring",
         consumer=consumer,
         engine=engine,
         group_id=settings.group("scoring"),
-        topics=[settings.topics.signals],
+        topics=[topic],
         processor=processor,
         readiness=readiness,
         log_check=LogCheck(partial(create_reader, settings)),
@@ -63,6 +66,8 @@ async def run_scoring(
         tick_seconds=settings.tick_seconds,
     )
     try:
+        # Refused before joining the group, which would move the other instances' partitions.
+        await layout.check(await current_partitions(producer, topic))
         await consumer.start()
         await processor.relay_pending()
         tasks = [

@@ -1,5 +1,5 @@
-"""The scoring service's tables (SQLAlchemy Core): accounts, the triggers outbox, API tokens.
-The top-level migrations package creates them."""
+"""The scoring service's tables (SQLAlchemy Core): accounts and their partition layout, the
+triggers outbox, API tokens. The top-level migrations package creates them."""
 
 from __future__ import annotations
 
@@ -38,6 +38,16 @@ accounts = Table(
     Index("ix_accounts_partition", "partition"),
     Index("ix_accounts_worst_first", "score", "account_id"),
     Index("ix_accounts_band", "band", "score", "account_id"),
+)
+
+# The partition count of the signals topic that accounts.partition follows: one row (id 1).
+# Scoring consumes only under this count (accounts/layout.py).
+accounts_layout = Table(
+    "accounts_layout",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("partitions", Integer, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
 # Fired triggers, once per dedup_key; unpublished rows are the outbox relayed to cs.triggers.

@@ -3,7 +3,7 @@ transaction to store a batch (accounts, new triggers and offsets together)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.scoring.accounts.packing import pack_account
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import active_triggers
-from services.scoring.tables import accounts, triggers
+from services.scoring.tables import accounts, accounts_layout, triggers
 from shared.clock import utcnow
 from shared.contracts.triggers import TriggerEvent
 from shared.db.bulk import insert, upsert
 
 LOAD_CHUNK = 5000
+MOVE_CHUNK = 500  # account ids per UPDATE: within SQLite's limit on bound parameters
+LAYOUT_ID = 1  # accounts_layout has one row
 
 AccountRow = dict[str, Any]  # the accounts table's columns, as account_row() builds them
 
@@ -42,6 +44,55 @@ async def load_partitions(
         result = await conn.stream(query.execution_options(yield_per=chunk))
         async for rows in result.partitions():
             yield rows
+
+
+async def recorded_partitions(engine: AsyncEngine) -> int | None:
+    """The partition count the accounts are stored under, if one was recorded."""
+    async with engine.connect() as conn:
+        return await conn.scalar(
+            select(accounts_layout.c.partitions).where(accounts_layout.c.id == LAYOUT_ID)
+        )
+
+
+async def record_first_partitions(engine: AsyncEngine, partitions: int) -> int:
+    """Record the count unless one is recorded already (another instance was first); returns
+    the recorded count."""
+    async with engine.begin() as conn:
+        row = {"id": LAYOUT_ID, "partitions": partitions, "recorded_at": utcnow()}
+        await conn.execute(insert(conn, accounts_layout).on_conflict_do_nothing(), [row])
+    recorded = await recorded_partitions(engine)
+    assert recorded is not None
+    return recorded
+
+
+async def some_accounts(engine: AsyncEngine, limit: int) -> list[tuple[str, int]]:
+    """Up to `limit` stored accounts, as (account_id, partition)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(accounts.c.account_id, accounts.c.partition).limit(limit))
+        return [(a, p) for a, p in rows]
+
+
+async def move_accounts(
+    engine: AsyncEngine, partition_of: Callable[[str], int], partitions: int
+) -> tuple[int, int]:
+    """Give every stored account the partition `partition_of` says, and record `partitions`
+    as the count they follow, in one transaction; returns (accounts, accounts moved)."""
+    async with engine.begin() as conn:
+        rows = (await conn.execute(select(accounts.c.account_id, accounts.c.partition))).all()
+        moves: dict[int, list[str]] = {}
+        for account_id, partition in rows:
+            new = partition_of(account_id)
+            if new != partition:
+                moves.setdefault(new, []).append(account_id)
+        for new, account_ids in moves.items():
+            for start in range(0, len(account_ids), MOVE_CHUNK):
+                chunk = account_ids[start : start + MOVE_CHUNK]
+                await conn.execute(
+                    update(accounts).where(accounts.c.account_id.in_(chunk)).values(partition=new)
+                )
+        row = {"id": LAYOUT_ID, "partitions": partitions, "recorded_at": utcnow()}
+        await upsert(conn, accounts_layout, [row])
+    return len(rows), sum(len(ids) for ids in moves.values())
 
 
 def account_row(state: AccountState) -> AccountRow:
