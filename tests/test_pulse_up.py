@@ -4,7 +4,6 @@ the working folder; stopped with Ctrl+C and started again in the same folder."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from pathlib import Path
 
@@ -14,21 +13,9 @@ from aiokafka import AIOKafkaProducer
 
 from harness.waiting import wait_for
 from shared.clock import iso, utcnow
-from shared.kafka import free_port
-from tests.helpers.processes import PulseProcess
+from tests.helpers.processes import PulseProcess, new_user_env
 
 API_CALLS = 10.0  # per usage event
-
-
-def defaults(folder: Path) -> dict[str, str]:
-    """A new user's environment: no PULSE_ variable but free ports, in a folder of its own."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
-    return {
-        **environ,
-        "PULSE_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'pulse.db'}",
-        "PULSE_EMBEDDED_BROKER_PORT": str(free_port()),
-        "PULSE_API_PORT": str(free_port()),
-    }
 
 
 async def stop_with_ctrl_c(pulse: PulseProcess) -> int:
@@ -75,7 +62,7 @@ async def counted(api: str, expected: dict[str, float]) -> bool:
 
 
 async def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
-    pulse = PulseProcess(defaults(tmp_path), "up", "--demo", session=True)
+    pulse = PulseProcess(new_user_env(tmp_path), "up", "--demo", session=True)
     try:
         await pulse.ready()
         await wait_for(lambda: _any_account(pulse.url), timeout=60, what="the demo's accounts")
@@ -95,7 +82,7 @@ async def _any_account(api: str) -> bool:
 
 
 async def test_a_restart_in_the_same_folder_counts_what_comes_after(tmp_path: Path) -> None:
-    env = defaults(tmp_path)
+    env = new_user_env(tmp_path)
     at = iso(utcnow().replace(microsecond=0))
     old = [f"old-{n:02d}" for n in range(12)]
     new = [f"new-{n:02d}" for n in range(12)]

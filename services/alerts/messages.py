@@ -35,6 +35,9 @@ _FIELD_MAX = 2000
 
 
 def title(trigger: TriggerEvent) -> str:
+    fire_ratio = trigger.details.get("fire_ratio")
+    if trigger.type == "plan_limit_80" and isinstance(fire_ratio, int | float):
+        return f"Plan limit {fire_ratio:.0%} reached"  # the scorecard's threshold, not the name's
     return TITLES.get(trigger.type) or trigger.type.replace("_", " ").capitalize()
 
 

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -200,3 +201,15 @@ async def run_pulse(*args: str, env: dict[str, str], timeout: float = 60) -> Fin
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def new_user_env(folder: Path) -> dict[str, str]:
+    """A new user's environment for `pulse up`: no PULSE_ variable but free ports, and the
+    SQLite file in a folder of its own."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+    return {
+        **environ,
+        "PULSE_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'pulse.db'}",
+        "PULSE_EMBEDDED_BROKER_PORT": str(free_port()),
+        "PULSE_API_PORT": str(free_port()),
+    }

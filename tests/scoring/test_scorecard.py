@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from services.scoring.scorecard.loading import DEFAULT_TEXT, ScorecardError, load, parse
+from harness.signals import account_record, usage
+from services.alerts.messages import title
+from services.scoring.accounts.apply import apply_signal
+from services.scoring.accounts.state import AccountState, DedupWindow
+from services.scoring.scorecard.loading import DEFAULT_TEXT, Scorecard, ScorecardError, load, parse
+from services.scoring.settings import ScoringSettings
+from shared.contracts.signals import Signal
+from shared.errors import ConfigurationError
 from tests.helpers.processes import run_pulse
 
 
@@ -95,3 +103,53 @@ async def test_pulse_scorecard_shows_the_default_and_checks_a_file(tmp_path: Pat
     refused = await run_pulse("scorecard", "check", str(bad), env={})
     assert refused.code == 2
     assert f"{bad}:2: rules.renewal_window.days: Input should be greater than" in refused.err
+
+
+def _usage_at(scorecard: Scorecard, tier: int, used: float) -> list[str]:
+    """The trigger types an account of `tier` on a 100-call plan fires when it uses `used`."""
+    state = AccountState(f"tier{tier}", 0)
+    fired = []
+    for signal in (
+        account_record(state.account_id, {"api_calls": 100}, tier=tier),
+        usage(state.account_id, 1, metric="api_calls", value=used),
+    ):
+        fired += apply_signal(state, cast(Signal, signal), scorecard, DedupWindow(3600), arrived=0)
+    return [t.type for t in fired]
+
+
+def test_a_tier_override_changes_that_tiers_accounts_and_no_others() -> None:
+    text = b"tiers:\n  '1': {rules: {plan_limit_80: {fire_ratio: 0.5, rearm_ratio: 0.4}}}\n"
+    scorecard = parse(text, "t.yaml")
+    assert _usage_at(scorecard, 1, 60) == ["plan_limit_80"]
+    assert _usage_at(scorecard, 2, 60) == []
+    assert _usage_at(scorecard, 2, 85) == ["plan_limit_80"]
+
+
+def test_a_trigger_says_its_threshold_and_carries_the_version_and_playbook() -> None:
+    scorecard = parse(b"rules:\n  plan_limit_80: {fire_ratio: 0.9, rearm_ratio: 0.8}\n", "t.yaml")
+    state, plan = AccountState("acme", 0), account_record("acme", {"api_calls": 100})
+    apply_signal(state, cast(Signal, plan), scorecard, DedupWindow(1), arrived=0)
+    at_85 = usage("acme", 1, metric="api_calls", value=85)
+    assert apply_signal(state, cast(Signal, at_85), scorecard, DedupWindow(1), arrived=0) == []
+    at_95 = usage("acme", 1, metric="api_calls", value=10)
+    [trigger] = apply_signal(state, cast(Signal, at_95), scorecard, DedupWindow(1), arrived=0)
+    assert trigger.details["fire_ratio"] == 0.9
+    assert trigger.scorecard_version == scorecard.version
+    assert trigger.playbook == scorecard.top.playbooks["plan_limit_80"]
+    assert state.health["scorecard_version"] == scorecard.version
+    assert title(trigger) == "Plan limit 90% reached"
+
+
+@pytest.mark.parametrize(
+    ("name", "now"),
+    [
+        ("PULSE_RULE_PLAN_LIMIT_FIRE_RATIO", "rules.plan_limit_80.fire_ratio"),
+        ("PULSE_RULE_HEALTH_RED_BELOW", "health.bands.red_below"),
+    ],
+)
+def test_a_rule_variable_left_set_is_refused_with_the_key_it_became(
+    monkeypatch: pytest.MonkeyPatch, name: str, now: str
+) -> None:
+    monkeypatch.setenv(name, "0.9")
+    with pytest.raises(ConfigurationError, match=f"{name} is no longer read: set {now}"):
+        ScoringSettings()

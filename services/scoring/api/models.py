@@ -99,6 +99,8 @@ class Health(BaseModel):
     components: dict[str, Component]
     active_triggers: list[ActiveTrigger]
     updated_at: datetime
+    # The scorecard the score was computed with (null for a score stored before scorecards).
+    scorecard_version: str | None = None
 
 
 class Stakeholder(BaseModel):
