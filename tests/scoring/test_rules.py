@@ -49,6 +49,7 @@ def test_plan_limit_fires_once_at_80_percent_and_again_next_period() -> None:
         "ratio": 0.82,
         "period": "2026-09",
         "fire_ratio": 0.8,
+        "rearm_ratio": 0.7,
     }
     assert trigger["summary"] == "Acme Corp used 82% of api_calls (82,000 of 100,000) this month"
     assert trigger["health"]["band"] in ("green", "yellow", "red")

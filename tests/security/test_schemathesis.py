@@ -37,6 +37,7 @@ from harness.waiting import wait_for
 from services.cli import UpSettings
 from services.scoring import tokens
 from services.scoring.api.admission import is_protected
+from services.scoring.triggers.rules import trigger_id_of
 from tests.helpers.in_process import scoring
 from tests.helpers.processes import bearer
 
@@ -70,13 +71,18 @@ OPERATIONS = {
     "PUT /v1/accounts/{account_id}/stakeholders/{email}",
     "GET /v1/accounts/{account_id}/stakeholders",
     "GET /v1/triggers",
+    "GET /v1/triggers/{trigger_id}",
 }
 CALLERS = ["write token", "read token", "no token", "unknown token"]
 # The API serves /metrics, behind its guard, when PULSE_METRICS_PORT is unset (as here).
 GUARDED_TOO = frozenset({"/metrics"})
 # An account with a record, a stakeholder, usage and a trigger, so that reads answer 200 with
 # every part of their schema filled, not only 404 for the ids Hypothesis makes up.
-SEEDED = {"account_id": "acme", "email": "dana@acme.com"}
+SEEDED = {
+    "account_id": "acme",
+    "email": "dana@acme.com",
+    "trigger_id": trigger_id_of("acme:plan_limit_80:api_calls:2026-09"),
+}
 
 
 @dataclass

@@ -8,7 +8,7 @@ tests/security/test_schemathesis.py checks real answers against these schemas.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -123,6 +123,21 @@ class Stakeholders(BaseModel):
 class TriggerPage(BaseModel):
     triggers: list[TriggerEvent] = Field(description="trigger events, as on cs.triggers")
     next_cursor: str | None = Field(description="null on the last page; else pass as cursor")
+
+
+class Explanation(BaseModel):
+    condition: str = Field(description="the rule in words, with the thresholds it fired at")
+    thresholds: dict[str, Any] = Field(description="the rule's parameters at firing")
+    values: dict[str, Any] = Field(description="the numbers the rule saw when it fired")
+    scorecard_version: str | None = Field(description="the scorecard that set the thresholds")
+
+
+class TriggerExplained(BaseModel):
+    trigger: TriggerEvent
+    status: Literal["firing", "resolved"] = Field(
+        description="firing while the trigger is among its account's active triggers"
+    )
+    explanation: Explanation
 
 
 class Alive(BaseModel):

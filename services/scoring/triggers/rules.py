@@ -121,6 +121,7 @@ def check_plan_limit(
             "ratio": round(ratio, 4),
             "period": period_key,
             "fire_ratio": rule.fire_ratio,
+            "rearm_ratio": rule.rearm_ratio,
         }
         return _fire(state, card, "plan_limit_80", dedup_tail, at, summary, details)
     if ratio < rule.rearm_ratio and rule_key in firing:
@@ -178,6 +179,9 @@ def check_single_threaded(
         "people": sorted(p.get("email") or p.get("user_id") or "" for p in people)[:20],
         "since": iso(rule["since"]),
         "held_days": held,
+        "min_engaged": params.min_engaged,
+        "hold_days": params.hold_days,
+        "engaged_window_days": params.engaged_window_days,
     }
     summary = f"{state.name} is single-threaded: {why} for {held} days"
     return _fire(state, card, "single_threaded", date_of(rule["since"]), at, summary, details)
@@ -208,6 +212,8 @@ def check_health_red(state: AccountState, at: float, card: Card) -> TriggerEvent
         "band": state.health["band"],
         "components": {n: c["score"] for n, c in components.items()},
         "weakest": [n for _, n in weakest],
+        "red_below": red_below,
+        "rearm_at": red_below + margin,
     }
     summary = f"{state.name}'s health fell to {score} (red): {reasons}"
     return _fire(state, card, "health_red", date_of(at), at, summary, details)

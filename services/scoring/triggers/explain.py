@@ -1,0 +1,48 @@
+"""A fired trigger in words: the condition its rule checked, with the thresholds it fired at
+(kept in its details, so a later scorecard change does not rewrite the past), and the values
+it saw. Pure functions of the stored trigger event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.contracts.triggers import TriggerEvent
+
+# Details that are the rule's thresholds, not what it saw.
+THRESHOLDS = {
+    "plan_limit_80": ("fire_ratio", "rearm_ratio"),
+    "single_threaded": ("min_engaged", "hold_days", "engaged_window_days"),
+    "health_red": ("red_below", "rearm_at"),
+}
+
+
+def explanation(trigger: TriggerEvent) -> dict[str, Any]:
+    thresholds = THRESHOLDS.get(trigger.type, ())
+    return {
+        "condition": condition(trigger),
+        "thresholds": {k: v for k, v in trigger.details.items() if k in thresholds},
+        "values": {k: v for k, v in trigger.details.items() if k not in thresholds},
+        "scorecard_version": trigger.scorecard_version,
+    }
+
+
+def condition(trigger: TriggerEvent) -> str:
+    d = trigger.details
+    if trigger.type == "plan_limit_80" and "fire_ratio" in d:
+        return (
+            f"{d['metric']} used in the plan period {d['period']} reached "
+            f"{d['fire_ratio']:.0%} of the plan's limit of {d['limit']:,.0f} "
+            f"(it ends once usage falls below {d['rearm_ratio']:.0%})"
+        )
+    if trigger.type == "single_threaded" and "min_engaged" in d:
+        return (
+            f"fewer than {d['min_engaged']} engaged stakeholders (people with a login or usage "
+            f"in the last {d['engaged_window_days']} days), or all of them in one department, "
+            f"for {d['hold_days']} days in a row"
+        )
+    if trigger.type == "health_red" and "red_below" in d:
+        return (
+            f"the health score fell below {d['red_below']} (it ends once the score is back "
+            f"at {d['rearm_at']} or more); the weakest components are named in the values"
+        )
+    return trigger.summary  # fired before its rule recorded its thresholds
