@@ -26,6 +26,7 @@ from services.scoring.accounts.cache import AccountCache
 from services.scoring.accounts.layout import PartitionLayout
 from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState, DedupWindow
+from services.scoring.health.history import Point, chart
 from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
 from services.scoring.scorecard.live import LiveScorecard
 from services.scoring.scorecard.loading import Scorecard
@@ -100,7 +101,7 @@ class ScoringProcessor:
             SIGNALS_APPLIED.labels(kind, "rejected" if kind == "rejected" else "applied").inc(count)
         BATCH_RECORDS.labels("scoring").observe(work.kinds.total())
         rows = list(work.rows.values())
-        return functools.partial(self._write, rows, work.fired, offsets, work.letters)
+        return functools.partial(self._write, rows, work.fired, offsets, work.letters, work.points)
 
     def _apply(self, record: ConsumerRecord, partition: int, work: _BatchWork) -> None:
         """Apply one record, or dead-letter it: a signal that fails leaves its account as
@@ -112,6 +113,7 @@ class ScoringProcessor:
                 self.layout.check_owned(signal["account_id"], partition)
             state = self.accounts.touch(signal["account_id"], partition)
             arrived = record.timestamp / 1000
+            health = state.health
             work.fired += apply_signal(state, signal, work.scorecard, self.dedup, arrived=arrived)
         except Exception as exc:  # a malformed signal must not stop the partition
             if state is not None:
@@ -119,6 +121,11 @@ class ScoringProcessor:
             work.set_aside(record, f"scoring could not apply signal: {type(exc).__name__}: {exc}")
             return
         work.applied(state, record, signal)
+        # Charted after a full evaluation only, never after a quiet event (apply.is_quiet):
+        # the history is then the same however batches are cut and accounts kept.
+        evaluated = state.health is not health and not state.health_stale
+        if evaluated and (point := chart(state, "signal", signal["signal_id"])):
+            work.points.append(point)
 
     def _undo(self, state: AccountState, work: _BatchWork) -> None:
         """Put an account back as it was before the signal that failed: as last packed, with
@@ -127,6 +134,7 @@ class ScoringProcessor:
         for record, signal in work.since_packed.get(state.account_id, []):
             arrived = record.timestamp / 1000
             apply_signal(restored, signal, work.scorecard, self.dedup, arrived=arrived)
+        restored.last_point, restored.daily = state.last_point, state.daily  # charted already
         if state.account_id in work.dirty:
             work.dirty[state.account_id] = restored
 
@@ -139,6 +147,7 @@ class ScoringProcessor:
         built, failed = self._rows(work.dirty.values(), work.scorecard)
         for state, reason in failed:
             self.accounts.restore(state.account_id, state.partition)
+            work.points = [p for p in work.points if p["account_id"] != state.account_id]
             for record, signal in work.since_packed.pop(state.account_id, []):
                 work.set_aside(record, reason, counted=signal["kind"])
         for row in built:
@@ -161,6 +170,7 @@ class ScoringProcessor:
         a lost database."""
         if self._tick_round is None:
             wall = self.clock()
+            await repository.prune_history(self.engine, wall)
             self._tick_round = (
                 wall,
                 self.accounts.live(wall - self.settings.live_window_seconds, wall),
@@ -178,7 +188,7 @@ class ScoringProcessor:
     async def _tick(self, account_ids: list[str], wall: float, fence: OffsetMoves) -> None:
         scorecard = self.scorecard.current
         states = [self.accounts.borrow(a) for a in account_ids]
-        dirty, fired, kept = [], [], []
+        dirty, fired, kept, points = [], [], [], []
         for state in states:
             before = (state.health.get("score"), orjson.dumps(state.rules))
             try:
@@ -188,19 +198,22 @@ class ScoringProcessor:
                 log.exception("the tick could not evaluate account %s", state.account_id)
                 self._put_back(state)
                 continue
+            if point := chart(state, "tick", None):
+                points.append(point)
             fired += fired_now
             kept.append(state)
             if (state.health.get("score"), orjson.dumps(state.rules)) != before:
                 dirty.append(state)
         rows, failed = self._rows(dirty, scorecard)
+        unstored = {state.account_id for state, _ in failed}
+        points = [p for p in points if p["account_id"] not in unstored]
         for state, _ in failed:
             self._put_back(state)
         for row in rows:
             if row["account_id"] in self.accounts.hot:
                 self.accounts.packed(row["account_id"], row["state"])
-        unstored = {state.account_id for state, _ in failed}
         self.accounts.give_back(s for s in kept if s.account_id not in unstored)
-        await self._write(rows, fired, fence)
+        await self._write(rows, fired, fence, points=points)
 
     def _put_back(self, state: AccountState) -> None:
         """Leave an account the tick failed on as it was before the tick."""
@@ -237,10 +250,12 @@ class ScoringProcessor:
         fired: list[TriggerEvent],
         offsets: OffsetMoves | None,
         letters: list[dict[str, object]] | None = None,
+        points: list[Point] | None = None,
     ) -> None:
         started = time.perf_counter()
         async with self.engine.begin() as conn:
             await repository.store_accounts(conn, rows)
+            await repository.store_points(conn, points or [])
             new = await repository.store_triggers(conn, fired)
             await self.dead_letters.store(conn, letters or [])
             if offsets is not None:
@@ -293,6 +308,7 @@ class _BatchWork:
         self.letters: list[dict[str, object]] = []
         self.since_packed: dict[str, list[tuple[ConsumerRecord, Signal]]] = {}
         self.kinds: Counter[str] = Counter()
+        self.points: list[Point] = []
 
     def applied(self, state: AccountState, record: ConsumerRecord, signal: Signal) -> None:
         self.dirty[state.account_id] = state

@@ -1,9 +1,10 @@
-"""The scoring service's tables (SQLAlchemy Core): accounts and their partition layout, the
-triggers outbox, API tokens. The top-level migrations package creates them."""
+"""The scoring service's tables (SQLAlchemy Core): accounts and their partition layout, their
+health history, the triggers outbox, API tokens. The top-level migrations package creates them."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -11,6 +12,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -48,6 +50,25 @@ accounts_layout = Table(
     Column("id", Integer, primary_key=True),
     Column("partitions", Integer, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+# Each account's health over time: a point per change of score or band, with its cause
+# (health/history.py). A point is a few numbers, not a copy of the account; kept 400 days.
+health_history = Table(
+    "health_history",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("account_id", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("score", SmallInteger),
+    Column("band", String(10), nullable=False),
+    Column("components", Text, nullable=False),
+    Column("cause_kind", String(10), nullable=False),
+    Column("cause", String(300)),
+    Index("ix_health_history_account", "account_id", "at", "id"),
+    Index("ix_health_history_at", "at"),
 )
 
 # Fired triggers, once per dedup_key; unpublished rows are the outbox relayed to cs.triggers.

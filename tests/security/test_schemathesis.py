@@ -68,6 +68,7 @@ OPERATIONS = {
     "GET /v1/accounts/{account_id}",
     "GET /v1/accounts",
     "GET /v1/accounts/{account_id}/health",
+    "GET /v1/accounts/{account_id}/history",
     "PUT /v1/accounts/{account_id}/stakeholders/{email}",
     "GET /v1/accounts/{account_id}/stakeholders",
     "GET /v1/triggers",

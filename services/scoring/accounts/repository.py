@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.scoring.accounts.packing import pack_account
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.views import active_triggers
-from services.scoring.tables import accounts, accounts_layout, triggers
-from shared.clock import utcnow
+from services.scoring.health.history import Point, trend
+from services.scoring.tables import accounts, accounts_layout, health_history, triggers
+from shared.clock import from_ts, utcnow
 from shared.contracts.triggers import TriggerEvent
 from shared.db.bulk import insert, upsert
 
@@ -99,6 +100,7 @@ def account_row(state: AccountState) -> AccountRow:
     health = {
         "account_id": state.account_id,
         **state.health,
+        "trend": trend(state),
         "active_triggers": active_triggers(state),
         "updated_at": None,  # filled at read time from the row
     }
@@ -168,3 +170,18 @@ async def mark_published(engine: AsyncEngine, trigger_ids: list[str]) -> None:
         await conn.execute(
             update(triggers).where(triggers.c.trigger_id.in_(trigger_ids)).values(published=True)
         )
+
+
+HISTORY_DAYS = 400
+
+
+async def store_points(conn: AsyncConnection, points: list[Point]) -> None:
+    if points:
+        await conn.execute(health_history.insert(), points)
+
+
+async def prune_history(engine: AsyncEngine, now: float) -> None:
+    """Forget history points older than HISTORY_DAYS (wall clock)."""
+    before = from_ts(now - HISTORY_DAYS * 86400)
+    async with engine.begin() as conn:
+        await conn.execute(health_history.delete().where(health_history.c.at < before))

@@ -74,6 +74,10 @@ class AccountState:
     rules: dict[str, Any] = field(default_factory=dict)
     recent_records: list[str] = field(default_factory=list)
     health: dict[str, Any] = field(default_factory=dict)
+    # The last history point: [score, band, scorecard_version]; and the score at each day it
+    # changed (day -> score), for the trend (health/history.py).
+    last_point: list[Any] = field(default_factory=list)
+    daily: dict[int, Any] = field(default_factory=dict)
     # Derived, never stored: indexes rebuilt on load, and whether `health` lags behind
     # events applied without a full evaluation (see apply.is_quiet).
     health_stale: bool = False
@@ -213,6 +217,8 @@ class AccountState:
             "recent_records": self.recent_records,
             "health": self.health,
             "health_stale": self.health_stale,
+            "last_point": self.last_point,
+            "daily": list(self.daily.items()),
         }
         if self.merged and (self.by_user, self.by_email) != self._indexes():
             # Sorted: only lookups use them, so their order must not make two equal states
@@ -246,6 +252,8 @@ class AccountState:
             recent_records=data["recent_records"],
             health=data["health"],
             health_stale=data["health_stale"],
+            last_point=data.get("last_point", []),
+            daily={int(d): score for d, score in data.get("daily", ())},
         )
         if "indexes" in data:
             by_user, by_email = data["indexes"]

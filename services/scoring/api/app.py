@@ -17,7 +17,7 @@ from services.scoring.api.auth import GUARDED
 from services.scoring.api.errors import add_error_handlers
 from services.scoring.api.fast_health import HealthReads
 from services.scoring.api.guard import ApiGuard
-from services.scoring.api.routes import accounts, operations, stakeholders, triggers
+from services.scoring.api.routes import accounts, history, operations, stakeholders, triggers
 from services.scoring.api.writes import RecordWriter
 from services.scoring.scorecard.live import LiveScorecard
 from services.scoring.settings import ScoringSettings
@@ -67,7 +67,7 @@ def create_app(
 
 def _v1() -> APIRouter:
     v1 = APIRouter()
-    for resource in (accounts, stakeholders, triggers):
+    for resource in (accounts, history, stakeholders, triggers):
         v1.include_router(resource.router)
     return v1
 

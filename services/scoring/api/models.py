@@ -92,6 +92,11 @@ class ActiveTrigger(BaseModel):
     summary: str
 
 
+class Trend(BaseModel):
+    d7: int | None = Field(description="the score's change over 7 days of event time")
+    d30: int | None = Field(description="the score's change over 30 days of event time")
+
+
 class Health(BaseModel):
     account_id: str
     score: Score
@@ -101,6 +106,7 @@ class Health(BaseModel):
     updated_at: datetime
     # The scorecard the score was computed with (null for a score stored before scorecards).
     scorecard_version: str | None = None
+    trend: Trend | None = None
 
 
 class Stakeholder(BaseModel):
@@ -122,6 +128,26 @@ class Stakeholders(BaseModel):
 
 class TriggerPage(BaseModel):
     triggers: list[TriggerEvent] = Field(description="trigger events, as on cs.triggers")
+    next_cursor: str | None = Field(description="null on the last page; else pass as cursor")
+
+
+class Cause(BaseModel):
+    kind: Literal["signal", "tick", "scorecard"]
+    signal_id: str | None = Field(None, description="kind signal: the signal that changed it")
+    version: str | None = Field(None, description="kind scorecard: the new scorecard's version")
+
+
+class HistoryPoint(BaseModel):
+    at: datetime = Field(description="event time of the change")
+    score: Score
+    band: Band
+    components: dict[str, int | float | None] = Field(description="each component's score")
+    cause: Cause
+
+
+class HistoryPage(BaseModel):
+    account_id: str
+    points: list[HistoryPoint] = Field(description="oldest first")
     next_cursor: str | None = Field(description="null on the last page; else pass as cursor")
 
 

@@ -1,0 +1,67 @@
+"""An account's health over time, as pure functions: a history point whenever the score or
+the band changes, with its cause, and the trend (the score's change over 7 and 30 days of
+event time) from the scores of the days it changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.time import day_of
+from shared.clock import from_ts
+
+TREND_DAYS = (7, 30)
+Point = dict[str, Any]  # a health_history row
+
+
+def chart(state: AccountState, kind: str, cause: str | None) -> Point | None:
+    """The point to store if health changed since the last one, else None. `kind`: signal
+    (cause: its signal_id) or tick; a change under a new scorecard version is the
+    scorecard's (cause: the version)."""
+    score, band = state.health["score"], state.health["band"]
+    version = state.health.get("scorecard_version")
+    last = state.last_point
+    if last and last[0] == score and last[1] == band:
+        return None
+    if last and last[2] != version:
+        kind, cause = "scorecard", version
+    state.last_point = [score, band, version]
+    _remember_day(state, score)
+    components = {name: c["score"] for name, c in state.health["components"].items()}
+    return {
+        "account_id": state.account_id,
+        "at": from_ts(state.now),
+        "score": score,
+        "band": band,
+        "components": orjson.dumps(components).decode(),
+        "cause_kind": kind,
+        "cause": cause[:300] if cause else None,
+    }
+
+
+def trend(state: AccountState) -> dict[str, int | None]:
+    """{"d7", "d30"}: the score now minus the score 7 and 30 days of event time ago (None
+    when the account had no score then)."""
+    score, today = state.health.get("score"), day_of(state.now)
+    return {f"d{days}": _change(state, score, today - days) for days in TREND_DAYS}
+
+
+def _change(state: AccountState, score: Any, day: int) -> int | None:
+    before = [d for d in state.daily if d <= day]
+    if score is None or not before:
+        return None
+    then = state.daily[max(before)]
+    return None if then is None else int(score - then)
+
+
+def _remember_day(state: AccountState, score: Any) -> None:
+    today = day_of(state.now)
+    state.daily[today] = score
+    oldest = today - max(TREND_DAYS)
+    # Days older than the longest trend go, but the last of them: the score on that day.
+    old = sorted(d for d in state.daily if d < oldest)
+    for day in old[:-1]:
+        del state.daily[day]
