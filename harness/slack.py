@@ -53,6 +53,7 @@ class SlackServer:
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.delay = 0.0  # seconds before every answer: a slow Slack
         self.arrivals: dict[tuple[str, str], float] = {}  # (account_id, trigger type) -> first
+        self._unanswered = 0  # requests received and not yet answered
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
         self._http = _Server(("127.0.0.1", 0), self._handler())
@@ -95,6 +96,12 @@ class SlackServer:
     def posted(self) -> list[SlackRequest]:
         """Messages Slack accepted."""
         return [r for r in self.requests if r.ok]
+
+    def idle(self) -> bool:
+        """Whether every request received so far has been handled: a request its client gave
+        up on still takes effect once its delay has passed, as with the real Slack."""
+        with self._lock:
+            return self._unanswered == 0
 
     def arrived(self, account_id: str, trigger_type: str) -> float | None:
         """When the first accepted alert for this account and trigger type arrived
@@ -168,6 +175,15 @@ class SlackServer:
             disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
+                with server._lock:
+                    server._unanswered += 1
+                try:
+                    self._handle()
+                finally:
+                    with server._lock:
+                        server._unanswered -= 1
+
+            def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 try:
