@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 COMPOSE_FILE := docker-compose.yml
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test lint format ci compose-check
+.PHONY: help install up test test-slow lint format ci compose-check
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -16,8 +16,11 @@ install: ## Create .venv and install the project with dev tools, at the locked v
 up: ## Run everything in one process with the demo stream (embedded broker, SQLite)
 	$(BIN)/pulse up --demo
 
-test: ## Run the tests (needs PostgreSQL at 127.0.0.1:5432, or PULSE_TEST_PG_DSN)
-	$(BIN)/pytest -q
+test: ## Run the tests but the slow ones (needs PostgreSQL at 127.0.0.1:5432, or PULSE_TEST_PG_DSN)
+	$(BIN)/pytest -q -m 'not slow'
+
+test-slow: ## Run the slow tests: fault runs and deep API fuzzing
+	$(BIN)/pytest -q -m slow
 
 lint: ## Check style and types: ruff check, ruff format --check, mypy
 	$(BIN)/ruff check .

@@ -44,7 +44,8 @@ class SlackServer:
 
     chat.postMessage is recorded in `.requests` (and can be made to fail); what it accepts is
     kept per conversation, a user's messages in the bot's DM with them (D + user ID), for
-    conversations.open and conversations.history, which are recorded in `.lookups`.
+    conversations.open, conversations.history and chat.delete, which are recorded in
+    `.lookups`.
     """
 
     def __init__(self) -> None:
@@ -52,7 +53,9 @@ class SlackServer:
         self.lookups: list[SlackRequest] = []
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.delay = 0.0  # seconds before every answer: a slow Slack
+        self._post_delays: list[float] = []  # before the next chat.postMessage answers, instead
         self.arrivals: dict[tuple[str, str], float] = {}  # (account_id, trigger type) -> first
+        self._unanswered = 0  # requests received and not yet answered
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
         self._http = _Server(("127.0.0.1", 0), self._handler())
@@ -88,6 +91,11 @@ class SlackServer:
             headers={"Retry-After": str(retry_after)},
         )
 
+    def slow_next_posts(self, *seconds: float) -> None:
+        """Take the next chat.postMessage requests only after these delays, one each."""
+        with self._lock:
+            self._post_delays += seconds
+
     def error_next(self, count: int, error: str) -> None:
         """Slack's usual failure: HTTP 200 with ok=false."""
         self.fail_next(count, status=200, body={"ok": False, "error": error})
@@ -96,11 +104,23 @@ class SlackServer:
         """Messages Slack accepted."""
         return [r for r in self.requests if r.ok]
 
+    def idle(self) -> bool:
+        """Whether every request received so far has been handled: a request its client gave
+        up on still takes effect once its delay has passed, as with the real Slack."""
+        with self._lock:
+            return self._unanswered == 0
+
     def arrived(self, account_id: str, trigger_type: str) -> float | None:
         """When the first accepted alert for this account and trigger type arrived
         (monotonic clock); None while none has."""
         with self._lock:
             return self.arrivals.get((account_id, trigger_type))
+
+    def _delay_before(self, path: str) -> float:
+        with self._lock:
+            if path.endswith("/chat.postMessage") and self._post_delays:
+                return self._post_delays.pop(0)
+        return self.delay
 
     def _answer(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> _Failure:
         method = path.rsplit("/", 1)[-1]
@@ -138,6 +158,8 @@ class SlackServer:
     def _look_up(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": _conversation(body.get("users", ""))}}
+        if method == "chat.delete":
+            return self._delete(str(body.get("channel")), str(body.get("ts")))
         if method != "conversations.history":
             return {"ok": False, "error": "unknown_method"}
         oldest = float(body.get("oldest") or 0)
@@ -158,6 +180,15 @@ class SlackServer:
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
 
+    def _delete(self, channel: str, ts: str) -> dict[str, Any]:
+        with self._lock:
+            kept = self.history.get(channel, [])
+            left = [m for m in kept if m["ts"] != ts]
+            self.history[channel] = left
+        if len(left) == len(kept):
+            return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": channel, "ts": ts}
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -168,6 +199,15 @@ class SlackServer:
             disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
+                with server._lock:
+                    server._unanswered += 1
+                try:
+                    self._handle()
+                finally:
+                    with server._lock:
+                        server._unanswered -= 1
+
+            def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 try:
@@ -178,8 +218,9 @@ class SlackServer:
                 except ValueError:  # cut short: the client died mid-request
                     body = {}
                 body = body if isinstance(body, dict) else {}
-                if server.delay:
-                    time.sleep(server.delay)
+                delay = server._delay_before(self.path)
+                if delay:
+                    time.sleep(delay)
                 answer = server._answer(self.path, dict(self.headers.items()), body)
                 payload = (
                     json.dumps(answer.body) if isinstance(answer.body, dict) else answer.body

@@ -4,12 +4,14 @@ the message's metadata, email through the archive mailbox (Dovecot over IMAP).""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,10 +20,12 @@ from harness.slack import SlackServer
 from harness.waiting import wait_for
 from services.alerts import messages, repository
 from services.alerts.models import Account
+from services.alerts.senders import Attempt, SlackSender
 from services.cli import UpSettings
 from shared.clock import utcnow
 from tests.helpers.alert_factories import (
     SAM,
+    TOKEN,
     emails_for,
     finished,
     parsed,
@@ -183,18 +187,54 @@ async def test_a_retry_finds_the_message_slack_kept_and_does_not_post_it_again(
     settings = alert_settings(
         smtp_host=None, delivery_timeout_seconds=0.5, delivery_backoff_base_seconds=2.0
     )
-    slack_server.delay = 1.0
+    slack_server.slow_next_posts(1.0)
     event = trigger()
     key = event["dedup_key"]
     async with running(settings, engine):
         await produce(settings, event)
-        await wait_for(lambda: slack_server.requests, what="the slow first post")
-        slack_server.delay = 0
         await wait_for(lambda: finished(engine, key, "slack"), what="the retry")
 
     assert len(slack_for(slack_server, key)) == 1
     stored = await row(engine, key, "slack")
     assert stored is not None and stored["status"] == "delivered" and stored["attempts"] == 2
     methods = [r.path.rsplit("/", 1)[-1] for r in slack_server.lookups]
-    assert methods == ["conversations.open", "conversations.history"]
+    # The late answer was checked for an older copy; then the retry looked the message up.
+    assert methods == ["conversations.history", "conversations.open", "conversations.history"]
     assert slack_server.lookups[-1].body["include_all_metadata"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("post_delays", "lands_first"),
+    [((1.5, 0), "the retry's post"), ((1.0, 1.0), "the timed-out post")],
+)
+async def test_a_post_retried_by_another_instance_leaves_one_message(
+    slack_server: SlackServer, post_delays: tuple[float, float], lands_first: str
+) -> None:
+    # One instance's post times out and lands late; another instance's retry cannot wait for
+    # it and posts. Whichever landed second finds the first and deletes itself.
+    event = parsed(trigger())
+    account, created = Account.of(event), utcnow()
+    slack_server.slow_next_posts(*post_delays)
+    async with httpx.AsyncClient() as client:
+        first, second = (slack_sender(client, slack_server) for _ in range(2))
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await first.send(event, account, SAM["slack"], Attempt(1, created))
+        await second.send(event, account, SAM["slack"], Attempt(2, created))
+
+        def kept() -> list[dict]:
+            conversation = slack_server.history["D" + SAM["slack"]]
+            payloads = [(m, m["metadata"]["event_payload"]) for m in conversation]
+            return [m for m, payload in payloads if payload["dedup_key"] == event.dedup_key]
+
+        await wait_for(lambda: slack_server.idle() and len(kept()) == 1, what=lands_first)
+
+    assert len(slack_server.posted()) == 2
+    deletions = [r for r in slack_server.lookups if r.path.endswith("/chat.delete")]
+    assert len(deletions) == 1 and deletions[0].body["ts"] != kept()[0]["ts"]
+
+
+def slack_sender(client: httpx.AsyncClient, slack_server: SlackServer) -> SlackSender:
+    return SlackSender(
+        client, api_url=slack_server.url, token=TOKEN, default_channel=None, public_url=None
+    )

@@ -47,8 +47,10 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 # Examples per operation and caller: enough to reach every route's answers (`reached` checks
-# that they did), few enough that the file runs in seconds.
+# that they did), few enough that the file runs in seconds. The slow job (`-m slow`) draws
+# many more, for the rarer inputs a short run does not reach.
 MAX_EXAMPLES = 20
+SLOW_MAX_EXAMPLES = 100
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -107,7 +109,9 @@ def seeded(operation: schemathesis.APIOperation) -> dict[str, str]:
     return {name: value for name, value in SEEDED.items() if f"{{{name}}}" in operation.path}
 
 
-def fuzz(document: dict[str, Any], base_url: str, headers: dict[str, str]) -> Fuzzed:
+def fuzz(
+    document: dict[str, Any], base_url: str, headers: dict[str, str], max_examples: int
+) -> Fuzzed:
     """Every operation of the document, with schemathesis' positive and negative cases. It
     blocks (requests), so it runs in a thread beside the service's event loop."""
     fuzzed = Fuzzed()
@@ -123,7 +127,7 @@ def fuzz(document: dict[str, Any], base_url: str, headers: dict[str, str]) -> Fu
 
         @given(case=strategy)
         @settings(
-            max_examples=MAX_EXAMPLES,
+            max_examples=max_examples,
             derandomize=True,  # the same cases on every run: CI is repeatable
             database=None,
             deadline=None,  # a PUT waits for scoring to apply it
@@ -188,11 +192,19 @@ async def seeded_api(
         yield api, callers
 
 
+@pytest.mark.parametrize(
+    "max_examples",
+    [
+        MAX_EXAMPLES,
+        pytest.param(SLOW_MAX_EXAMPLES, marks=[pytest.mark.slow, pytest.mark.timeout(300)]),
+    ],
+)
 async def test_every_operation_answers_as_documented(
     api_settings: Callable[..., UpSettings],
     engine: AsyncEngine,
     send: Any,
     subtests: pytest.Subtests,
+    max_examples: int,
 ) -> None:
     # No rate limit, so the volume reaches the routes: the 429 is checked against the document
     # in test_every_refusal_is_documented. Tokens are cached, as by default: the tokens exist
@@ -203,7 +215,9 @@ async def test_every_operation_answers_as_documented(
         base_url = str(api.base_url).rstrip("/")
         for caller in CALLERS:
             with subtests.test(caller):
-                fuzzed = await asyncio.to_thread(fuzz, document, base_url, callers[caller])
+                fuzzed = await asyncio.to_thread(
+                    fuzz, document, base_url, callers[caller], max_examples
+                )
                 assert set(fuzzed.operations) == OPERATIONS  # none collected fails too
                 assert not fuzzed.failures, "\n\n".join(fuzzed.failures)
                 for operation in sorted(OPERATIONS):

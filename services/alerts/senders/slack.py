@@ -11,12 +11,20 @@ in its message metadata, so conversations.history with include_all_metadata find
 needs the recipient as an ID (a user U…/W…, opened as a DM with conversations.open, or a
 conversation C…/G…/D…) and the history scopes; where the lookup cannot be made, the retry
 posts, since an alert twice beats an alert never.
+
+A post the worker stopped waiting for (its delivery timeout) is not abandoned: Slack may still
+take it, and a lookup made before it lands would not see it. The sender keeps listening for
+Slack's answer, and this instance's retry waits for that answer instead of posting again. A
+retry made elsewhere meanwhile cannot wait for it, so whichever post may be a second one checks
+once it has landed and deletes itself if an older message carries the same dedup_key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -36,6 +44,9 @@ TRANSIENT_ERRORS = frozenset(
 # many pages of history it reads before it concludes the message is not there.
 LOOKUP_SLACK_SECONDS = 60
 LOOKUP_PAGES = 5
+# How long a call waits for Slack's answer. The worker's timeout bounds each attempt; a post
+# that outlives its attempt is still listened to, since Slack may take it all the same.
+ANSWER_SECONDS = 120.0
 
 
 class SlackSender:
@@ -59,6 +70,8 @@ class SlackSender:
         self.token = token
         self.default_channel = default_channel
         self.public_url = public_url
+        # Posts whose attempt ended before Slack answered, by dedup_key.
+        self._unanswered: dict[str, asyncio.Task[None]] = {}
 
     def recipient(self, account: Account) -> str | None:
         return account.csm_slack or self.default_channel
@@ -66,44 +79,103 @@ class SlackSender:
     async def send(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
     ) -> None:
-        if attempt.is_retry and await self._already_posted(
-            trigger.dedup_key, recipient, attempt.since
-        ):
-            log.info("alerts: %s was already in Slack; not posting it again", trigger.dedup_key)
+        key = trigger.dedup_key
+        if await self._earlier_post_landed(key):
+            log.info("alerts: Slack took %s from an earlier attempt after all; not again", key)
             return
+        if attempt.is_retry and await self._already_posted(key, recipient, attempt.since):
+            log.info("alerts: %s was already in Slack; not posting it again", key)
+            return
+        post = asyncio.create_task(self._post(trigger, account, recipient, attempt))
+        try:
+            await asyncio.shield(post)
+        except asyncio.CancelledError:  # the worker's timeout: Slack may still take the post
+            self._unanswered[key] = post
+            post.add_done_callback(lambda done: self._forget(key, done))
+            raise
+
+    async def _earlier_post_landed(self, dedup_key: str) -> bool:
+        """Waits for Slack's answer to an earlier attempt's post still under way, if any (the
+        worker's timeout bounds the wait); whether Slack took that post."""
+        post = self._unanswered.get(dedup_key)
+        if post is None:
+            return False
+        await asyncio.wait([post])
+        return not post.cancelled() and post.exception() is None
+
+    def _forget(self, dedup_key: str, post: asyncio.Task[None]) -> None:
+        if self._unanswered.get(dedup_key) is post:
+            del self._unanswered[dedup_key]
+        error = None if post.cancelled() else post.exception()
+        if error is not None:
+            log.info("alerts: late answer to the post of %s: %s", dedup_key, self._scrub(error))
+
+    async def _post(
+        self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
+    ) -> None:
         link = messages.account_link(self.public_url, trigger.account_id)
-        await self._call(
-            "chat.postMessage", json=messages.slack_message(trigger, account, recipient, link)
+        answer = await self._call(
+            "chat.postMessage",
+            json=messages.slack_message(trigger, account, recipient, link),
         )
+        late = self._unanswered.get(trigger.dedup_key) is asyncio.current_task()
+        if attempt.is_retry or late:
+            await self._delete_if_second(trigger.dedup_key, answer, attempt.since)
+
+    async def _delete_if_second(
+        self, dedup_key: str, answer: dict[str, Any], since: datetime
+    ) -> None:
+        """Deletes the message Slack just took if an older one carries the same key."""
+        conversation, ts = answer.get("channel"), answer.get("ts")
+        if not (isinstance(conversation, str) and isinstance(ts, str)):
+            return
+        try:
+            posted = await self._posts_of(dedup_key, conversation, since)
+            if not any(Decimal(other) < Decimal(ts) for other in posted):
+                return
+            await self._call("chat.delete", data={"channel": conversation, "ts": ts})
+        except DeliveryError as exc:  # the alert is in Slack either way
+            log.warning(
+                "alerts: cannot check %s for a second message: %s", dedup_key, self._scrub(exc)
+            )
+            return
+        log.warning("alerts: %s was in Slack twice; deleted the later message", dedup_key)
 
     async def _already_posted(self, dedup_key: str, recipient: str, since: datetime) -> bool:
         try:
             conversation = await self._conversation_of(recipient)
             if conversation is None:
                 return False
-            oldest = _epoch(since) - LOOKUP_SLACK_SECONDS
-            cursor = ""
-            for _ in range(LOOKUP_PAGES):
-                page = await self._call(
-                    "conversations.history",
-                    data={
-                        "channel": conversation,
-                        "oldest": f"{oldest:.6f}",
-                        "include_all_metadata": "true",
-                        "limit": "200",
-                        **({"cursor": cursor} if cursor else {}),
-                    },
-                )
-                if any(_carries(m, dedup_key) for m in page.get("messages") or []):
-                    return True
-                cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
-                if not cursor:
-                    return False
+            return bool(await self._posts_of(dedup_key, conversation, since))
         except DeliveryError as exc:
             if not exc.permanent:
                 raise  # Slack is in trouble: retry later rather than risk a second post
-            log.warning("alerts: cannot look up %s in Slack (%s); posting it", dedup_key, exc)
+            log.warning(
+                "alerts: cannot look up %s in Slack (%s); posting it", dedup_key, self._scrub(exc)
+            )
         return False
+
+    async def _posts_of(self, dedup_key: str, conversation: str, since: datetime) -> list[str]:
+        """The ts of each message in the conversation carrying this key, posted since `since`."""
+        oldest = _epoch(since) - LOOKUP_SLACK_SECONDS
+        found: list[str] = []
+        cursor = ""
+        for _ in range(LOOKUP_PAGES):
+            page = await self._call(
+                "conversations.history",
+                data={
+                    "channel": conversation,
+                    "oldest": f"{oldest:.6f}",
+                    "include_all_metadata": "true",
+                    "limit": "200",
+                    **({"cursor": cursor} if cursor else {}),
+                },
+            )
+            found += [str(m["ts"]) for m in page.get("messages") or [] if _carries(m, dedup_key)]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                break
+        return found
 
     async def _conversation_of(self, recipient: str) -> str | None:
         """The conversation ID whose history holds what was posted to `recipient`."""
@@ -115,11 +187,16 @@ class SlackSender:
             return recipient
         return None  # a channel name: history needs its ID
 
+    def _scrub(self, error: BaseException) -> str:
+        """The error's text without the token: Slack may quote it, and this is logged."""
+        return str(error).replace(self.token, "***")
+
     async def _call(self, method: str, **body: Any) -> dict[str, Any]:
         try:
             response = await self.client.post(
                 f"{self.api_url}/{method}",
                 headers={"Authorization": f"Bearer {self.token}"},
+                timeout=ANSWER_SECONDS,
                 **body,
             )
         except httpx.HTTPError as exc:  # network trouble or timeout: worth another try
