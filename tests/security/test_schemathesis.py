@@ -50,7 +50,7 @@ pytestmark = pytest.mark.filterwarnings(
 # that they did), few enough that the file runs in seconds. The slow job (`-m slow`) draws
 # many more, for the rarer inputs a short run does not reach.
 MAX_EXAMPLES = 20
-SLOW_MAX_EXAMPLES = 100
+SLOW_MAX_EXAMPLES = 50
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
