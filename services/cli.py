@@ -9,6 +9,8 @@ pulse token create | list | revoke   manage API tokens (docs/operations.md, Secu
 pulse deliveries skip --channel C    end the pending deliveries of a channel gone for good
 pulse accounts repartition           with scoring stopped, follow a new partition count
 pulse scorecard show | check FILE    print the built-in scorecard, or validate one
+pulse backtest --scorecard F --input EVENTS.jsonl [--compare G] [--json]
+                                     what a scorecard would fire on past events
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import ssl
@@ -73,6 +76,15 @@ def main(argv: list[str] | None = None) -> None:
     scorecard_actions.add_parser("show", help="print the built-in scorecard (docs/scorecard.md)")
     check_cmd = scorecard_actions.add_parser("check", help="validate a scorecard file")
     check_cmd.add_argument("file")
+    backtest_cmd = commands.add_parser(
+        "backtest", help="replay past events through a scorecard (nothing written or sent)"
+    )
+    backtest_cmd.add_argument("--scorecard", help="the scorecard file (default: built-in)")
+    backtest_cmd.add_argument(
+        "--input", required=True, help='events, one {"topic", "value"} JSON object per line'
+    )
+    backtest_cmd.add_argument("--compare", metavar="FILE", help="a second scorecard, side by side")
+    backtest_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     bench_cmd = commands.add_parser(
         "bench", help="measure throughput, latency and memory (services as child processes)"
     )
@@ -113,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         "demo": _demo,
         "migrate": _migrate,
         "scorecard": _scorecard,
+        "backtest": _backtest,
         "bench": _bench,
     }
     runners.update(dict.fromkeys(operator_commands, partial(_operate, operator_commands)))
@@ -324,6 +337,20 @@ async def _scorecard(args: argparse.Namespace, stop: asyncio.Event) -> None:
     card = loading.load(args.file)  # a ScorecardError names each problem's line
     tiers = ", ".join(str(t) for t in sorted(card.tiers)) or "none"
     print(f"{args.file}: valid, version {card.version}, tier overrides: {tiers}")
+
+
+async def _backtest(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    from pathlib import Path
+
+    from services.backtest import backtest, report_text
+    from services.scoring.scorecard.loading import load
+
+    cards = [load(args.scorecard), *([load(args.compare)] if args.compare else [])]
+    report = await asyncio.to_thread(backtest, Path(args.input), cards, sys.stderr)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(report_text(report), end="")
 
 
 async def _operate(
