@@ -13,6 +13,9 @@ works out once (the day, who is engaged, whether anyone was ever active) as argu
 
 from __future__ import annotations
 
+import fnmatch
+import functools
+import re
 from typing import Any
 
 from services.scoring.accounts.state import AccountState, Person
@@ -24,6 +27,9 @@ ACTIVITY_WINDOW_DAYS = 14
 TREND_DAYS = 7
 ADOPTION_TARGET = 5
 SUPPORT_PENALTY = {"urgent": 30, "high": 15, "normal": 5, "low": 2}
+# An open ticket nobody touched in this long, and a CSAT score this old, no longer say how
+# the account is doing today.
+SUPPORT_WINDOW_DAYS = 90
 
 Component = tuple[int | None, str]  # score (None: no data, left out of the average), why
 
@@ -68,32 +74,51 @@ def activity(state: AccountState, today: int, active: bool) -> Component:
     ), f"active on {active_days} of the last {observed} days"
 
 
-def support(state: AccountState) -> Component:
+def support(state: AccountState, today: int) -> Component:
+    oldest = today - SUPPORT_WINDOW_DAYS + 1
     penalty = opened = urgent = 0
     for ticket in state.tickets.values():
-        if ticket["status"] == "open":
+        if ticket["status"] == "open" and day_of(ticket["updated"] or ticket["opened"]) >= oldest:
             opened += 1
             penalty += SUPPORT_PENALTY[ticket["priority"]]
             urgent += ticket["priority"] in ("urgent", "high")
-    why = f"{opened} open tickets"
+    why = f"{opened} open tickets updated in the last {SUPPORT_WINDOW_DAYS} days"
     if urgent:
         why += f" ({urgent} high or urgent)"
-    recent_csat = [score for _, score in state.csat[-3:]]
+    recent_csat = [score for ts, score in state.csat[-3:] if day_of(ts) >= oldest]
     if recent_csat and sum(recent_csat) / len(recent_csat) <= 2:
         penalty += 20
         why += f", low satisfaction (CSAT {sum(recent_csat) / len(recent_csat):.1f})"
     return max(0, 100 - penalty), why
 
 
-def adoption(state: AccountState, today: int, window_days: int) -> Component:
+def adoption(state: AccountState, today: int, window_days: int, core: CoreFeatures) -> Component:
     if not state.features:
         return None, "no feature usage reported"
     first_day = today - window_days + 1
-    used = len([ts for ts in state.features.values() if day_of(ts) >= first_day])
+    used = len([f for f, ts in state.features.items() if day_of(ts) >= first_day and core.match(f)])
+    kind = "core features" if core.globs else "features"
     return (
         round(100 * min(used, ADOPTION_TARGET) / ADOPTION_TARGET),
-        f"{used} features used in the last {window_days} days",
+        f"{used} {kind} used in the last {window_days} days",
     )
+
+
+class CoreFeatures:
+    """The scorecard's core_features globs, compiled once per scorecard."""
+
+    def __init__(self, globs: tuple[str, ...]) -> None:
+        self.globs = globs
+        pattern = "|".join(fnmatch.translate(g) for g in globs)
+        self._match = re.compile(pattern).match if globs else None
+
+    def match(self, feature: str) -> bool:
+        return self._match is None or self._match(feature) is not None
+
+
+@functools.lru_cache(maxsize=64)
+def core_features(globs: tuple[str, ...]) -> CoreFeatures:
+    return CoreFeatures(globs)
 
 
 def usage_trend(state: AccountState, today: int, active: bool) -> Component:
@@ -133,8 +158,8 @@ def compute_health(
     parts = (
         ("engagement", engagement(len(engaged), active, window, target)),
         ("activity", activity(state, today, active)),
-        ("support", support(state)),
-        ("adoption", adoption(state, today, window)),
+        ("support", support(state, today)),
+        ("adoption", adoption(state, today, window, core_features(tuple(card.core_features)))),
         ("usage_trend", usage_trend(state, today, active)),
     )
     components = {}
