@@ -1,5 +1,5 @@
 """The reference run itself: the workload must exercise every trigger type, or the fault
-tests would compare little, and it must match what the workload implies (ground_truth.py),
+tests would compare little, and it must match what the workload implies (fault_checks.py),
 or every faulty run that equals it would be wrong too."""
 
 from __future__ import annotations
@@ -7,8 +7,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from tests.helpers.fault_checks import assert_matches_workload
 from tests.helpers.fault_workload import SMALL, WORKLOAD
+
+# Slow with the runs they check: the clean runs are the slow job's session fixtures.
+pytestmark = pytest.mark.slow
 
 
 async def test_the_clean_run_fires_every_kind_of_trigger_and_delivers_each_once(
