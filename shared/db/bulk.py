@@ -57,3 +57,17 @@ async def upsert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]
         index_elements=keys, set_={n: stmt.excluded[n] for n in names if n not in keys}
     )
     await conn.execute(stmt, rows)
+
+
+async def append(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows (an append-only table's, keys left to the database). Every row has the
+    same keys."""
+    if not rows:
+        return
+    names = list(rows[0])
+    if is_postgres(conn):
+        arrays = ", ".join(f"${i}::{_pg_type(table.c[name])}[]" for i, name in enumerate(names, 1))
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+        await conn.exec_driver_sql(sql, tuple([row[n] for row in rows] for n in names))
+        return
+    await conn.execute(table.insert(), rows)

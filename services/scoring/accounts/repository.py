@@ -17,7 +17,7 @@ from services.scoring.health.history import Point, trend
 from services.scoring.tables import accounts, accounts_layout, health_history, triggers
 from shared.clock import from_ts, utcnow
 from shared.contracts.triggers import TriggerEvent
-from shared.db.bulk import insert, upsert
+from shared.db.bulk import append, insert, upsert
 
 LOAD_CHUNK = 5000
 MOVE_CHUNK = 500  # account ids per UPDATE: within SQLite's limit on bound parameters
@@ -176,8 +176,7 @@ HISTORY_DAYS = 400
 
 
 async def store_points(conn: AsyncConnection, points: list[Point]) -> None:
-    if points:
-        await conn.execute(health_history.insert(), points)
+    await append(conn, health_history, points)
 
 
 async def prune_history(engine: AsyncEngine, now: float) -> None:
