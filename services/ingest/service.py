@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
@@ -82,6 +83,7 @@ class Ingest:
         # Set while a fetched batch is not committed: a failure then means reading it again.
         self._rewind_needed = False
         self._signal_partitions: int | None = None  # the count it routes by, from its first batch
+        self._partitions_checked = float("-inf")  # monotonic time of the last check
 
     async def run(self, stop: asyncio.Event) -> None:
         self.readiness.fail(PART, "connecting to Kafka")
@@ -136,8 +138,12 @@ class Ingest:
         self._rewind_needed = False
 
     async def _check_partitions(self) -> None:
+        started = time.monotonic()
+        if started - self._partitions_checked < self.settings.partition_check_seconds:
+            return
         topic = self.settings.topics.signals
         now = await current_partitions(self.producer, topic)
+        self._partitions_checked = started
         if self._signal_partitions is None:
             self._signal_partitions = now
             log.info("ingest: routing signals by the %d partitions of %s", now, topic)

@@ -24,7 +24,7 @@ async def test_ingest_stops_when_the_signals_partition_count_changes(
     settings_factory: Callable[..., UpSettings],
     producer: AIOKafkaProducer,
 ) -> None:
-    settings = settings_factory()
+    settings = settings_factory(partition_check_seconds=0)  # asks before every batch
     [moved] = accounts_moved(4, 8)
     usage_topic = settings.topics.product_usage
     with pytest.raises(PartitionsChanged, match="now has 8 partitions; this ingest routed acc"):
