@@ -10,17 +10,26 @@ from pydantic import Field, field_validator, model_validator
 from shared.config import BaseServiceSettings
 from shared.errors import ConfigurationError
 
-# What each removed PULSE_RULE_ variable became in the scorecard (docs/scorecard.md).
-RULE_VARIABLES = {
-    "PULSE_RULE_PLAN_LIMIT_FIRE_RATIO": "rules.plan_limit_80.fire_ratio",
-    "PULSE_RULE_PLAN_LIMIT_REARM_RATIO": "rules.plan_limit_80.rearm_ratio",
-    "PULSE_RULE_ENGAGED_WINDOW_DAYS": "rules.single_threaded.engaged_window_days",
-    "PULSE_RULE_SINGLE_THREADED_MIN_ENGAGED": "rules.single_threaded.min_engaged",
-    "PULSE_RULE_SINGLE_THREADED_HOLD_DAYS": "rules.single_threaded.hold_days",
-    "PULSE_RULE_HEALTH_RED_BELOW": "health.bands.red_below",
-    "PULSE_RULE_HEALTH_GREEN_FROM": "health.bands.green_from",
-    "PULSE_RULE_HEALTH_RED_REARM_MARGIN": "rules.health_red.rearm_margin",
-    "PULSE_RULES": "the scorecard file",
+_SCORECARD = "in a scorecard file (PULSE_SCORECARD; `pulse scorecard show` prints the default)"
+_DEDUP = "signal ids are remembered for PULSE_DEDUP_WINDOW_HOURS (default 24) after they arrive"
+# Variables of earlier versions, and what took each one's place: one left set is refused by
+# name rather than ignored without a word. Rule parameters moved to the scorecard (per tier);
+# a count of remembered ids made the dedup window inexact for busy accounts.
+REMOVED_VARIABLES = {
+    "PULSE_RULE_PLAN_LIMIT_FIRE_RATIO": f"set rules.plan_limit_80.fire_ratio {_SCORECARD}",
+    "PULSE_RULE_PLAN_LIMIT_REARM_RATIO": f"set rules.plan_limit_80.rearm_ratio {_SCORECARD}",
+    "PULSE_RULE_ENGAGED_WINDOW_DAYS": (
+        f"set rules.single_threaded.engaged_window_days {_SCORECARD}"
+    ),
+    "PULSE_RULE_SINGLE_THREADED_MIN_ENGAGED": (
+        f"set rules.single_threaded.min_engaged {_SCORECARD}"
+    ),
+    "PULSE_RULE_SINGLE_THREADED_HOLD_DAYS": f"set rules.single_threaded.hold_days {_SCORECARD}",
+    "PULSE_RULE_HEALTH_RED_BELOW": f"set health.bands.red_below {_SCORECARD}",
+    "PULSE_RULE_HEALTH_GREEN_FROM": f"set health.bands.green_from {_SCORECARD}",
+    "PULSE_RULE_HEALTH_RED_REARM_MARGIN": f"set rules.health_red.rearm_margin {_SCORECARD}",
+    "PULSE_DEDUP_WINDOW": f"{_DEDUP}, however many",
+    "PULSE_DEDUP_RETENTION_HOURS": _DEDUP,
 }
 
 
@@ -55,28 +64,13 @@ class ScoringSettings(BaseServiceSettings):
     trusted_proxies: str = ""
 
     @model_validator(mode="after")
-    def _refuse_rule_variables(self) -> ScoringSettings:
-        # The rules' parameters moved to the scorecard, per tier: a variable left set would
-        # otherwise be ignored without a word.
-        for name in sorted(os.environ):
-            if name.startswith("PULSE_RULE") and os.environ[name]:
-                now = RULE_VARIABLES.get(name, "the scorecard file")
-                raise ConfigurationError(
-                    f"{name} is no longer read: set {now} in a scorecard file "
-                    "(PULSE_SCORECARD; `pulse scorecard show` prints the default)"
-                )
-        return self
-
-    @model_validator(mode="after")
     def _refuse_removed(self) -> ScoringSettings:
-        # A count of ids made the window inexact for busy accounts: say so rather than
-        # silently ignore an operator's setting.
-        for name in ("PULSE_DEDUP_WINDOW", "PULSE_DEDUP_RETENTION_HOURS"):
-            if os.environ.get(name):
-                raise ConfigurationError(
-                    f"{name} is no longer read: signal ids are remembered for "
-                    "PULSE_DEDUP_WINDOW_HOURS (default 24) after they arrive, however many"
-                )
+        for name in sorted(os.environ):
+            instead = REMOVED_VARIABLES.get(name) or (
+                f"set the rules {_SCORECARD}" if name.startswith("PULSE_RULE") else None
+            )
+            if instead and os.environ[name]:
+                raise ConfigurationError(f"{name} is no longer read: {instead}")
         return self
 
     @field_validator("trusted_proxies")
