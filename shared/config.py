@@ -29,6 +29,7 @@ class Topics(BaseSettings):
     product_usage: str = "cs.product-usage"
     logins: str = "cs.logins"
     support: str = "cs.support"
+    surveys: str = "cs.surveys"
     accounts: str = "cs.accounts"
     stakeholders: str = "cs.stakeholders"
     signals: str = "cs.signals"
@@ -36,7 +37,14 @@ class Topics(BaseSettings):
     dead_letter: str = "cs.dead-letter"
 
     def inputs(self) -> list[str]:
-        return [self.product_usage, self.logins, self.support, self.accounts, self.stakeholders]
+        return [
+            self.product_usage,
+            self.logins,
+            self.support,
+            self.surveys,
+            self.accounts,
+            self.stakeholders,
+        ]
 
     def all(self) -> list[str]:
         return [*self.inputs(), self.signals, self.triggers, self.dead_letter]

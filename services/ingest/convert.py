@@ -33,6 +33,7 @@ def input_kinds(topics: Topics) -> dict[str, str]:
         topics.product_usage: "usage",
         topics.logins: "login",
         topics.support: "support",
+        topics.surveys: "survey",
         topics.accounts: "account",
         topics.stakeholders: "stakeholder",
     }

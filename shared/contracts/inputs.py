@@ -1,5 +1,5 @@
-"""The input topics' messages (cs.product-usage, cs.logins, cs.support, cs.accounts,
-cs.stakeholders): events and records as the contract defines them, and their checks.
+"""The input topics' messages (cs.product-usage, cs.logins, cs.support, cs.surveys,
+cs.accounts, cs.stakeholders): events and records as the contract defines them, and their checks.
 
 Every input message becomes either one signal on cs.signals (signals.py) or one dead letter
 with a reason.
@@ -71,6 +71,28 @@ class SupportEvent(Event):
     requester_email: Email | None = None
 
 
+SURVEY_SCALES = {"nps": (0, 10), "csat": (1, 5)}
+
+
+class SurveyEvent(Event):
+    """An NPS or CSAT answer; the respondent is matched to the account's people like a login."""
+
+    user_id: Id | None = None
+    email: Email | None = None
+    survey: Literal["nps", "csat"]
+    score: Annotated[int, Field(strict=True)]
+    comment: Annotated[str, StringConstraints(max_length=5000)] | None = None
+
+    @model_validator(mode="after")
+    def _respondent_and_scale(self) -> SurveyEvent:
+        if self.user_id is None and self.email is None:
+            raise ValueError("user_id or email is required (the respondent)")
+        low, high = SURVEY_SCALES[self.survey]
+        if not low <= self.score <= high:
+            raise ValueError(f"score: a {self.survey} score is an integer {low}..{high}")
+        return self
+
+
 class Csm(Message):
     name: Text | None = None
     email: Email | None = None
@@ -121,11 +143,12 @@ class StakeholderRecord(StakeholderFields):
     email: Email
 
 
-Kind = Literal["usage", "login", "support", "account", "stakeholder"]
+Kind = Literal["usage", "login", "support", "survey", "account", "stakeholder"]
 MODELS: dict[str, type[Message]] = {
     "usage": UsageEvent,
     "login": LoginEvent,
     "support": SupportEvent,
+    "survey": SurveyEvent,
     "account": AccountRecord,
     "stakeholder": StakeholderRecord,
 }

@@ -17,8 +17,8 @@ import orjson
 from shared.contracts.inputs import Event
 from shared.contracts.messages import Message, Rejected
 
-SignalKind = Literal["usage", "login", "support", "account", "stakeholder"]
-KINDS: frozenset[str] = frozenset(("usage", "login", "support", "account", "stakeholder"))
+SignalKind = Literal["usage", "login", "support", "survey", "account", "stakeholder"]
+KINDS: frozenset[str] = frozenset(("usage", "login", "support", "survey", "account", "stakeholder"))
 
 
 class UsageSignal(TypedDict):
@@ -64,6 +64,20 @@ class SupportSignal(TypedDict):
     requester_email: NotRequired[str]
 
 
+class SurveySignal(TypedDict):
+    kind: Literal["survey"]
+    signal_id: str
+    event_id: str
+    account_id: str
+    occurred_at: str
+    ts: float
+    user_id: NotRequired[str]
+    email: NotRequired[str]
+    survey: Literal["nps", "csat"]
+    score: int
+    comment: NotRequired[str]
+
+
 class CsmFields(TypedDict, total=False):
     name: str
     email: str
@@ -104,7 +118,7 @@ class StakeholderSignal(TypedDict):
     status: Literal["active", "left"]
 
 
-EventSignal = UsageSignal | LoginSignal | SupportSignal
+EventSignal = UsageSignal | LoginSignal | SupportSignal | SurveySignal
 RecordSignal = AccountSignal | StakeholderSignal
 Signal = EventSignal | RecordSignal
 

@@ -35,6 +35,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "category": "bug",
         "requester_email": "dana@acme.com",
     },
+    "survey": {
+        "event_id": "n-1",
+        "account_id": "acme",
+        "occurred_at": "2026-11-20T12:00:00Z",
+        "email": "dana@acme.com",
+        "survey": "nps",
+        "score": 9,
+        "comment": "love the exports",
+    },
     "account": {
         "account_id": "acme",
         "name": "Acme Corp",
@@ -59,13 +68,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
 }
 
-EVENT_KINDS = ("usage", "login", "support")
+EVENT_KINDS = ("usage", "login", "support", "survey")
 
 # Topics fields of shared.config.Topics, by kind.
 TOPIC_FIELDS = {
     "usage": "product_usage",
     "login": "logins",
     "support": "support",
+    "survey": "surveys",
     "account": "accounts",
     "stakeholder": "stakeholders",
 }
@@ -144,6 +154,14 @@ def bad_inputs(kind: str) -> list[tuple[str, bytes | None, str]]:
             ("unknown status", encode(example(kind, status="exploded")), "status"),
             ("csat 9", encode(example(kind, status="solved", csat=9)), "csat"),
             ("csat a string", encode(example(kind, status="solved", csat="5")), "csat"),
+        ],
+        "survey": [
+            ("no respondent", encode(example(kind, email=DROP)), "user_id or email"),
+            ("unknown survey", encode(example(kind, survey="ces")), "survey"),
+            ("nps 11", encode(example(kind, score=11)), "0..10"),
+            ("csat 0", encode(example(kind, survey="csat", score=0)), "1..5"),
+            ("score a string", encode(example(kind, score="9")), "score"),
+            ("score a fraction", encode(example(kind, score=8.5)), "score"),
         ],
         "account": [
             ("tier a string", encode(example(kind, tier="1")), "tier"),

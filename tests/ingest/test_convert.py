@@ -19,6 +19,7 @@ def test_every_input_topic_has_its_kind() -> None:
         "cs.product-usage": "usage",
         "cs.logins": "login",
         "cs.support": "support",
+        "cs.surveys": "survey",
         "cs.accounts": "account",
         "cs.stakeholders": "stakeholder",
     }
@@ -33,6 +34,20 @@ def test_event_keeps_its_event_id_and_is_keyed_by_account() -> None:
     assert signal["signal_id"] == "l-1"
     assert signal["occurred_at"] == "2026-11-20T09:58:00Z"
     assert signal["ts"] == datetime(2026, 11, 20, 9, 58, tzinfo=UTC).timestamp()
+
+
+def test_a_survey_answer_becomes_a_signal_naming_its_respondent() -> None:
+    value = orjson.dumps(example("survey", email="Dana@Acme.com"))
+    result = convert("survey", record(value, "cs.surveys"), max_bytes=1 << 20, latest=LATEST)
+    assert isinstance(result, Accepted)
+    signal = orjson.loads(result.value)
+    assert {k: signal[k] for k in ("kind", "signal_id", "survey", "score", "email")} == {
+        "kind": "survey",
+        "signal_id": "n-1",
+        "survey": "nps",
+        "score": 9,
+        "email": "dana@acme.com",
+    }
 
 
 def test_record_signal_id_is_its_position_and_time_so_redelivery_dedupes() -> None:
