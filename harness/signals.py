@@ -48,6 +48,19 @@ def support(account: str, day: float, ticket: str, status: str, **fields: Any) -
     }
 
 
+def survey(account: str, day: float, kind: str, score: int, **respondent: Any) -> dict[str, Any]:
+    """An NPS or CSAT answer; respondent: email= and/or user_id=."""
+    return {
+        "kind": "survey",
+        "signal_id": f"n-{next(_ids)}",
+        "account_id": account,
+        "ts": at(day),
+        "survey": kind,
+        "score": score,
+        **respondent,
+    }
+
+
 def account_record(
     account: str, limits: dict[str, float] | None = None, period: str = "month", **fields: Any
 ) -> dict[str, Any]:

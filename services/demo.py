@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 ARCHETYPES = ("healthy", "near_limit", "single_threaded", "slipping", "seats")
 HISTORY_DAYS = 40
 API_LIMIT = 100_000
+NPS = {"healthy": 10, "near_limit": 9, "single_threaded": 8, "slipping": 4, "seats": 9}
 
 
 def account_records(count: int) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -124,6 +125,20 @@ def history(count: int, now: datetime, seed: int = 7) -> Iterator[tuple[str, dic
                         "value": round(API_LIMIT * share / (days_in_month if this_month else 30)),
                     },
                 )
+            if day == HISTORY_DAYS // 2:  # the quarterly NPS survey
+                for user, _ in _people(kind, account_id)[:2]:
+                    seq += 1
+                    yield (
+                        "surveys",
+                        {
+                            "event_id": f"demo-n{seq}",
+                            "account_id": account_id,
+                            "occurred_at": iso(moment),
+                            "user_id": user,
+                            "survey": "nps",
+                            "score": NPS[kind] - rng.randint(0, 1),
+                        },
+                    )
             if kind == "slipping" and day in (HISTORY_DAYS - 4, HISTORY_DAYS - 3, HISTORY_DAYS - 2):
                 seq += 1
                 yield (

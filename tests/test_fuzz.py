@@ -86,6 +86,9 @@ FIELDS = [
     "plan",
     "role",
     "renewal_date",
+    "survey",
+    "score",
+    "comment",
 ]
 valid_base = {
     "event_id": "e-1",
@@ -96,6 +99,8 @@ valid_base = {
     "ticket_id": "T-1",
     "status": "opened",
     "email": "dana@acme.com",
+    "survey": "nps",
+    "score": 7,
 }
 messages = st.fixed_dictionaries({}, optional={f: hostile_values for f in FIELDS}).map(
     lambda extra: {**valid_base, **extra}
@@ -140,7 +145,10 @@ def test_nothing_accepted_can_crash_scoring(kind: str, message: dict[str, Any]) 
         assert math.isfinite(signal["ts"])
     state = AccountState(signal["account_id"], 0)
     apply_signal(state, signal, load(None), DedupWindow(3600.0), arrived=0.0)
-    assert 0 <= state.health["score"] <= 100
+    score = state.health["score"]
+    # No score only for an account named by a record alone, with the band that says so.
+    assert (score is None) == (state.now == 0.0) == (state.health["band"] == "none")
+    assert score is None or 0 <= score <= 100
     copy = unpack_account(state.account_id, 0, pack_account(state))
     assert copy.to_json() == state.to_json()
 

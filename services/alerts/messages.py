@@ -44,6 +44,8 @@ def title(trigger: TriggerEvent) -> str:
 def health_text(trigger: TriggerEvent) -> str:
     if trigger.health is None:
         return "unknown"
+    if trigger.health.score is None:
+        return "no score yet (no login, usage, ticket or survey)"
     return f"{trigger.health.score:g} ({trigger.health.band})"
 
 

@@ -30,7 +30,7 @@ accounts = Table(
     Column("account_id", String(200), primary_key=True),
     Column("partition", Integer, nullable=False),
     Column("name", String(500)),
-    Column("score", Integer, nullable=False),
+    Column("score", Integer),  # null: no component has data yet
     Column("band", String(10), nullable=False),
     Column("profile", Text),
     Column("health", Text, nullable=False),

@@ -39,7 +39,7 @@ CATEGORIES: dict[str, Category] = {
 
 
 class TriggerHealth(Message):
-    score: int | float
+    score: int | float | None  # None: no component has data yet
     band: str
 
 

@@ -83,7 +83,7 @@ async def test_history_is_served_oldest_first_in_pages(
         days = ["2026-09-01", "2026-09-02", "2026-09-03", "2026-09-04"]
         assert [p["at"][:10] for p in points] == days
         assert points[1]["score"] < points[0]["score"] and points[3]["score"] > points[2]["score"]
-        components = {"engagement", "activity", "support", "adoption", "usage_trend"}
+        components = {"adoption", "engagement", "activity", "relationship", "support", "sentiment"}
         assert set(points[0]["components"]) == components
 
         first = (await api.get("/v1/accounts/acme/history?limit=3")).json()

@@ -156,7 +156,14 @@ def test_new_account_is_not_red_but_an_abandoned_one_is() -> None:
     assert run(acme, support("acme", 50, "T2", "opened", priority="urgent")) == []
     assert run(acme, login("acme", "u1", 55)) == []
     components = acme.health["components"]
-    assert set(components) == {"engagement", "activity", "support", "adoption", "usage_trend"}
+    assert set(components) == {
+        "adoption",
+        "engagement",
+        "activity",
+        "relationship",
+        "support",
+        "sentiment",
+    }
     assert all(c["why"] for c in components.values())
 
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from harness.signals import account_record, login, usage
+from harness.signals import account_record, login, survey, usage
 from harness.waiting import wait_for
 from services.cli import UpSettings
 from services.scoring.accounts.apply import apply_signal, refresh_health
@@ -251,25 +251,31 @@ async def test_api_write_applies_in_order_with_events_and_the_list_is_worst_firs
     scoring_settings: UpSettings, engine: AsyncEngine, send: Any
 ) -> None:
     async with scoring(scoring_settings, engine) as api:
-        # Three accounts of different health: active, quiet, and never active.
+        # Accounts of different health: active, quiet, and two never active.
         await send(*(login("busy", f"u{i}", d) for d in range(3) for i in range(4)))
         await send(login("quiet", "u1", 0), login("quiet", "u1", 20))
-        assert (await api.put("/v1/accounts/idle", json={"name": "Idle"})).status_code == 200
+        for idle in ("idle", "dormant"):
+            put = await api.put(f"/v1/accounts/{idle}", json={"name": idle.title()})
+            assert put.status_code == 200
 
-        async def three() -> bool:
-            return len((await _json(api, "/v1/accounts"))["accounts"]) == 3
+        async def four() -> bool:
+            return len((await _json(api, "/v1/accounts"))["accounts"]) == 4
 
-        await wait_for(three, what="three accounts")
-        page1 = await _json(api, "/v1/accounts?limit=2")
-        page2 = await _json(api, f"/v1/accounts?limit=2&cursor={page1['next_cursor']}")
-        listed = page1["accounts"] + page2["accounts"]
+        await wait_for(four, what="four accounts")
+        page1 = await _json(api, "/v1/accounts?limit=3")
+        page2 = await _json(api, f"/v1/accounts?limit=3&cursor={page1['next_cursor']}")
         assert page2["next_cursor"] is None
-        scores = [a["score"] for a in listed]
-        assert scores == sorted(scores)
-        # Ties (a record alone scores on support only) are broken by account id.
-        assert [a["account_id"] for a in listed] == ["quiet", "busy", "idle"]
+        listed = page1["accounts"] + page2["accounts"]
+        # Worst first; accounts named only by a record have no score and come last, by id.
+        assert [a["account_id"] for a in listed] == ["quiet", "busy", "dormant", "idle"]
+        assert listed[0]["score"] < listed[1]["score"]
+        assert [(a["score"], a["band"]) for a in listed[2:]] == [(None, "none"), (None, "none")]
+        after_null = await _json(api, f"/v1/accounts?limit=1&cursor={page1['next_cursor']}")
+        assert [a["account_id"] for a in after_null["accounts"]] == ["idle"]
         red = await _json(api, "/v1/accounts?band=red")
         assert all(a["band"] == "red" for a in red["accounts"])
+        unscored = await _json(api, "/v1/accounts?band=none")
+        assert [a["account_id"] for a in unscored["accounts"]] == ["dormant", "idle"]
         people = await _json(api, "/v1/accounts/busy/stakeholders")
         assert len(people["stakeholders"]) == 4 and all(
             p["engaged"] for p in people["stakeholders"]
@@ -384,3 +390,26 @@ async def test_the_clock_tick_fires_a_time_driven_trigger_for_a_live_account(
         # No event is dated today: only the wall-clock tick could have fired it today.
         assert trigger["fired_at"] >= iso(today)
         assert trigger["details"]["held_days"] == 7
+
+
+async def test_survey_answers_move_sentiment_and_the_health_explains_it(
+    scoring_settings: UpSettings, engine: AsyncEngine, send: Any
+) -> None:
+    async with scoring(scoring_settings, engine) as api:
+        await send(
+            login("surveyed", "u1", 0, email="dana@surveyed.com"),
+            survey("surveyed", 1, "nps", 3, email="dana@surveyed.com"),
+            survey("surveyed", 1, "nps", 10, user_id="u2"),
+            survey("surveyed", 2, "nps", 10, email="DANA@surveyed.com"),  # Dana again, happier
+        )
+
+        async def sentiment() -> dict[str, Any] | None:
+            answer = await api.get("/v1/accounts/surveyed/health")
+            if answer.status_code != 200:
+                return None
+            component = answer.json()["components"]["sentiment"]
+            return component if component["inputs"].get("promoters") == 2 else None
+
+        component = await wait_for(sentiment, what="both promoters in sentiment")
+        assert component["score"] == 100
+        assert component["why"] == "NPS +100 from 2 respondents in the last 180 days"

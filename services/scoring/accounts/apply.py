@@ -9,6 +9,7 @@ from __future__ import annotations
 from services.scoring.accounts.state import (
     CSAT_KEPT,
     RECORDS_KEPT,
+    RESPONDENTS_KEPT,
     AccountState,
     DedupWindow,
     signal_key,
@@ -24,10 +25,12 @@ from services.scoring.triggers.rules import (
     health_of,
 )
 from shared.contracts.signals import (
+    EventSignal,
     LoginSignal,
     RecordSignal,
     Signal,
     SupportSignal,
+    SurveySignal,
     UsageSignal,
 )
 from shared.contracts.triggers import TriggerEvent
@@ -75,6 +78,8 @@ def _apply(state: AccountState, signal: Signal, scorecard: Scorecard) -> list[Tr
         touched = _apply_login(state, signal, ts)
     elif signal["kind"] == "support":
         _apply_support(state, signal, ts)
+    elif signal["kind"] == "survey":
+        _apply_survey(state, signal, ts)
     else:
         raise ValueError(f"unknown signal kind {signal['kind']!r}")
     if quiet:
@@ -84,7 +89,7 @@ def _apply(state: AccountState, signal: Signal, scorecard: Scorecard) -> list[Tr
 
 def is_quiet(
     state: AccountState,
-    signal: UsageSignal | LoginSignal | SupportSignal,
+    signal: EventSignal,
     ts: float,
     rules: Card,
 ) -> bool:
@@ -92,7 +97,7 @@ def is_quiet(
     usage or a login, on the account's current day, by someone already engaged (with no new
     department), while health_red is not firing. Most events are; skipping the evaluation
     for them gives the same scores and triggers at a fraction of the cost."""
-    if signal["kind"] == "support" or state.now == 0.0:
+    if signal["kind"] == "support" or signal["kind"] == "survey" or state.now == 0.0:
         return False
     today = day_of(state.now)
     if day_of(ts) != today or state.rules.get("health_red", {}).get("state") == "firing":
@@ -202,6 +207,10 @@ def _apply_support(state: AccountState, signal: SupportSignal, ts: float) -> Non
         signal["ticket_id"],
         {"status": "open", "priority": "normal", "category": "other", "opened": ts, "updated": 0.0},
     )
+    if signal["status"] == "opened" and not ticket.get("counted"):
+        ticket["counted"] = True
+        day = day_of(ts)
+        state.opened_days[day] = state.opened_days.get(day, 0) + 1
     if ts >= ticket["updated"]:
         status = signal["status"]
         if status in ("solved", "closed"):
@@ -217,6 +226,26 @@ def _apply_support(state: AccountState, signal: SupportSignal, ts: float) -> Non
         ticket["requested_feature"] = signal["requested_feature"]
     if "csat" in signal:
         state.csat = sorted([*state.csat, [ts, float(signal["csat"])]])[-CSAT_KEPT:]
+
+
+def _apply_survey(state: AccountState, signal: SurveySignal, ts: float) -> None:
+    """Keep each respondent's latest NPS answer and the latest CSAT answers (sentiment)."""
+    score = float(signal["score"])
+    if signal["survey"] == "csat":
+        state.survey_csat = sorted([*state.survey_csat, [ts, score]])[-CSAT_KEPT:]
+        return
+    respondent = respondent_of(signal)
+    if ts >= state.nps.get(respondent, (0.0, 0.0))[0]:
+        state.nps[respondent] = [ts, score]
+    if len(state.nps) > RESPONDENTS_KEPT:
+        oldest = min(state.nps, key=lambda r: state.nps[r][0])
+        del state.nps[oldest]
+
+
+def respondent_of(signal: SurveySignal) -> str:
+    """The lower-cased email, else the user_id (docs/contract.md, the trigger catalogue)."""
+    email = signal.get("email")
+    return email.lower() if email else signal.get("user_id", "")
 
 
 def _apply_record(

@@ -22,6 +22,9 @@ FEATURE_DAYS = 90
 CLOSED_TICKET_DAYS = 30
 USAGE_MONTHS = 14
 CSAT_KEPT = 10
+OPENED_DAYS = 91  # tickets opened per day: the support component's and support_spike's reach
+SURVEY_DAYS = 180
+RESPONDENTS_KEPT = 200
 RECORDS_KEPT = 16
 
 
@@ -65,7 +68,10 @@ class AccountState:
     activity: dict[int, int] = field(default_factory=dict)  # day -> login and usage events
     features: dict[str, float] = field(default_factory=dict)  # feature -> last used
     tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    csat: list[list[float]] = field(default_factory=list)  # [ts, score], oldest first
+    csat: list[list[float]] = field(default_factory=list)  # tickets' [ts, score], oldest first
+    opened_days: dict[int, int] = field(default_factory=dict)  # day -> tickets opened
+    nps: dict[str, list[float]] = field(default_factory=dict)  # respondent -> latest [ts, score]
+    survey_csat: list[list[float]] = field(default_factory=list)  # [ts, score], oldest first
     # signal_keys in two generations, oldest first: those that arrived since seen_since
     # (arrival: epoch seconds, when ingest published the signal), and the generation before.
     seen: dict[int, None] = field(default_factory=dict)
@@ -132,8 +138,17 @@ class AccountState:
                 del self.activity[day]
         oldest = self.now - FEATURE_DAYS * DAY
         if self.features and min(self.features.values()) < oldest:
-            for feature in [f for f, ts in self.features.items() if ts < oldest]:
+            # The newest feature stays: an account that reported features and stopped using
+            # them has adoption 0, not adoption without data.
+            newest = max(self.features, key=self.features.__getitem__)
+            for feature in [f for f, ts in self.features.items() if ts < oldest and f != newest]:
                 del self.features[feature]
+        if self.opened_days and min(self.opened_days) <= day_of(self.now) - OPENED_DAYS:
+            for day in [d for d in self.opened_days if d <= day_of(self.now) - OPENED_DAYS]:
+                del self.opened_days[day]
+        oldest = self.now - SURVEY_DAYS * DAY
+        for respondent in [r for r, (ts, _) in self.nps.items() if ts < oldest]:
+            del self.nps[respondent]
         oldest = self.now - CLOSED_TICKET_DAYS * DAY
         for tid in [
             t
@@ -210,6 +225,9 @@ class AccountState:
             "features": self.features,
             "tickets": self.tickets,
             "csat": self.csat,
+            "opened_days": list(self.opened_days.items()),
+            "nps": self.nps,
+            "survey_csat": self.survey_csat,
             "seen": list(self.seen),
             "seen_before": list(self.seen_before),
             "seen_since": self.seen_since,
@@ -244,6 +262,9 @@ class AccountState:
             features=data["features"],
             tickets=data["tickets"],
             csat=data["csat"],
+            opened_days={int(d): n for d, n in data.get("opened_days", ())},
+            nps=data.get("nps", {}),
+            survey_csat=data.get("survey_csat", []),
             seen=dict.fromkeys(data["seen"]),
             # Stored before generations: all of it counts as the one before the next.
             seen_before=dict.fromkeys(data.get("seen_before", ())),

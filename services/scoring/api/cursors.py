@@ -36,6 +36,10 @@ def score_part(value: Any) -> int:
     return value
 
 
+def optional_score_part(value: Any) -> int | None:
+    return None if value is None else score_part(value)
+
+
 def text_part(value: Any) -> str:
     if not isinstance(value, str) or not storable(value):
         raise ValueError

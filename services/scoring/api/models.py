@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from shared.contracts.inputs import AccountRecord
 from shared.contracts.triggers import TriggerEvent
 
-Band = Literal["green", "yellow", "red"]
+# none: no component has data yet (an account named only by a record), and no score.
+Band = Literal["green", "yellow", "red", "none"]
 TriggerType = Literal["plan_limit_80", "single_threaded", "health_red"]
 Score = Annotated[int, Field(ge=0, le=100)]
 # As in shared/events.py's StakeholderFields; people seen only in events are users.
@@ -44,7 +45,7 @@ class Invalid(BaseModel):
 
 
 class Brief(BaseModel):
-    score: Score
+    score: Score | None
     band: Band
 
 
@@ -68,7 +69,7 @@ class Account(AccountRecord):
 class AccountItem(BaseModel):
     account_id: str
     name: str | None
-    score: Score
+    score: Score | None
     band: Band
     updated_at: datetime
 
@@ -79,9 +80,12 @@ class AccountPage(BaseModel):
 
 
 class Component(BaseModel):
-    score: Score | None = Field(description="null without data")
-    weight: int
+    score: Score | None = Field(description="null without data (left out of the score)")
+    weight: float
     why: str
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="the numbers the score came from"
+    )
 
 
 class ActiveTrigger(BaseModel):
@@ -99,7 +103,7 @@ class Trend(BaseModel):
 
 class Health(BaseModel):
     account_id: str
-    score: Score
+    score: Score | None = Field(description="null when no component has data (band none)")
     band: Band
     components: dict[str, Component]
     active_triggers: list[ActiveTrigger]
@@ -139,7 +143,7 @@ class Cause(BaseModel):
 
 class HistoryPoint(BaseModel):
     at: datetime = Field(description="event time of the change")
-    score: Score
+    score: Score | None
     band: Band
     components: dict[str, int | float | None] = Field(description="each component's score")
     cause: Cause

@@ -1,10 +1,14 @@
-"""The health score: a weighted average of named components, each with its reason.
+"""The health score: a weighted average of six named components, each with its reason and
+the numbers it came from (docs/contract.md, "Health").
 
-Pure functions of an account's state and a point in event time. A component with no data
-(no login or usage yet, no feature events ever, less than two weeks of history) is left out
-of the average rather than counted as zero, so a new account is not red merely for being new;
-support always has data (no open ticket is a fact), so an account has a score from its first
-record or event.
+Pure functions of an account's state, a point in event time and the scorecard of the
+account's tier. A component without data is left out of the average rather than counted as
+zero, so a new account is not red merely for being new; an account with no component data at
+all (named by a record, no event yet) has no score and the band "none".
+
+A component gets its data from an event that carries it (a login, a feature used, a ticket,
+a survey answer, a stakeholder's role or department), never from time passing alone: the score
+moves because the customer did something, or because what they did has aged out of a window.
 
 Scoring evaluates health at every event that starts an account's day (most events, when
 accounts are many and each sends a few a day), so the components take what compute_health
@@ -22,16 +26,27 @@ from services.scoring.accounts.state import AccountState, Person
 from services.scoring.accounts.time import day_of
 from services.scoring.scorecard.model import Card
 
-WEIGHTS = {"engagement": 30, "activity": 25, "support": 20, "adoption": 15, "usage_trend": 10}
+COMPONENTS = ("adoption", "engagement", "activity", "relationship", "support", "sentiment")
 ACTIVITY_WINDOW_DAYS = 14
-TREND_DAYS = 7
 ADOPTION_TARGET = 5
 SUPPORT_PENALTY = {"urgent": 30, "high": 15, "normal": 5, "low": 2}
 # An open ticket nobody touched in this long, and a CSAT score this old, no longer say how
 # the account is doing today.
 SUPPORT_WINDOW_DAYS = 90
+# The ticket rate: tickets opened in the last RATE_DAYS against the account's own rate over
+# the RATE_BASELINE_DAYS before them.
+RATE_DAYS = 30
+RATE_BASELINE_DAYS = 60
+RATE_MIN_TICKETS = 3
+RATE_FACTOR = 2
+RATE_PENALTY = 15
+LOW_CSAT_PENALTY = 20
+SENTIMENT_WINDOW_DAYS = 180
+BREADTH_TARGET = 3  # departments among the engaged people
+BREADTH_POINTS, CHAMPION_POINTS, SPONSOR_POINTS = 40, 30, 30
 
-Component = tuple[int | None, str]  # score (None: no data, left out of the average), why
+# score (None: no data, left out of the average), why, inputs (the numbers it came from)
+Component = tuple[int | None, str, dict[str, Any]]
 
 
 def is_engaged(person: Person, today: int, window_days: int) -> bool:
@@ -53,28 +68,90 @@ def has_activity(state: AccountState) -> bool:
     return bool(state.activity) or any(p["last_seen"] for p in state.people.values())
 
 
+NO_ACTIVITY: Component = (None, "no login or usage yet", {})
+
+
+def adoption(state: AccountState, today: int, window_days: int, core: CoreFeatures) -> Component:
+    if not state.features:
+        return None, "no feature usage reported", {}
+    first_day = today - window_days + 1
+    used = len([f for f, ts in state.features.items() if day_of(ts) >= first_day and core.match(f)])
+    kind = "core features" if core.globs else "features"
+    return (
+        round(100 * min(used, ADOPTION_TARGET) / ADOPTION_TARGET),
+        f"{used} {kind} used in the last {window_days} days ({ADOPTION_TARGET} or more wanted)",
+        {"core_features_used": used, "target": ADOPTION_TARGET, "window_days": window_days},
+    )
+
+
 def engagement(engaged: int, active: bool, window_days: int, wanted: int) -> Component:
     if not active:
-        return None, "no login or usage yet"
+        return NO_ACTIVITY
     return (
         round(100 * min(engaged, wanted) / wanted),
         f"{engaged} engaged stakeholder{'' if engaged == 1 else 's'} "
         f"in the last {window_days} days ({wanted} or more wanted)",
+        {"engaged": engaged, "wanted": wanted, "window_days": window_days},
     )
 
 
 def activity(state: AccountState, today: int, active: bool) -> Component:
     if not active:
-        return None, "no login or usage yet"
+        return NO_ACTIVITY
     observed = min(ACTIVITY_WINDOW_DAYS, today - day_of(state.first_seen) + 1)
     days = state.activity
     active_days = len([d for d in range(today - observed + 1, today + 1) if days.get(d)])
-    return round(
-        100 * active_days / observed
-    ), f"active on {active_days} of the last {observed} days"
+    return (
+        round(100 * active_days / observed),
+        f"active on {active_days} of the last {observed} days",
+        {"active_days": active_days, "days": observed},
+    )
+
+
+def relationship(engaged: list[Person], state: AccountState, active: bool) -> Component:
+    """Breadth across departments among the engaged people, and a champion and an executive
+    sponsor who are there (status active) and engaged: a relationship that survives one
+    person leaving."""
+    if not active:
+        return NO_ACTIVITY
+    presence = {"champion": "none", "executive_sponsor": "none"}
+    known = False
+    for person in state.people.values():
+        role = person.get("role") or "user"
+        known = known or role != "user" or bool(person.get("department"))
+        if role in presence and person.get("status") != "left":
+            presence[role] = "not engaged"
+    if not known:
+        return None, "no department or role known (send stakeholder records)", {}
+    for person in engaged:
+        if person.get("role") in presence:
+            presence[person["role"]] = "engaged"
+    departments = sorted({d for p in engaged if (d := p.get("department"))})
+    champion, sponsor = presence["champion"], presence["executive_sponsor"]
+    score = (
+        BREADTH_POINTS * min(len(departments), BREADTH_TARGET) / BREADTH_TARGET
+        + CHAMPION_POINTS * _PRESENCE_SHARE[champion]
+        + SPONSOR_POINTS * _PRESENCE_SHARE[sponsor]
+    )
+    named = f"engaged people in {len(departments)} department{'' if len(departments) == 1 else 's'}"
+    return (
+        round(score),
+        f"{named} ({BREADTH_TARGET} or more wanted); {_said('champion', champion)}; "
+        f"{_said('executive sponsor', sponsor)}",
+        {"departments": departments, "champion": champion, "executive_sponsor": sponsor},
+    )
+
+
+_PRESENCE_SHARE = {"engaged": 1.0, "not engaged": 0.5, "none": 0.0}
+
+
+def _said(role: str, presence: str) -> str:
+    return f"no {role}" if presence == "none" else f"{role} {presence}"
 
 
 def support(state: AccountState, today: int) -> Component:
+    if state.now == 0.0:
+        return None, "no event yet", {}
     oldest = today - SUPPORT_WINDOW_DAYS + 1
     penalty = opened = urgent = 0
     for ticket in state.tickets.values():
@@ -85,23 +162,65 @@ def support(state: AccountState, today: int) -> Component:
     why = f"{opened} open tickets updated in the last {SUPPORT_WINDOW_DAYS} days"
     if urgent:
         why += f" ({urgent} high or urgent)"
+    recent, baseline = ticket_rate(state, today)
+    if recent >= RATE_MIN_TICKETS and recent >= RATE_FACTOR * baseline:
+        penalty += RATE_PENALTY
+        why += f", {recent} tickets opened in {RATE_DAYS} days (usually {baseline:g})"
     recent_csat = [score for ts, score in state.csat[-3:] if day_of(ts) >= oldest]
-    if recent_csat and sum(recent_csat) / len(recent_csat) <= 2:
-        penalty += 20
-        why += f", low satisfaction (CSAT {sum(recent_csat) / len(recent_csat):.1f})"
-    return max(0, 100 - penalty), why
+    csat = round(sum(recent_csat) / len(recent_csat), 1) if recent_csat else None
+    if csat is not None and csat <= 2:
+        penalty += LOW_CSAT_PENALTY
+        why += f", low satisfaction (CSAT {csat:.1f})"
+    inputs = {
+        "open_tickets": opened,
+        "high_or_urgent": urgent,
+        "opened_last_30_days": recent,
+        "usual_per_30_days": baseline,
+        "csat": csat,
+    }
+    return max(0, 100 - penalty), why, inputs
 
 
-def adoption(state: AccountState, today: int, window_days: int, core: CoreFeatures) -> Component:
-    if not state.features:
-        return None, "no feature usage reported"
-    first_day = today - window_days + 1
-    used = len([f for f, ts in state.features.items() if day_of(ts) >= first_day and core.match(f)])
-    kind = "core features" if core.globs else "features"
-    return (
-        round(100 * min(used, ADOPTION_TARGET) / ADOPTION_TARGET),
-        f"{used} {kind} used in the last {window_days} days",
-    )
+def ticket_rate(state: AccountState, today: int) -> tuple[int, float]:
+    """Tickets opened in the last RATE_DAYS days, and the account's usual number per
+    RATE_DAYS over the RATE_BASELINE_DAYS before them."""
+    recent = before = 0
+    for day, count in state.opened_days.items():
+        age = today - day
+        if 0 <= age < RATE_DAYS:
+            recent += count
+        elif RATE_DAYS <= age < RATE_DAYS + RATE_BASELINE_DAYS:
+            before += count
+    return recent, round(before * RATE_DAYS / RATE_BASELINE_DAYS, 1)
+
+
+def sentiment(state: AccountState, today: int) -> Component:
+    """The latest NPS answer of each respondent and the CSAT survey answers, of the last
+    SENTIMENT_WINDOW_DAYS days: NPS mapped from -100..100 to 0..100, CSAT from 1..5 to 0..100,
+    and the mean of the two when both have answers."""
+    oldest = today - SENTIMENT_WINDOW_DAYS + 1
+    nps = [score for ts, score in state.nps.values() if day_of(ts) >= oldest]
+    csat = [score for ts, score in state.survey_csat if day_of(ts) >= oldest]
+    if not nps and not csat:
+        why = f"no survey answer in the last {SENTIMENT_WINDOW_DAYS} days"
+        return None, why, {}
+    parts: list[float] = []
+    reasons: list[str] = []
+    inputs: dict[str, Any] = {}
+    if nps:
+        promoters = len([s for s in nps if s >= 9])
+        detractors = len([s for s in nps if s <= 6])
+        net = round(100 * (promoters - detractors) / len(nps))
+        parts.append((net + 100) / 2)
+        reasons.append(f"NPS {net:+d} from {len(nps)} respondent{'' if len(nps) == 1 else 's'}")
+        inputs.update(nps=net, respondents=len(nps), promoters=promoters, detractors=detractors)
+    if csat:
+        mean = round(sum(csat) / len(csat), 1)
+        parts.append(100 * (mean - 1) / 4)
+        reasons.append(f"CSAT {mean:.1f} of 5 from {len(csat)} answers")
+        inputs.update(csat=mean, csat_answers=len(csat))
+    why = " and ".join(reasons) + f" in the last {SENTIMENT_WINDOW_DAYS} days"
+    return round(sum(parts) / len(parts)), why, inputs
 
 
 class CoreFeatures:
@@ -121,24 +240,9 @@ def core_features(globs: tuple[str, ...]) -> CoreFeatures:
     return CoreFeatures(globs)
 
 
-def usage_trend(state: AccountState, today: int, active: bool) -> Component:
-    if not active or today - day_of(state.first_seen) + 1 < 2 * TREND_DAYS:
-        return None, "less than two weeks of history"
-    days = state.activity
-    recent = sum([days.get(d, 0) for d in range(today - TREND_DAYS + 1, today + 1)])
-    before = sum(
-        [days.get(d, 0) for d in range(today - 2 * TREND_DAYS + 1, today - TREND_DAYS + 1)]
-    )
-    if before == 0:
-        return (100 if recent else 0), f"{recent} events this week, none the week before"
-    change = round(100 * (recent - before) / before)
-    return (
-        round(100 * min(1.0, recent / before)),
-        f"activity {change:+d}% week over week ({recent} vs {before} events)",
-    )
-
-
-def band_of(score: int, red_below: int, green_from: int) -> str:
+def band_of(score: int | None, red_below: int, green_from: int) -> str:
+    if score is None:
+        return "none"
     if score >= green_from:
         return "green"
     return "yellow" if score >= red_below else "red"
@@ -147,33 +251,44 @@ def band_of(score: int, red_below: int, green_from: int) -> str:
 def compute_health(
     state: AccountState, at: float, card: Card, engaged: list[Person] | None = None
 ) -> dict[str, Any]:
-    """{"score", "band", "components": {name: {"score", "weight", "why"}}} at event time `at`.
-    `engaged`, when the caller has it, is engaged_people(state, at, the engaged window)."""
+    """{"score", "band", "components": {name: {"score", "weight", "why", "inputs"}},
+    "scorecard_version"} at event time `at`. `engaged`, when the caller has it, is
+    engaged_people(state, at, the engaged window)."""
     today = day_of(at)
     window = card.rules.single_threaded.engaged_window_days
     if engaged is None:
         engaged = engaged_people(state, at, window)
     active = has_activity(state)
-    target = card.rules.single_threaded.min_engaged
-    parts = (
-        ("engagement", engagement(len(engaged), active, window, target)),
-        ("activity", activity(state, today, active)),
-        ("support", support(state, today)),
-        ("adoption", adoption(state, today, window, core_features(tuple(card.core_features)))),
-        ("usage_trend", usage_trend(state, today, active)),
-    )
+    adoption_window = card.rules.low_adoption.window_days
+    parts = {
+        "adoption": adoption(
+            state, today, adoption_window, core_features(tuple(card.core_features))
+        ),
+        "engagement": engagement(
+            len(engaged), active, window, card.rules.single_threaded.min_engaged
+        ),
+        "activity": activity(state, today, active),
+        "relationship": relationship(engaged, state, active),
+        "support": support(state, today),
+        "sentiment": sentiment(state, today),
+    }
+    weights = card.health.weights
     components = {}
-    counted_weight = weighted = 0
-    for name, (score, why) in parts:
-        weight = WEIGHTS[name]
-        components[name] = {"score": score, "weight": weight, "why": why}
+    counted_weight = weighted = 0.0
+    for name, (score, why, inputs) in parts.items():
+        weight = getattr(weights, name)
+        components[name] = {"score": score, "weight": _number(weight), "why": why, "inputs": inputs}
         if score is not None:
             counted_weight += weight
             weighted += weight * score
-    total = round(weighted / counted_weight)
+    total = round(weighted / counted_weight) if counted_weight else None
     return {
         "score": total,
         "band": band_of(total, card.health.bands.red_below, card.health.bands.green_from),
         "components": components,
         "scorecard_version": card.version,
     }
+
+
+def _number(weight: float) -> int | float:
+    return int(weight) if weight.is_integer() else weight

@@ -195,6 +195,8 @@ def check_health_red(state: AccountState, at: float, card: Card) -> TriggerEvent
         return None
     red_below, margin = card.health.bands.red_below, card.rules.health_red.rearm_margin
     score = state.health["score"]
+    if score is None:  # no data to judge by (contract: not judged)
+        return None
     rule = state.rules.setdefault("health_red", {"state": "inactive", "since": 0.0})
     if rule["state"] == "firing":
         if score >= red_below + margin:

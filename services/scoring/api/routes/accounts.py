@@ -7,13 +7,18 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from services.scoring.accounts.views import usage_view
 from services.scoring.api import models
 from services.scoring.api.account_rows import HEALTH_COLUMNS, account_row, health_json, state_of
 from services.scoring.api.answers import read_answers, write_answers
-from services.scoring.api.cursors import decode_cursor, encode_cursor, score_part, text_part
+from services.scoring.api.cursors import (
+    decode_cursor,
+    encode_cursor,
+    optional_score_part,
+    text_part,
+)
 from services.scoring.api.deps import Reads, Writer
 from services.scoring.api.params import AccountId
 from services.scoring.tables import accounts
@@ -53,27 +58,24 @@ async def list_accounts(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
+    """Worst first; accounts without a score (band none) after every scored one."""
+    score = accounts.c.score
     query = (
         select(
             accounts.c.account_id,
             accounts.c.name,
-            accounts.c.score,
+            score,
             accounts.c.band,
             accounts.c.updated_at,
         )
-        .order_by(accounts.c.score, accounts.c.account_id)
+        .order_by(score.asc().nulls_last(), accounts.c.account_id)
         .limit(limit + 1)
     )
     if band:
         query = query.where(accounts.c.band == band)
     if cursor:
-        score, after = decode_cursor(cursor, score_part, text_part)
-        query = query.where(
-            or_(
-                accounts.c.score > score,
-                and_(accounts.c.score == score, accounts.c.account_id > after),
-            )
-        )
+        last_score, after = decode_cursor(cursor, optional_score_part, text_part)
+        query = query.where(_after(last_score, after))
     rows = await read_rows(reads, query)
     more = len(rows) > limit
     last = rows[limit - 1] if more else None
@@ -81,6 +83,18 @@ async def list_accounts(
         "accounts": [_listed(row) for row in rows[:limit]],
         "next_cursor": encode_cursor([last.score, last.account_id]) if last else None,
     }
+
+
+def _after(last_score: int | None, after: str) -> ColumnElement[bool]:
+    """The rows after (last_score, after) in the list's order."""
+    score, account_id = accounts.c.score, accounts.c.account_id
+    if last_score is None:
+        return and_(score.is_(None), account_id > after)
+    return or_(
+        score > last_score,
+        and_(score == last_score, account_id > after),
+        score.is_(None),
+    )
 
 
 def _listed(row: Any) -> dict[str, Any]:
