@@ -1,22 +1,25 @@
 """`pulse backtest`: what a scorecard would have fired on past events, before it is switched on.
 
-Contract events (one {"topic", "value"} JSON object per line) go through ingest's checks and
-scoring's rules in memory, exactly as live, for one scorecard or two side by side; nothing is
-written and nothing is sent. Each line is an arrival: events are deduplicated by event_id
-within the scorecard's window of their own time, as a live replay would be.
+Contract events (one {"topic", "value"} JSON object per line, or the input topics read from
+their beginning) go through ingest's checks and scoring's rules in memory, exactly as live, for
+one scorecard or two side by side; nothing is written, sent or committed. Each record is an
+arrival: events are deduplicated by event_id within the window of their own time, as a live
+replay would be.
 """
 
 from __future__ import annotations
 
+import heapq
 import time
-from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections import Counter, defaultdict, deque
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from aiokafka.structs import ConsumerRecord
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from services.ingest.convert import Accepted, convert, input_kinds
 from services.scoring.accounts.apply import apply_signal
@@ -24,8 +27,10 @@ from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.scorecard.loading import Scorecard
 from services.scoring.settings import ScoringSettings
 from shared.clock import utcnow
+from shared.config import BaseServiceSettings
 from shared.contracts.signals import decode_signal
 from shared.errors import ConfigurationError
+from shared.kafka import create_reader
 
 SHOWN_ACCOUNTS = 10  # accounts listed per trigger type in the text report
 
@@ -57,50 +62,152 @@ class Run:
         }
 
 
-@dataclass
 class Replay:
-    events: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
+    """Records in, as ingest would check them and scoring would apply them, through every
+    scorecard at once; report() says what fired."""
+
+    def __init__(self, scorecards: list[Scorecard]) -> None:
+        settings = ScoringSettings()
+        self.kinds = input_kinds(settings.topics)
+        self.max_bytes = settings.max_message_bytes
+        self.dedup = DedupWindow.of(settings)
+        self.latest = utcnow()
+        self.runs = [Run(scorecard) for scorecard in scorecards]
+        self.events = 0
+        self.rejected: Counter[str] = Counter()
+
+    def line(self, number: int, line: bytes) -> None:
+        """One line of an events file: a {"topic", "value"} object, read at position number."""
+        try:
+            item = orjson.loads(line)
+            topic, value = item["topic"], orjson.dumps(item["value"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            self.rejected['not a {"topic", "value"} JSON object'] += 1
+            return
+        record = ConsumerRecord(topic, 0, number, 0, 0, None, value, None, 0, len(value), [])
+        self.record(record)
+
+    def record(self, record: ConsumerRecord[Any, Any]) -> None:
+        kind = self.kinds.get(record.topic)
+        if kind is None:
+            self.rejected[f"not an input topic: {str(record.topic)[:100]}"] += 1
+            return
+        converted = convert(kind, record, max_bytes=self.max_bytes, latest=self.latest)
+        if not isinstance(converted, Accepted):
+            self.rejected[f"rejected by ingest: {converted.reason.split(':')[0]}"] += 1
+            return
+        self.events += 1
+        signal = decode_signal(converted.value)
+        for run in self.runs:
+            run.apply(signal, self.dedup)
+
+    def report(self, source: str) -> dict[str, Any]:
+        return {
+            "input": source,
+            "events": self.events,
+            "rejected": dict(self.rejected.most_common()),
+            "scorecards": [run.report() for run in self.runs],
+        }
 
 
 def backtest(path: Path, scorecards: list[Scorecard], progress: IO[str] | None) -> dict[str, Any]:
     """Replay the file through each scorecard; the report (see report_text for its shape)."""
-    settings = ScoringSettings()
-    kinds = input_kinds(settings.topics)
-    runs = [Run(scorecard) for scorecard in scorecards]
-    dedup = DedupWindow.of(settings)
-    replay, latest = Replay(), utcnow()
+    replay = Replay(scorecards)
     for number, line in _lines(path, progress):
-        outcome = _signal(line, number, kinds, settings.max_message_bytes, latest)
-        if isinstance(outcome, str):
-            replay.rejected[outcome] += 1
-            continue
-        replay.events += 1
-        for run in runs:
-            run.apply(outcome, dedup)
-    return {
-        "input": str(path),
-        "events": replay.events,
-        "rejected": dict(replay.rejected.most_common()),
-        "scorecards": [run.report() for run in runs],
-    }
+        replay.line(number, line)
+    return replay.report(str(path))
 
 
-def _signal(line: bytes, number: int, kinds: dict[str, str], max_bytes: int, latest: Any) -> Any:
-    """The signal a line makes, as ingest would publish it; or why not."""
+async def backtest_topics(
+    settings: BaseServiceSettings, scorecards: list[Scorecard], progress: IO[str] | None
+) -> dict[str, Any]:
+    """Replay the input topics from their beginning up to where they end now, in the order the
+    records were produced (their timestamps, across partitions), as live ingest gives each
+    record its signal_id; nothing is committed, the reader joins no group."""
+    replay = Replay(scorecards)
+    async for record in read_from_beginning(settings, settings.topics.inputs(), progress):
+        replay.record(record)
+    return replay.report("topics " + ", ".join(settings.topics.inputs()))
+
+
+async def read_from_beginning(
+    settings: BaseServiceSettings, topics: list[str], progress: IO[str] | None
+) -> AsyncIterator[ConsumerRecord[Any, Any]]:
+    """Every record the topics hold now, merged by timestamp across their partitions."""
+    reader = create_reader(settings)
+    await reader.start()
     try:
-        item = orjson.loads(line)
-        topic, value = item["topic"], orjson.dumps(item["value"])
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return 'not a {"topic", "value"} JSON object'
-    kind = kinds.get(topic)
-    if kind is None:
-        return f"not an input topic: {str(topic)[:100]}"
-    record = ConsumerRecord(topic, 0, number, 0, 0, None, value, None, 0, len(value), [])
-    converted = convert(kind, record, max_bytes=max_bytes, latest=latest)
-    if not isinstance(converted, Accepted):
-        return f"rejected by ingest: {converted.reason.split(':')[0]}"
-    return decode_signal(converted.value)
+        on_cluster = await reader.topics()
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            if topic in on_cluster
+            for partition in sorted(reader.partitions_for_topic(topic) or ())
+        ]
+        reader.assign(partitions)
+        begins = await reader.beginning_offsets(partitions)
+        ends = await reader.end_offsets(partitions)
+        await reader.seek_to_beginning(*partitions)
+        merge = _Merge(reader, ends)
+        meter = _Meter(progress, sum(ends[tp] - begins[tp] for tp in partitions))
+        for tp in partitions:
+            await merge.refill(tp)
+        while record := merge.pop():
+            meter.tick()
+            yield record
+            await merge.refill(TopicPartition(record.topic, record.partition))
+        meter.done()
+    finally:
+        await reader.stop()
+
+
+class _Merge:
+    """The next record of all partitions by (timestamp, topic, partition, offset): a heap of
+    each partition's head, each refilled from the reader when it runs dry."""
+
+    STALL_SECONDS = 60.0
+
+    def __init__(self, reader: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
+        self.reader, self.ends = reader, ends
+        self.buffers: dict[TopicPartition, deque[ConsumerRecord[Any, Any]]] = {}
+        self.heap: list[tuple[int, str, int, int]] = []
+
+    async def refill(self, tp: TopicPartition) -> None:
+        buffer = self.buffers.setdefault(tp, deque())
+        if not buffer:
+            stalled = time.monotonic() + self.STALL_SECONDS
+            while not buffer and await self.reader.position(tp) < self.ends[tp]:
+                if time.monotonic() > stalled:
+                    raise ConfigurationError(f"{tp.topic}[{tp.partition}] stopped being read")
+                batch = await self.reader.getmany(tp, timeout_ms=1000, max_records=1000)
+                buffer.extend(r for r in batch.get(tp, ()) if r.offset < self.ends[tp])
+            if not buffer:
+                return
+        head = buffer[0]  # the partition's one entry: refill comes after its last was popped
+        heapq.heappush(self.heap, (head.timestamp, tp.topic, tp.partition, head.offset))
+
+    def pop(self) -> ConsumerRecord[Any, Any] | None:
+        if not self.heap:
+            return None
+        _, topic, partition, _ = heapq.heappop(self.heap)
+        return self.buffers[TopicPartition(topic, partition)].popleft()
+
+
+class _Meter:
+    def __init__(self, out: IO[str] | None, total: int) -> None:
+        self.out, self.total, self.count = out, max(total, 1), 0
+        self.started = self.shown = time.monotonic()
+
+    def tick(self) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if self.out is not None and now - self.started > 1 and now - self.shown > 0.5:
+            self.shown = now
+            show_progress(self.out, self.count / self.total, self.count, now - self.started)
+
+    def done(self) -> None:
+        if self.out is not None and self.shown > self.started:
+            self.out.write("\n")
 
 
 def _lines(path: Path, progress: IO[str] | None) -> Iterator[tuple[int, bytes]]:

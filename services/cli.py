@@ -9,7 +9,7 @@ pulse token create | list | revoke   manage API tokens (docs/operations.md, Secu
 pulse deliveries skip --channel C    end the pending deliveries of a channel gone for good
 pulse accounts repartition           with scoring stopped, follow a new partition count
 pulse scorecard show | check FILE    print the built-in scorecard, or validate one
-pulse backtest --scorecard F --input EVENTS.jsonl [--compare G] [--json]
+pulse backtest --scorecard F (--input EVENTS.jsonl | --topics) [--compare G] [--json]
                                      what a scorecard would fire on past events
 """
 
@@ -80,8 +80,12 @@ def main(argv: list[str] | None = None) -> None:
         "backtest", help="replay past events through a scorecard (nothing written or sent)"
     )
     backtest_cmd.add_argument("--scorecard", help="the scorecard file (default: built-in)")
-    backtest_cmd.add_argument(
-        "--input", required=True, help='events, one {"topic", "value"} JSON object per line'
+    source = backtest_cmd.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help='events, one {"topic", "value"} JSON object per line')
+    source.add_argument(
+        "--topics",
+        action="store_true",
+        help="read the input topics from their beginning (PULSE_KAFKA_BOOTSTRAP_SERVERS)",
     )
     backtest_cmd.add_argument("--compare", metavar="FILE", help="a second scorecard, side by side")
     backtest_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -342,11 +346,14 @@ async def _scorecard(args: argparse.Namespace, stop: asyncio.Event) -> None:
 async def _backtest(args: argparse.Namespace, stop: asyncio.Event) -> None:
     from pathlib import Path
 
-    from services.backtest import backtest, report_text
+    from services.backtest import backtest, backtest_topics, report_text
     from services.scoring.scorecard.loading import load
 
     cards = [load(args.scorecard), *([load(args.compare)] if args.compare else [])]
-    report = await asyncio.to_thread(backtest, Path(args.input), cards, sys.stderr)
+    if args.topics:
+        report = await backtest_topics(BaseServiceSettings(), cards, sys.stderr)
+    else:
+        report = await asyncio.to_thread(backtest, Path(args.input), cards, sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -9,11 +9,16 @@ single_threaded off for tier 3 (initech)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from services.backtest import show_progress
+from services.cli import UpSettings
+from shared.config import Topics
+from shared.kafka import create_producer
 from tests.helpers.processes import run_pulse
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -67,3 +72,47 @@ def test_the_progress_line_shows_the_share_the_rate_and_the_time_left() -> None:
     out = io.StringIO()
     show_progress(out, 0.25, 50_000, 10.0)
     assert out.getvalue() == f"\r[{'#' * 7:<30}]  25%  50,000 lines  5,000/s  ETA   30s "
+
+
+async def test_a_backtest_of_the_topics_fires_what_the_same_events_in_a_file_fire(
+    tmp_path: Path, settings_factory: Callable[..., UpSettings], topics: Topics
+) -> None:
+    """The fixture's events produced to the input topics (keyed by account, as producers do,
+    one after the other), then read back from the beginning: the same report as the file's."""
+    settings = settings_factory()
+    by_contract_name = {
+        f"cs.{field.replace('_', '-')}": getattr(topics, field) for field in Topics.model_fields
+    }
+    producer = create_producer(settings)
+    await producer.start()
+    try:
+        for number, line in enumerate(EVENTS.read_bytes().splitlines()):
+            with contextlib.suppress(json.JSONDecodeError):
+                item = json.loads(line)
+                topic = by_contract_name.get(item["topic"], item["topic"])
+                value = item["value"]
+                await producer.send_and_wait(
+                    topic,
+                    json.dumps(value).encode(),
+                    key=str(value.get("account_id", "")).encode(),
+                    timestamp_ms=1_700_000_000_000 + number,
+                )
+    finally:
+        await producer.stop()
+    env = {
+        "PULSE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
+        **{f"PULSE_TOPIC_{name.upper()}": getattr(topics, name) for name in Topics.model_fields},
+    }
+    read = await run_pulse("backtest", "--topics", "--compare", str(EAGER), "--json", env=env)
+    assert read.code == 0, read.err
+    from_topics = json.loads(read.out)
+    filed = await run_pulse(
+        "backtest", "--input", str(EVENTS), "--compare", str(EAGER), "--json", env={}
+    )
+    from_file = json.loads(filed.out)
+    assert from_topics["events"] == from_file["events"] == 84
+    assert from_topics["rejected"] == {}  # the file's bad lines never made it to a topic
+    assert [c["fired"] for c in from_topics["scorecards"]] == [
+        c["fired"] for c in from_file["scorecards"]
+    ]
+    assert from_topics["input"].startswith(f"topics {topics.product_usage}, {topics.logins}")
