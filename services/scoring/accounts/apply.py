@@ -15,7 +15,7 @@ from services.scoring.accounts.state import (
     signal_key,
 )
 from services.scoring.accounts.time import day_of, month_of
-from services.scoring.health.score import compute_health, engaged_people, is_engaged
+from services.scoring.health.score import compute_health, is_engaged, roster
 from services.scoring.scorecard.loading import Scorecard
 from services.scoring.scorecard.model import Card
 from services.scoring.triggers.rules import (
@@ -147,12 +147,12 @@ def evaluate(
     """Recompute health at event time `at`, then run the rules: plan limits for `metrics` in
     the period of `metrics_at` (an event's own time), and the time-dependent ones at `at`.
     Health comes first so every trigger carries the health the account has after the event."""
-    engaged = engaged_people(state, at, rules.rules.single_threaded.engaged_window_days)
-    state.health = compute_health(state, at, rules, engaged)
+    people = roster(state, at, rules.rules.single_threaded.engaged_window_days)
+    state.health = compute_health(state, at, rules, people)
     state.health_stale = False
     fired = [t for m in metrics if (t := check_plan_limit(state, m, metrics_at, rules))]
     if state.now > 0.0:  # before any event there is no event time to judge by
-        if trigger := check_single_threaded(state, at, rules, engaged):
+        if trigger := check_single_threaded(state, at, rules, people.engaged):
             fired.append(trigger)
         if trigger := check_health_red(state, at, rules):
             fired.append(trigger)

@@ -59,9 +59,11 @@ def _change(state: AccountState, score: Any, day: int) -> int | None:
 
 def _remember_day(state: AccountState, score: Any) -> None:
     today = day_of(state.now)
+    new_day = today not in state.daily
     state.daily[today] = score
-    oldest = today - max(TREND_DAYS)
-    # Days older than the longest trend go, but the last of them: the score on that day.
-    old = sorted(d for d in state.daily if d < oldest)
-    for day in old[:-1]:
-        del state.daily[day]
+    if new_day:
+        # Days older than the longest trend go, but the last of them: the score on that day.
+        oldest = today - max(TREND_DAYS)
+        old = sorted(d for d in state.daily if d < oldest)
+        for day in old[:-1]:
+            del state.daily[day]

@@ -20,10 +20,10 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.scoring.accounts.state import AccountState, Person
-from services.scoring.accounts.time import day_of
+from services.scoring.accounts.time import DAY, day_of
 from services.scoring.scorecard.model import Card
 
 COMPONENTS = ("adoption", "engagement", "activity", "relationship", "support", "sentiment")
@@ -59,8 +59,40 @@ def is_engaged(person: Person, today: int, window_days: int) -> bool:
 
 
 def engaged_people(state: AccountState, at: float, window_days: int) -> list[Person]:
-    today = day_of(at)
-    return [p for p in state.people.values() if is_engaged(p, today, window_days)]
+    # is_engaged, inlined: this runs at every evaluation, for every person of the account.
+    first_ts = (day_of(at) - window_days + 1) * DAY
+    return [
+        p
+        for p in state.people.values()
+        if p["last_seen"] >= first_ts and p["last_seen"] > 0 and p.get("status") != "left"
+    ]
+
+
+class Roster(NamedTuple):
+    """Who is engaged, and whether a champion and an executive sponsor are there (engaged,
+    not engaged or none): one pass over the account's people per evaluation."""
+
+    engaged: list[Person]
+    presence: dict[str, str]
+    known: bool  # anyone with a department or a role other than user
+
+
+def roster(state: AccountState, at: float, window_days: int) -> Roster:
+    first_ts = (day_of(at) - window_days + 1) * DAY
+    engaged = []
+    presence = {"champion": "none", "executive_sponsor": "none"}
+    known = False
+    for person in state.people.values():
+        role, gone = person.get("role"), person.get("status") == "left"
+        if person["last_seen"] >= first_ts and person["last_seen"] > 0 and not gone:
+            engaged.append(person)
+            if role in presence:
+                presence[role] = "engaged"
+        elif role in presence and not gone and presence[role] == "none":
+            presence[role] = "not engaged"
+        if not known and (person.get("department") or (role and role != "user")):
+            known = True
+    return Roster(engaged, presence, known)
 
 
 def has_activity(state: AccountState) -> bool:
@@ -74,8 +106,9 @@ NO_ACTIVITY: Component = (None, "no login or usage yet", {})
 def adoption(state: AccountState, today: int, window_days: int, core: CoreFeatures) -> Component:
     if not state.features:
         return None, "no feature usage reported", {}
-    first_day = today - window_days + 1
-    used = len([f for f, ts in state.features.items() if day_of(ts) >= first_day and core.match(f)])
+    first_ts = (today - window_days + 1) * DAY
+    recent = [f for f, ts in state.features.items() if ts >= first_ts]
+    used = len([f for f in recent if core.match(f)]) if core.globs else len(recent)
     kind = "core features" if core.globs else "features"
     return (
         round(100 * min(used, ADOPTION_TARGET) / ADOPTION_TARGET),
@@ -100,7 +133,7 @@ def activity(state: AccountState, today: int, active: bool) -> Component:
         return NO_ACTIVITY
     observed = min(ACTIVITY_WINDOW_DAYS, today - day_of(state.first_seen) + 1)
     days = state.activity
-    active_days = len([d for d in range(today - observed + 1, today + 1) if days.get(d)])
+    active_days = len([d for d in range(today - observed + 1, today + 1) if d in days])
     return (
         round(100 * active_days / observed),
         f"active on {active_days} of the last {observed} days",
@@ -108,26 +141,16 @@ def activity(state: AccountState, today: int, active: bool) -> Component:
     )
 
 
-def relationship(engaged: list[Person], state: AccountState, active: bool) -> Component:
+def relationship(people: Roster, active: bool) -> Component:
     """Breadth across departments among the engaged people, and a champion and an executive
     sponsor who are there (status active) and engaged: a relationship that survives one
     person leaving."""
     if not active:
         return NO_ACTIVITY
-    presence = {"champion": "none", "executive_sponsor": "none"}
-    known = False
-    for person in state.people.values():
-        role = person.get("role") or "user"
-        known = known or role != "user" or bool(person.get("department"))
-        if role in presence and person.get("status") != "left":
-            presence[role] = "not engaged"
-    if not known:
+    if not people.known:
         return None, "no department or role known (send stakeholder records)", {}
-    for person in engaged:
-        if person.get("role") in presence:
-            presence[person["role"]] = "engaged"
-    departments = sorted({d for p in engaged if (d := p.get("department"))})
-    champion, sponsor = presence["champion"], presence["executive_sponsor"]
+    departments = sorted({d for p in people.engaged if (d := p.get("department"))})
+    champion, sponsor = people.presence["champion"], people.presence["executive_sponsor"]
     score = (
         BREADTH_POINTS * min(len(departments), BREADTH_TARGET) / BREADTH_TARGET
         + CHAMPION_POINTS * _PRESENCE_SHARE[champion]
@@ -149,9 +172,24 @@ def _said(role: str, presence: str) -> str:
     return f"no {role}" if presence == "none" else f"{role} {presence}"
 
 
+NO_TICKETS: Component = (
+    100,
+    f"0 open tickets updated in the last {SUPPORT_WINDOW_DAYS} days",
+    {
+        "open_tickets": 0,
+        "high_or_urgent": 0,
+        "opened_last_30_days": 0,
+        "usual_per_30_days": 0.0,
+        "csat": None,
+    },
+)
+
+
 def support(state: AccountState, today: int) -> Component:
     if state.now == 0.0:
         return None, "no event yet", {}
+    if not state.tickets and not state.opened_days and not state.csat:
+        return NO_TICKETS
     oldest = today - SUPPORT_WINDOW_DAYS + 1
     penalty = opened = urgent = 0
     for ticket in state.tickets.values():
@@ -194,16 +232,20 @@ def ticket_rate(state: AccountState, today: int) -> tuple[int, float]:
     return recent, round(before * RATE_DAYS / RATE_BASELINE_DAYS, 1)
 
 
+NO_SURVEY: Component = (None, f"no survey answer in the last {SENTIMENT_WINDOW_DAYS} days", {})
+
+
 def sentiment(state: AccountState, today: int) -> Component:
     """The latest NPS answer of each respondent and the CSAT survey answers, of the last
     SENTIMENT_WINDOW_DAYS days: NPS mapped from -100..100 to 0..100, CSAT from 1..5 to 0..100,
     and the mean of the two when both have answers."""
+    if not state.nps and not state.survey_csat:
+        return NO_SURVEY
     oldest = today - SENTIMENT_WINDOW_DAYS + 1
     nps = [score for ts, score in state.nps.values() if day_of(ts) >= oldest]
     csat = [score for ts, score in state.survey_csat if day_of(ts) >= oldest]
     if not nps and not csat:
-        why = f"no survey answer in the last {SENTIMENT_WINDOW_DAYS} days"
-        return None, why, {}
+        return NO_SURVEY
     parts: list[float] = []
     reasons: list[str] = []
     inputs: dict[str, Any] = {}
@@ -249,15 +291,15 @@ def band_of(score: int | None, red_below: int, green_from: int) -> str:
 
 
 def compute_health(
-    state: AccountState, at: float, card: Card, engaged: list[Person] | None = None
+    state: AccountState, at: float, card: Card, people: Roster | None = None
 ) -> dict[str, Any]:
     """{"score", "band", "components": {name: {"score", "weight", "why", "inputs"}},
-    "scorecard_version"} at event time `at`. `engaged`, when the caller has it, is
-    engaged_people(state, at, the engaged window)."""
+    "scorecard_version"} at event time `at`. `people`, when the caller has it, is
+    roster(state, at, the engaged window)."""
     today = day_of(at)
     window = card.rules.single_threaded.engaged_window_days
-    if engaged is None:
-        engaged = engaged_people(state, at, window)
+    if people is None:
+        people = roster(state, at, window)
     active = has_activity(state)
     adoption_window = card.rules.low_adoption.window_days
     parts = {
@@ -265,19 +307,18 @@ def compute_health(
             state, today, adoption_window, core_features(tuple(card.core_features))
         ),
         "engagement": engagement(
-            len(engaged), active, window, card.rules.single_threaded.min_engaged
+            len(people.engaged), active, window, card.rules.single_threaded.min_engaged
         ),
         "activity": activity(state, today, active),
-        "relationship": relationship(engaged, state, active),
+        "relationship": relationship(people, active),
         "support": support(state, today),
         "sentiment": sentiment(state, today),
     }
-    weights = card.health.weights
     components = {}
     counted_weight = weighted = 0.0
-    for name, (score, why, inputs) in parts.items():
-        weight = getattr(weights, name)
-        components[name] = {"score": score, "weight": _number(weight), "why": why, "inputs": inputs}
+    for name, weight, written in card.health.weights.table:
+        score, why, inputs = parts[name]
+        components[name] = {"score": score, "weight": written, "why": why, "inputs": inputs}
         if score is not None:
             counted_weight += weight
             weighted += weight * score
@@ -288,7 +329,3 @@ def compute_health(
         "components": components,
         "scorecard_version": card.version,
     }
-
-
-def _number(weight: float) -> int | float:
-    return int(weight) if weight.is_integer() else weight

@@ -8,6 +8,7 @@ quotes is an error, not a number), unknown keys are errors, and thresholds have 
 
 from __future__ import annotations
 
+import functools
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -168,6 +169,13 @@ class Weights(_Strict):
     relationship: float = Weight
     support: float = Weight
     sentiment: float = Weight
+
+    @functools.cached_property
+    def table(self) -> tuple[tuple[str, float, int | float], ...]:
+        """(component, weight, weight as written: 25 rather than 25.0), in the file's order;
+        worked out once per scorecard, not at every evaluation."""
+        weights = ((name, float(getattr(self, name))) for name in type(self).model_fields)
+        return tuple((name, w, int(w) if w.is_integer() else w) for name, w in weights)
 
 
 class Health(_Strict):
