@@ -21,6 +21,10 @@ TITLES = {
     "plan_limit_100": "Plan limit reached",
     "single_threaded": "Single-threaded account",
     "health_red": "Health turned red",
+    "champion_left": "Champion left",
+    "nps_detractor": "NPS detractor",
+    "feature_request_higher_tier": "Asked for a higher plan's feature",
+    "advocacy_ready": "Ready to advocate",
 }
 SEVERITY_EMOJI = {
     "critical": ":rotating_light:",
@@ -36,7 +40,7 @@ _FIELD_MAX = 2000
 
 def title(trigger: TriggerEvent) -> str:
     fire_ratio = trigger.details.get("fire_ratio")
-    if trigger.type == "plan_limit_80" and isinstance(fire_ratio, int | float):
+    if trigger.type in ("plan_limit_80", "plan_limit_100") and isinstance(fire_ratio, int | float):
         return f"Plan limit {fire_ratio:.0%} reached"  # the scorecard's threshold, not the name's
     return TITLES.get(trigger.type) or trigger.type.replace("_", " ").capitalize()
 

@@ -27,7 +27,7 @@ def trigger_id_of(dedup_key: str) -> str:
     return str(uuid.uuid5(TRIGGER_NAMESPACE, dedup_key))
 
 
-def _fire(
+def fire_news(
     state: AccountState,
     card: Card,
     kind: str,
@@ -36,8 +36,9 @@ def _fire(
     summary: str,
     details: dict[str, Any],
 ) -> TriggerEvent:
+    """The trigger event of a rule that fired, as it leaves the account now."""
     dedup_key = f"{state.account_id}:{kind}:{tail}"
-    trigger = TriggerEvent(
+    return TriggerEvent(
         trigger_id=trigger_id_of(dedup_key),
         type=kind,
         account_id=state.account_id,
@@ -52,11 +53,24 @@ def _fire(
         health=health_of(state),
         account=account_of(state),
     )
+
+
+def _fire(
+    state: AccountState,
+    card: Card,
+    kind: str,
+    tail: str,
+    at: float,
+    summary: str,
+    details: dict[str, Any],
+) -> TriggerEvent:
+    """fire_news for a rule with an episode: it stays in active_triggers until it ends."""
+    trigger = fire_news(state, card, kind, tail, at, summary, details)
     active = state.rules.setdefault("active", {})
-    active[kind if kind != "plan_limit_80" else dedup_key] = {
+    active[trigger.dedup_key if kind in PLAN_LIMITS else kind] = {
         "trigger_id": trigger.trigger_id,
         "type": kind,
-        "dedup_key": dedup_key,
+        "dedup_key": trigger.dedup_key,
         "fired_at": iso(at),
         "summary": summary,
     }
@@ -77,7 +91,7 @@ def _clear(state: AccountState, key: str) -> None:
     state.rules.setdefault("active", {}).pop(key, None)
 
 
-# --- plan_limit_80 -------------------------------------------------------------------------
+# --- plan_limit_80 and plan_limit_100 ------------------------------------------------------
 
 
 def used_of(state: AccountState, metric: str, period_key: str) -> float:
@@ -92,24 +106,50 @@ def used_of(state: AccountState, metric: str, period_key: str) -> float:
     return sum(by_month.get(m, 0.0) for m in months)
 
 
-def check_plan_limit(
+PLAN_LIMITS = ("plan_limit_80", "plan_limit_100")
+# Where each plan-limit rule keeps its episodes (rule key -> dedup tail) in state.rules.
+EPISODES = {"plan_limit_80": "plan_limit", "plan_limit_100": "plan_limit_100"}
+
+
+def check_plan_limits(
     state: AccountState, metric: str, at: float, card: Card
-) -> TriggerEvent | None:
-    """Evaluate one metric in the plan period containing `at` (an event's own time)."""
-    rule = card.rules.plan_limit_80
+) -> list[TriggerEvent]:
+    """Evaluate one metric in the plan period containing `at` (an event's own time), for
+    plan_limit_80 and plan_limit_100: the usage is worked out once for both."""
     limit = state.plan.get("limits", {}).get(metric)
-    if not rule.enabled or not limit or at == 0.0:
-        return None
+    if not limit or at == 0.0:
+        return []
     period_key = period_of(at, state.plan.get("period", "month"))
     used = used_of(state, metric, period_key)
+    fired = []
+    for kind in PLAN_LIMITS:
+        if trigger := _check_plan_limit(state, kind, metric, period_key, used, limit, at, card):
+            fired.append(trigger)
+    return fired
+
+
+def _check_plan_limit(
+    state: AccountState,
+    kind: str,
+    metric: str,
+    period_key: str,
+    used: float,
+    limit: float,
+    at: float,
+    card: Card,
+) -> TriggerEvent | None:
+    rule = getattr(card.rules, kind)
+    if not rule.enabled:
+        return None
     ratio = used / limit
     # A gauge's episode spans periods; a delta metric starts afresh each period.
     rule_key = f"gauge|{metric}" if metric in state.gauges else f"delta|{metric}|{period_key}"
-    firing: dict[str, str] = state.rules.setdefault("plan_limit", {})
-    _end_past_periods(state, firing, metric, period_key)
+    # Created at the first firing: an account that never reaches a limit stores nothing.
+    firing: dict[str, str] = state.rules.get(EPISODES[kind], {})
+    _end_past_periods(state, kind, firing, metric, period_key)
     dedup_tail = f"{metric}:{period_key}"
     if ratio >= rule.fire_ratio and rule_key not in firing:
-        firing[rule_key] = dedup_tail
+        state.rules.setdefault(EPISODES[kind], firing)[rule_key] = dedup_tail
         when = "this month" if len(period_key) == 7 else "this year"
         if period_key != period_of(state.now, state.plan.get("period", "month")):
             when = f"in {period_key}"
@@ -123,20 +163,20 @@ def check_plan_limit(
             "fire_ratio": rule.fire_ratio,
             "rearm_ratio": rule.rearm_ratio,
         }
-        return _fire(state, card, "plan_limit_80", dedup_tail, at, summary, details)
+        return _fire(state, card, kind, dedup_tail, at, summary, details)
     if ratio < rule.rearm_ratio and rule_key in firing:
         tail = firing.pop(rule_key)
-        _clear(state, f"{state.account_id}:plan_limit_80:{tail}")
+        _clear(state, f"{state.account_id}:{kind}:{tail}")
     return None
 
 
 def _end_past_periods(
-    state: AccountState, firing: dict[str, str], metric: str, period_key: str
+    state: AccountState, kind: str, firing: dict[str, str], metric: str, period_key: str
 ) -> None:
     """A delta metric starts from zero each period: episodes of earlier periods are over."""
     prefix = f"delta|{metric}|"
     for key in [k for k in firing if k.startswith(prefix) and k[len(prefix) :] < period_key]:
-        _clear(state, f"{state.account_id}:plan_limit_80:{firing.pop(key)}")
+        _clear(state, f"{state.account_id}:{kind}:{firing.pop(key)}")
 
 
 # --- single_threaded -----------------------------------------------------------------------
