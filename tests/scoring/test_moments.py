@@ -115,6 +115,7 @@ def test_advocacy_ready_needs_a_promoter_a_green_band_and_no_active_risk() -> No
     assert fired[0]["category"] == "advocacy"
     # An active risk (single-threaded after its week) holds advocacy back.
     lonely = AccountState("lonely", 0)
+    run(lonely, account_record("lonely", start_date="2026-08-01"))
     run(lonely, *(login("lonely", "u1", d) for d in range(9)))
     assert "single_threaded" in active(lonely)
     assert of(run(lonely, survey("lonely", 9, "nps", 10, user_id="u1")), "advocacy_ready") == []

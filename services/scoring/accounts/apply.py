@@ -23,6 +23,7 @@ from services.scoring.triggers.rules import (
     check_health_red,
     check_plan_limits,
     check_single_threaded,
+    end_removed_limits,
     health_of,
 )
 from shared.contracts.signals import (
@@ -179,6 +180,7 @@ def _seen(state: AccountState, ts: float, user_id: str | None, email: str | None
 
 def _apply_usage(state: AccountState, signal: UsageSignal, ts: float) -> list[str]:
     touched = []
+    state.active_at(ts)
     day = day_of(ts)
     state.activity[day] = state.activity.get(day, 0) + 1
     if signal.get("user_id") and _seen(state, ts, signal["user_id"], None):
@@ -199,6 +201,7 @@ def _apply_usage(state: AccountState, signal: UsageSignal, ts: float) -> list[st
 
 
 def _apply_login(state: AccountState, signal: LoginSignal, ts: float) -> list[str]:
+    state.active_at(ts)
     day = day_of(ts)
     state.activity[day] = state.activity.get(day, 0) + 1
     first_this_month = _seen(state, ts, signal["user_id"], signal.get("email"))
@@ -263,6 +266,7 @@ def _apply_record(
     state.recent_records = [*state.recent_records, signal["signal_id"]][-RECORDS_KEPT:]
     if signal["kind"] == "account":
         state.profile = body
+        end_removed_limits(state)
         rules = card_of(state, scorecard)  # of the tier the record gives
         # A new plan can put any metric over (or back under) its limit, in the current period.
         return evaluate(

@@ -101,7 +101,13 @@ def used_of(state: AccountState, metric: str, period_key: str) -> float:
     months = months_in(period_key)
     if metric == "seats":
         period = set(months)
-        return float(sum(1 for p in state.people.values() if not period.isdisjoint(p["months"])))
+        return float(
+            sum(
+                1
+                for p in state.people.values()
+                if not period.isdisjoint(p["months"]) and p.get("status") != "left"
+            )
+        )
     by_month = state.usage.get(metric, {})
     return sum(by_month.get(m, 0.0) for m in months)
 
@@ -170,6 +176,15 @@ def _check_plan_limit(
     return None
 
 
+def end_removed_limits(state: AccountState) -> None:
+    """A limit the plan no longer has cannot be near: its episodes end with the record."""
+    limits = state.plan.get("limits", {})
+    for kind in PLAN_LIMITS:
+        firing = state.rules.get(EPISODES[kind], {})
+        for key in [k for k in firing if k.split("|")[1] not in limits]:
+            _clear(state, f"{state.account_id}:{kind}:{firing.pop(key)}")
+
+
 def _end_past_periods(
     state: AccountState, kind: str, firing: dict[str, str], metric: str, period_key: str
 ) -> None:
@@ -193,8 +208,11 @@ def check_single_threaded(
     departments = {p.get("department") for p in people}
     few = len(people) < params.min_engaged
     one_department = bool(people) and None not in departments and len(departments) == 1
+    # A new account gets its onboarding fortnight (grace_days, whole days like every window)
+    # before it is judged at all.
+    in_grace = not state.start or day_of(at) < day_of(state.start) + params.grace_days
     rule = state.rules.setdefault("single_threaded", {"state": "inactive", "since": 0.0})
-    if not (few or one_department):
+    if in_grace or not (few or one_department):
         if rule["state"] == "firing":
             _clear(state, "single_threaded")
         rule.update(state="inactive", since=0.0)
