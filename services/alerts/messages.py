@@ -53,12 +53,19 @@ def health_text(trigger: TriggerEvent) -> str:
     return f"{trigger.health.score:g} ({trigger.health.band})"
 
 
+GATED = (
+    "Adoption first: fewer than the scorecard's core features are in use, and expansion "
+    "before adoption backfires."
+)
+
+
 def details_text(trigger: TriggerEvent) -> str:
     parts = []
     for key, value in trigger.details.items():
         shown = value if isinstance(value, str) else orjson.dumps(value).decode()
         parts.append(f"{key}: {shown}")
-    return ", ".join(parts)
+    text = ", ".join(parts)
+    return f"{GATED} {text}" if trigger.details.get("expansion_gated") is True else text
 
 
 def account_link(public_url: str | None, account_id: str) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from harness.signals import account_record, login, stakeholder, support, survey, usage
+from services.alerts.messages import details_text
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.scorecard.loading import Scorecard, load, parse
@@ -163,3 +164,29 @@ def test_news_explains_itself_in_words() -> None:
     assert condition(TriggerEvent.model_validate(left)) == (
         "a stakeholder record says a person whose role is executive sponsor has left the account"
     )
+
+
+def test_a_plan_limit_is_gated_until_three_core_features_were_used_in_30_days() -> None:
+    core = parse(b"core_features: [dashboards, 'reports.*']\n", "core.yaml")
+
+    def limit_hit(features: list[tuple[float, str]]) -> dict[str, Any]:
+        acme = AccountState("acme", 0)
+        run(acme, account_record("acme", {"api_calls": 100}), card=core)
+        used = [usage("acme", day, user_id="u1", feature=f) for day, f in features]
+        run(acme, *used, card=core)
+        [trigger] = of(run(acme, usage("acme", 40, metric="api_calls", value=90), card=core),
+                       "plan_limit_80")  # fmt: skip
+        return cast(dict[str, Any], trigger)
+
+    # Three core features, the oldest on day 11: within the 30 days to day 40.
+    opened = limit_hit([(11, "dashboards"), (20, "reports.export"), (30, "reports.pdf")])
+    assert opened["details"]["expansion_gated"] is False
+    # The same three, one of them on day 10 (31 days before); or a non-core one: gated.
+    assert limit_hit([(10, "dashboards"), (20, "reports.export"), (30, "reports.pdf")])["details"][
+        "expansion_gated"
+    ]
+    gated = limit_hit([(11, "dashboards"), (20, "reports.export"), (30, "chat")])
+    assert gated["details"]["expansion_gated"] is True
+    text = details_text(TriggerEvent.model_validate(gated))
+    assert text.startswith("Adoption first: fewer than the scorecard's core features are in use")
+    assert "Adoption first" not in details_text(TriggerEvent.model_validate(opened))

@@ -50,6 +50,7 @@ def test_plan_limit_fires_once_at_80_percent_and_again_next_period() -> None:
         "period": "2026-09",
         "fire_ratio": 0.8,
         "rearm_ratio": 0.7,
+        "expansion_gated": True,  # no feature used: adoption first
     }
     assert trigger["summary"] == "Acme Corp used 82% of api_calls (82,000 of 100,000) this month"
     assert trigger["health"]["band"] in ("green", "yellow", "red")

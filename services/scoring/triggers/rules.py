@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from services.scoring.accounts.state import AccountState, Person
 from services.scoring.accounts.time import date_of, day_of, months_in, period_of
-from services.scoring.health.score import engaged_people
+from services.scoring.health.score import core_features, core_features_used, engaged_people
 from services.scoring.scorecard.model import Card, TriggerType
 from shared.clock import from_ts, iso
 from shared.contracts.triggers import CATEGORIES, TriggerAccount, TriggerEvent, TriggerHealth
@@ -168,12 +168,24 @@ def _check_plan_limit(
             "period": period_key,
             "fire_ratio": rule.fire_ratio,
             "rearm_ratio": rule.rearm_ratio,
+            "expansion_gated": not adoption_gate_open(state, at, card),
         }
         return _fire(state, card, kind, dedup_tail, at, summary, details)
     if ratio < rule.rearm_ratio and rule_key in firing:
         tail = firing.pop(rule_key)
         _clear(state, f"{state.account_id}:{kind}:{tail}")
     return None
+
+
+ADOPTION_GATE_DAYS = 30
+
+
+def adoption_gate_open(state: AccountState, at: float, card: Card) -> bool:
+    """The playbooks' rule before any expansion move: at least expansion_ready's
+    min_core_features core features used in the last 30 days."""
+    core = core_features(tuple(card.core_features))
+    used = core_features_used(state, day_of(at), ADOPTION_GATE_DAYS, core)
+    return used >= card.rules.expansion_ready.min_core_features
 
 
 def end_removed_limits(state: AccountState) -> None:
