@@ -55,24 +55,15 @@ def fire_news(
     )
 
 
-def _fire(
-    state: AccountState,
-    card: Card,
-    kind: str,
-    tail: str,
-    at: float,
-    summary: str,
-    details: dict[str, Any],
-) -> TriggerEvent:
-    """fire_news for a rule with an episode: it stays in active_triggers until it ends."""
-    trigger = fire_news(state, card, kind, tail, at, summary, details)
+def _activate(state: AccountState, trigger: TriggerEvent) -> TriggerEvent:
+    """Keep a rule's trigger in active_triggers until its episode ends."""
     active = state.rules.setdefault("active", {})
-    active[trigger.dedup_key if kind in PLAN_LIMITS else kind] = {
+    active[trigger.dedup_key if trigger.type in PLAN_LIMITS else trigger.type] = {
         "trigger_id": trigger.trigger_id,
-        "type": kind,
+        "type": trigger.type,
         "dedup_key": trigger.dedup_key,
-        "fired_at": iso(at),
-        "summary": summary,
+        "fired_at": iso(trigger.fired_at),
+        "summary": trigger.summary,
     }
     return trigger
 
@@ -170,7 +161,7 @@ def _check_plan_limit(
             "rearm_ratio": rule.rearm_ratio,
             "expansion_gated": not adoption_gate_open(state, at, card),
         }
-        return _fire(state, card, kind, dedup_tail, at, summary, details)
+        return _activate(state, fire_news(state, card, kind, dedup_tail, at, summary, details))
     if ratio < rule.rearm_ratio and rule_key in firing:
         tail = firing.pop(rule_key)
         _clear(state, f"{state.account_id}:{kind}:{tail}")
@@ -254,7 +245,8 @@ def check_single_threaded(
         "engaged_window_days": params.engaged_window_days,
     }
     summary = f"{state.name} is single-threaded: {why} for {held} days"
-    return _fire(state, card, "single_threaded", date_of(rule["since"]), at, summary, details)
+    since = date_of(rule["since"])
+    return _activate(state, fire_news(state, card, "single_threaded", since, at, summary, details))
 
 
 # --- health_red ----------------------------------------------------------------------------
@@ -288,4 +280,4 @@ def check_health_red(state: AccountState, at: float, card: Card) -> TriggerEvent
         "rearm_at": red_below + margin,
     }
     summary = f"{state.name}'s health fell to {score} (red): {reasons}"
-    return _fire(state, card, "health_red", date_of(at), at, summary, details)
+    return _activate(state, fire_news(state, card, "health_red", date_of(at), at, summary, details))
