@@ -136,13 +136,14 @@ def build(now: datetime) -> Scenario:
         usage = s.event("product_usage", "globex", moment, metric="api_calls", value=100)
         s.days[moment.date()].append(("product_usage", dict(usage)))
 
-    # initech (cs.accounts): one engineer, every day: single-threaded from the first day.
+    # initech (cs.accounts): one engineer, every day: single-threaded once its onboarding
+    # fortnight is over (pending from day 14, firing a week later).
     s.records.append(
         ("accounts", {"account_id": "initech", "name": "Initech", "csm": csm("peter")})
     )
     for d in range(last_day):
         s.event("logins", "initech", s.day(d, 11), user_id="i0", department="engineering")
-    s.expected[f"initech:single_threaded:{s.day(0, 11).date().isoformat()}"] = "U0PETER"
+    s.expected[f"initech:single_threaded:{s.day(14, 11).date().isoformat()}"] = "U0PETER"
 
     # umbrella (API): four people the first week, then silence; one comes back and opens two
     # urgent tickets: health falls into red.

@@ -21,6 +21,10 @@ TITLES = {
     "plan_limit_100": "Plan limit reached",
     "single_threaded": "Single-threaded account",
     "health_red": "Health turned red",
+    "champion_left": "Champion left",
+    "nps_detractor": "NPS detractor",
+    "feature_request_higher_tier": "Asked for a higher plan's feature",
+    "advocacy_ready": "Ready to advocate",
 }
 SEVERITY_EMOJI = {
     "critical": ":rotating_light:",
@@ -36,7 +40,7 @@ _FIELD_MAX = 2000
 
 def title(trigger: TriggerEvent) -> str:
     fire_ratio = trigger.details.get("fire_ratio")
-    if trigger.type == "plan_limit_80" and isinstance(fire_ratio, int | float):
+    if trigger.type in ("plan_limit_80", "plan_limit_100") and isinstance(fire_ratio, int | float):
         return f"Plan limit {fire_ratio:.0%} reached"  # the scorecard's threshold, not the name's
     return TITLES.get(trigger.type) or trigger.type.replace("_", " ").capitalize()
 
@@ -49,12 +53,19 @@ def health_text(trigger: TriggerEvent) -> str:
     return f"{trigger.health.score:g} ({trigger.health.band})"
 
 
+GATED = (
+    "Adoption first: fewer than the scorecard's core features are in use, and expansion "
+    "before adoption backfires."
+)
+
+
 def details_text(trigger: TriggerEvent) -> str:
     parts = []
     for key, value in trigger.details.items():
         shown = value if isinstance(value, str) else orjson.dumps(value).decode()
         parts.append(f"{key}: {shown}")
-    return ", ".join(parts)
+    text = ", ".join(parts)
+    return f"{GATED} {text}" if trigger.details.get("expansion_gated") is True else text
 
 
 def account_link(public_url: str | None, account_id: str) -> str | None:

@@ -21,13 +21,19 @@ SignalKind = Literal["usage", "login", "support", "survey", "account", "stakehol
 KINDS: frozenset[str] = frozenset(("usage", "login", "support", "survey", "account", "stakeholder"))
 
 
-class UsageSignal(TypedDict):
-    kind: Literal["usage"]
+class EventFields(TypedDict):
+    """What every event signal carries: its ids, and its event time as text and as epoch
+    seconds (ts)."""
+
     signal_id: str
     event_id: str
     account_id: str
     occurred_at: str
     ts: float
+
+
+class UsageSignal(EventFields):
+    kind: Literal["usage"]
     user_id: NotRequired[str]
     feature: NotRequired[str]
     metric: NotRequired[str]
@@ -35,26 +41,16 @@ class UsageSignal(TypedDict):
     mode: Literal["delta", "absolute"]
 
 
-class LoginSignal(TypedDict):
+class LoginSignal(EventFields):
     kind: Literal["login"]
-    signal_id: str
-    event_id: str
-    account_id: str
-    occurred_at: str
-    ts: float
     user_id: str
     email: NotRequired[str]
     title: NotRequired[str]
     department: NotRequired[str]
 
 
-class SupportSignal(TypedDict):
+class SupportSignal(EventFields):
     kind: Literal["support"]
-    signal_id: str
-    event_id: str
-    account_id: str
-    occurred_at: str
-    ts: float
     ticket_id: str
     status: Literal["opened", "updated", "solved", "closed", "reopened"]
     priority: NotRequired[Literal["low", "normal", "high", "urgent"]]
@@ -64,13 +60,8 @@ class SupportSignal(TypedDict):
     requester_email: NotRequired[str]
 
 
-class SurveySignal(TypedDict):
+class SurveySignal(EventFields):
     kind: Literal["survey"]
-    signal_id: str
-    event_id: str
-    account_id: str
-    occurred_at: str
-    ts: float
     user_id: NotRequired[str]
     email: NotRequired[str]
     survey: Literal["nps", "csat"]

@@ -35,6 +35,10 @@ CATEGORIES: dict[str, Category] = {
     "plan_limit_100": "expansion",
     "single_threaded": "risk",
     "health_red": "risk",
+    "champion_left": "risk",
+    "nps_detractor": "risk",
+    "feature_request_higher_tier": "expansion",
+    "advocacy_ready": "advocacy",
 }
 
 

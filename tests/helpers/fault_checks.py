@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.helpers.fault_workload import Workload
 
-FIRE_RATIO = 0.8  # plan_limit_80's default (docs/contract.md)
+FIRE_RATIOS = {"plan_limit_80": 0.8, "plan_limit_100": 1.0}  # the defaults (docs/triggers.md)
 
 
 def usage_by_period(workload: Workload) -> dict[str, dict[str, float]]:
@@ -26,14 +26,16 @@ def usage_by_period(workload: Workload) -> dict[str, dict[str, float]]:
     return used
 
 
-def plan_limit_keys(workload: Workload) -> set[str]:
-    """The plan_limit_80 dedup_keys: one per account and month that reached 80% of its limit."""
+def plan_limit_keys(workload: Workload, kind: str = "plan_limit_80") -> set[str]:
+    """The dedup_keys of plan_limit_80 (or plan_limit_100): one per account and month that
+    reached 80% (or all) of its limit."""
+    ratio = FIRE_RATIOS[kind]
     limits = {a["account_id"]: a["plan"]["limits"]["api_calls"] for a in workload.accounts}
     return {
-        f"{account_id}:plan_limit_80:api_calls:{month}"
+        f"{account_id}:{kind}:api_calls:{month}"
         for account_id, months in usage_by_period(workload).items()
         for month, used in months.items()
-        if used >= FIRE_RATIO * limits[account_id]
+        if used >= ratio * limits[account_id]
     }
 
 
@@ -46,9 +48,11 @@ def assert_matches_workload(result: dict[str, Any], workload: Workload) -> None:
         assert view["used"] == want, f"{account_id} used {view['used']} in {view['period']}"
 
     fired = result["triggers"]
-    limits = {key for key, (_, kind, _, _) in fired.items() if kind == "plan_limit_80"}
-    missing, extra = plan_limit_keys(workload) - limits, limits - plan_limit_keys(workload)
-    assert not missing and not extra, f"plan limits missing {missing}, extra {extra}"
+    for limit_kind in FIRE_RATIOS:
+        limits = {key for key, (_, kind, _, _) in fired.items() if kind == limit_kind}
+        want = plan_limit_keys(workload, limit_kind)
+        missing, extra = want - limits, limits - want
+        assert not missing and not extra, f"{limit_kind} missing {missing}, extra {extra}"
     kinds = defaultdict(set)
     for _, kind, account_id, _ in fired.values():
         kinds[account_id].add(kind)

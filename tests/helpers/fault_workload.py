@@ -68,6 +68,8 @@ def build(
                 "tier": 1 + n % 3,
                 "csm": {"name": csm.title(), "email": f"{csm}@vendor.example", "slack": f"U{csm}"},
                 "plan": {"period": "month", "limits": {"api_calls": limit, "seats": 50}},
+                # Customers for a month already: past single_threaded's grace fortnight.
+                "start_date": (start - timedelta(days=30)).date().isoformat(),
             }
         )
     seq = 0

@@ -44,6 +44,7 @@ async def test_a_trigger_explains_itself_and_says_when_its_episode_ended(
                 "limit": 100_000.0,
                 "ratio": 0.84,
                 "period": "2026-09",
+                "expansion_gated": True,  # no core feature in use
             },
             "scorecard_version": load(None).version,
         }

@@ -50,6 +50,7 @@ def test_plan_limit_fires_once_at_80_percent_and_again_next_period() -> None:
         "period": "2026-09",
         "fire_ratio": 0.8,
         "rearm_ratio": 0.7,
+        "expansion_gated": True,  # no feature used: adoption first
     }
     assert trigger["summary"] == "Acme Corp used 82% of api_calls (82,000 of 100,000) this month"
     assert trigger["health"]["band"] in ("green", "yellow", "red")
@@ -105,8 +106,13 @@ def test_redelivered_event_id_changes_nothing() -> None:
     assert acme.to_json() == before
 
 
+# Onboarded a month before the stories below start: past single_threaded's grace fortnight.
+ONBOARDED = {"start_date": "2026-08-01"}
+
+
 def test_single_threaded_is_pending_for_seven_days_of_event_time() -> None:
     acme = AccountState("acme", 0)
+    run(acme, account_record("acme", **ONBOARDED))
     assert run(acme, login("acme", "u1", 0)) == []  # a first login is not an alert
     assert "single_threaded" not in types(run(acme, *(login("acme", "u1", d) for d in range(1, 7))))
     fired = run(acme, login("acme", "u1", 7))
@@ -116,8 +122,39 @@ def test_single_threaded_is_pending_for_seven_days_of_event_time() -> None:
     assert run(acme, login("acme", "u1", 8)) == []  # still the same episode
 
 
+def test_a_new_account_gets_a_fortnight_before_it_is_judged_single_threaded() -> None:
+    acme = AccountState("acme", 0)
+    daily = [types(run(acme, login("acme", "u1", d))) for d in range(21)]
+    assert not any("single_threaded" in fired for fired in daily)  # days 0..20
+    fired = run(acme, login("acme", "u1", 21))  # pending from day 14, held 7 days
+    assert [t["dedup_key"] for t in fired] == ["acme:single_threaded:2026-09-15"]
+    # The record's start_date counts from its own day, even before the first login.
+    late = AccountState("late", 0)
+    run(late, account_record("late", start_date="2026-08-25"))
+    assert not types(run(late, *(login("late", "u1", d) for d in range(0, 14))))
+    fired = run(late, login("late", "u1", 14))
+    assert [t["dedup_key"] for t in fired] == ["late:single_threaded:2026-09-08"]
+
+
+def test_the_seats_fallback_does_not_count_people_who_left() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", {"seats": 10}))
+    run(acme, *(login("acme", f"u{i}", 1, email=f"p{i}@acme.com") for i in range(3)))
+    run(acme, stakeholder("acme", "p0@acme.com", status="left"))
+    assert usage_view(acme, acme.now)["seats"]["used"] == 2
+
+
+def test_a_limit_removed_from_the_plan_ends_its_episode() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", {"api_calls": 100}))
+    assert types(run(acme, usage("acme", 1, metric="api_calls", value=90))) == ["plan_limit_80"]
+    run(acme, account_record("acme", {}))  # the plan has no api_calls limit any more
+    assert "plan_limit_80" not in {t["type"] for t in acme.rules.get("active", {}).values()}
+
+
 def test_single_threaded_clears_with_three_people_across_departments() -> None:
     acme = AccountState("acme", 0)
+    run(acme, account_record("acme", **ONBOARDED))
     run(acme, login("acme", "u1", 0, department="ops"), login("acme", "u2", 1, department="ops"))
     run(acme, login("acme", "u3", 2, department="ops"))  # three, but one department
     fired = run(acme, login("acme", "u1", 7.5, department="ops"))
@@ -287,4 +324,4 @@ def test_skipping_quiet_events_gives_exactly_what_evaluating_every_event_gives(
         assert quick.rules == full.rules, seed
         fired_types.update(t["type"] for t in full_fired)
     # The streams exercise every rule, so the comparison means something.
-    assert set(fired_types) == {"plan_limit_80", "single_threaded", "health_red"}
+    assert set(fired_types) == {"plan_limit_80", "plan_limit_100", "single_threaded", "health_red"}

@@ -80,10 +80,14 @@ async def test_usage_crossing_80_percent_shows_in_the_api_once(
         }
         health = await _json(api, "/v1/accounts/acme/health")
         assert set(health["components"]) >= {"engagement", "activity", "support"}
-        assert [t["type"] for t in health["active_triggers"]] == ["plan_limit_80"]
+        assert [t["type"] for t in health["active_triggers"]] == ["plan_limit_80", "plan_limit_100"]
         fired = (await _json(api, "/v1/triggers?account_id=acme"))["triggers"]
-        assert [t["dedup_key"] for t in fired] == ["acme:plan_limit_80:api_calls:2026-09"]
-        assert fired[0]["details"]["used"] == 84000  # fired on the crossing event
+        assert [t["dedup_key"] for t in fired] == [  # newest first
+            "acme:plan_limit_100:api_calls:2026-09",
+            "acme:plan_limit_80:api_calls:2026-09",
+        ]
+        # Each fired on its own crossing event.
+        assert [t["details"]["used"] for t in fired] == [105000, 84000]
 
 
 async def _stored_account(engine: AsyncEngine, *signals: dict[str, Any]) -> AccountState:
@@ -379,7 +383,12 @@ async def test_the_clock_tick_fires_a_time_driven_trigger_for_a_live_account(
     since = today - 7 * 86400 + 60  # the episode began a week ago...
     last = today - 1  # ...and the last event, a second before midnight, held it six days
     async with scoring(settings, engine) as api:
-        await send({**login("solo", "u1", 0), "ts": since}, {**login("solo", "u1", 0), "ts": last})
+        onboarded = date_of(today - 60 * 86400)  # long past the grace fortnight
+        await send(
+            account_record("solo", start_date=onboarded),
+            {**login("solo", "u1", 0), "ts": since},
+            {**login("solo", "u1", 0), "ts": last},
+        )
 
         async def by_the_tick() -> list[Any]:
             return (await _json(api, "/v1/triggers?account_id=solo"))["triggers"]

@@ -12,7 +12,7 @@ from aiokafka.structs import ConsumerRecord
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from harness.signals import at, login
+from harness.signals import account_record, at, login
 from services.scoring.processor import TICK_CHUNK, ScoringProcessor
 from services.scoring.settings import ScoringSettings
 from services.scoring.tables import accounts, triggers
@@ -46,8 +46,10 @@ async def test_a_tick_of_an_instance_that_lost_its_partition_stores_nothing(
     producer = create_producer(settings)
     processor = ScoringProcessor(settings, engine, producer, clock=lambda: wall[0])
     await processor.assign([SIGNALS])
-    # One person logs in daily for a week: single_threaded is pending, due the next day.
-    logins = records([login("solo", "u1", day) for day in range(7)])
+    # One person of an account onboarded in August logs in daily for a week: single_threaded
+    # is pending, due the next day.
+    onboarded = account_record("solo", start_date="2026-08-01")
+    logins = records([onboarded, *(login("solo", "u1", day) for day in range(7))])
     moves = OffsetMoves(GROUP)
     moves.advance(SIGNALS, None, logins[-1])
     commit = await processor.process({SIGNALS: logins}, moves)

@@ -18,10 +18,12 @@ from services.scoring.accounts.time import day_of, month_of
 from services.scoring.health.score import compute_health, is_engaged, roster
 from services.scoring.scorecard.loading import Scorecard
 from services.scoring.scorecard.model import Card
+from services.scoring.triggers.moments import champion_left, feature_requested, survey_answered
 from services.scoring.triggers.rules import (
     check_health_red,
-    check_plan_limit,
+    check_plan_limits,
     check_single_threaded,
+    end_removed_limits,
     health_of,
 )
 from shared.contracts.signals import (
@@ -84,7 +86,13 @@ def _apply(state: AccountState, signal: Signal, scorecard: Scorecard) -> list[Tr
         raise ValueError(f"unknown signal kind {signal['kind']!r}")
     if quiet:
         return _quiet_limits(state, touched, ts, rules)
-    return evaluate(state, state.now, rules, metrics=touched, metrics_at=ts)
+    fired = evaluate(state, state.now, rules, metrics=touched, metrics_at=ts)
+    if signal["kind"] == "support":
+        if trigger := feature_requested(state, signal, rules):
+            fired.append(trigger)
+    elif signal["kind"] == "survey":
+        fired += survey_answered(state, signal, respondent_of(signal), rules)
+    return fired
 
 
 def is_quiet(
@@ -123,7 +131,7 @@ def _quiet_limits(
     state: AccountState, metrics: list[str], ts: float, rules: Card
 ) -> list[TriggerEvent]:
     state.health_stale = True
-    fired = [t for m in metrics if (t := check_plan_limit(state, m, ts, rules))]
+    fired = [t for m in metrics for t in check_plan_limits(state, m, ts, rules)]
     if fired:  # rare: bring health up to date for the snapshot the trigger carries
         refresh_health(state, rules)
         fired = [trigger.model_copy(update={"health": health_of(state)}) for trigger in fired]
@@ -150,7 +158,7 @@ def evaluate(
     people = roster(state, at, rules.rules.single_threaded.engaged_window_days)
     state.health = compute_health(state, at, rules, people)
     state.health_stale = False
-    fired = [t for m in metrics if (t := check_plan_limit(state, m, metrics_at, rules))]
+    fired = [t for m in metrics for t in check_plan_limits(state, m, metrics_at, rules)]
     if state.now > 0.0:  # before any event there is no event time to judge by
         if trigger := check_single_threaded(state, at, rules, people.engaged):
             fired.append(trigger)
@@ -172,6 +180,7 @@ def _seen(state: AccountState, ts: float, user_id: str | None, email: str | None
 
 def _apply_usage(state: AccountState, signal: UsageSignal, ts: float) -> list[str]:
     touched = []
+    state.active_at(ts)
     day = day_of(ts)
     state.activity[day] = state.activity.get(day, 0) + 1
     if signal.get("user_id") and _seen(state, ts, signal["user_id"], None):
@@ -192,6 +201,7 @@ def _apply_usage(state: AccountState, signal: UsageSignal, ts: float) -> list[st
 
 
 def _apply_login(state: AccountState, signal: LoginSignal, ts: float) -> list[str]:
+    state.active_at(ts)
     day = day_of(ts)
     state.activity[day] = state.activity.get(day, 0) + 1
     first_this_month = _seen(state, ts, signal["user_id"], signal.get("email"))
@@ -256,6 +266,7 @@ def _apply_record(
     state.recent_records = [*state.recent_records, signal["signal_id"]][-RECORDS_KEPT:]
     if signal["kind"] == "account":
         state.profile = body
+        end_removed_limits(state)
         rules = card_of(state, scorecard)  # of the tier the record gives
         # A new plan can put any metric over (or back under) its limit, in the current period.
         return evaluate(
@@ -266,6 +277,11 @@ def _apply_record(
             metrics_at=state.now,
         )
     person = state.person(email=signal["email"])
+    role_before = person.get("role")
     for key in PERSON_FIELDS:
         person[key] = body.get(key)
-    return evaluate(state, state.now, card_of(state, scorecard))
+    rules = card_of(state, scorecard)
+    fired = evaluate(state, state.now, rules)
+    if trigger := champion_left(state, person, role_before, rules):
+        fired.append(trigger)
+    return fired

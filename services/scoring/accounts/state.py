@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from services.scoring.accounts.time import DAY, day_of
+from services.scoring.accounts.time import DAY, day_of, start_of_date
 from services.scoring.settings import ScoringSettings
 
 Person = dict[str, Any]
@@ -61,7 +61,7 @@ class AccountState:
     partition: int
     profile: dict[str, Any] | None = None
     now: float = 0.0  # newest event time seen (epoch seconds); 0 before the first event
-    first_seen: float = 0.0
+    first_seen: float = 0.0  # the first activity (login or usage) event's time; 0 before one
     usage: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> month -> sum
     gauges: dict[str, list[float]] = field(default_factory=dict)  # metric -> [value, ts]
     people: dict[str, Person] = field(default_factory=dict)
@@ -118,10 +118,20 @@ class AccountState:
             self.seen_before, self.seen, self.seen_since = self.seen, {}, arrived
         self.seen[key] = None
 
-    def advance(self, ts: float) -> None:
-        """Move the account's event time forward (late events leave it where it is)."""
+    def active_at(self, ts: float) -> None:
+        """An activity event happened at ts (late ones included)."""
         if self.first_seen == 0.0 or ts < self.first_seen:
             self.first_seen = ts
+
+    @property
+    def start(self) -> float:
+        """The catalogue's start: start_date (00:00 UTC) when the record has one, else the
+        first activity event; 0.0 before either."""
+        start_date = (self.profile or {}).get("start_date")
+        return start_of_date(start_date) if start_date else self.first_seen
+
+    def advance(self, ts: float) -> None:
+        """Move the account's event time forward (late events leave it where it is)."""
         if ts > self.now:
             new_day = day_of(ts) != day_of(self.now)
             self.now = ts

@@ -35,3 +35,9 @@ def months_in(period_key: str) -> list[str]:
 
 def date_of(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).date().isoformat()
+
+
+@lru_cache(maxsize=4096)
+def start_of_date(text: str) -> float:
+    """The epoch seconds of a YYYY-MM-DD date's 00:00 UTC."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()

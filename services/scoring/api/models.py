@@ -12,12 +12,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from services.scoring.scorecard.model import TriggerType as TriggerType  # the catalogue's
 from shared.contracts.inputs import AccountRecord
 from shared.contracts.triggers import TriggerEvent
 
 # none: no component has data yet (an account named only by a record), and no score.
 Band = Literal["green", "yellow", "red", "none"]
-TriggerType = Literal["plan_limit_80", "single_threaded", "health_red"]
 Score = Annotated[int, Field(ge=0, le=100)]
 # As in shared/events.py's StakeholderFields; people seen only in events are users.
 Role = Literal["champion", "economic_buyer", "executive_sponsor", "admin", "user"]

@@ -106,15 +106,22 @@ NO_ACTIVITY: Component = (None, "no login or usage yet", {})
 def adoption(state: AccountState, today: int, window_days: int, core: CoreFeatures) -> Component:
     if not state.features:
         return None, "no feature usage reported", {}
-    first_ts = (today - window_days + 1) * DAY
-    recent = [f for f, ts in state.features.items() if ts >= first_ts]
-    used = len([f for f in recent if core.match(f)]) if core.globs else len(recent)
+    used = core_features_used(state, today, window_days, core)
     kind = "core features" if core.globs else "features"
     return (
         round(100 * min(used, ADOPTION_TARGET) / ADOPTION_TARGET),
         f"{used} {kind} used in the last {window_days} days ({ADOPTION_TARGET} or more wanted)",
         {"core_features_used": used, "target": ADOPTION_TARGET, "window_days": window_days},
     )
+
+
+def core_features_used(
+    state: AccountState, today: int, window_days: int, core: CoreFeatures
+) -> int:
+    """Distinct core features used on the last `window_days` days up to `today`."""
+    first_ts = (today - window_days + 1) * DAY
+    recent = [f for f, ts in state.features.items() if ts >= first_ts]
+    return len([f for f in recent if core.match(f)]) if core.globs else len(recent)
 
 
 def engagement(engaged: int, active: bool, window_days: int, wanted: int) -> Component:

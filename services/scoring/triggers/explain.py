@@ -11,6 +11,9 @@ from shared.contracts.triggers import TriggerEvent
 # Details that are the rule's thresholds, not what it saw.
 THRESHOLDS = {
     "plan_limit_80": ("fire_ratio", "rearm_ratio"),
+    "plan_limit_100": ("fire_ratio", "rearm_ratio"),
+    "nps_detractor": ("max_score",),
+    "advocacy_ready": ("min_score",),
     "single_threaded": ("min_engaged", "hold_days", "engaged_window_days"),
     "health_red": ("red_below", "rearm_at"),
 }
@@ -28,7 +31,7 @@ def explanation(trigger: TriggerEvent) -> dict[str, Any]:
 
 def condition(trigger: TriggerEvent) -> str:
     d = trigger.details
-    if trigger.type == "plan_limit_80" and "fire_ratio" in d:
+    if trigger.type in ("plan_limit_80", "plan_limit_100") and "fire_ratio" in d:
         return (
             f"{d['metric']} used in the plan period {d['period']} reached "
             f"{d['fire_ratio']:.0%} of the plan's limit of {d['limit']:,.0f} "
@@ -44,5 +47,22 @@ def condition(trigger: TriggerEvent) -> str:
         return (
             f"the health score fell below {d['red_below']} (it ends once the score is back "
             f"at {d['rearm_at']} or more); the weakest components are named in the values"
+        )
+    if trigger.type == "champion_left":
+        return (
+            f"a stakeholder record says a person whose role is {d['role'].replace('_', ' ')} "
+            "has left the account"
+        )
+    if trigger.type == "nps_detractor":
+        return f"an NPS answer of {d['max_score']} or less (a detractor)"
+    if trigger.type == "advocacy_ready":
+        return (
+            f"an NPS answer of {d['min_score']} or more while the account is green and no "
+            "risk trigger is active"
+        )
+    if trigger.type == "feature_request_higher_tier":
+        return (
+            f"a feature request for {d['feature']}, which the {d['plan']} plan lacks and the "
+            f"{d['offered_by']} plan has"
         )
     return trigger.summary  # fired before its rule recorded its thresholds

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from services.scoring.accounts.state import AccountState, Person
 from services.scoring.accounts.time import date_of, day_of, months_in, period_of
-from services.scoring.health.score import engaged_people
+from services.scoring.health.score import core_features, core_features_used, engaged_people
 from services.scoring.scorecard.model import Card, TriggerType
 from shared.clock import from_ts, iso
 from shared.contracts.triggers import CATEGORIES, TriggerAccount, TriggerEvent, TriggerHealth
@@ -27,7 +27,7 @@ def trigger_id_of(dedup_key: str) -> str:
     return str(uuid.uuid5(TRIGGER_NAMESPACE, dedup_key))
 
 
-def _fire(
+def fire_news(
     state: AccountState,
     card: Card,
     kind: str,
@@ -36,8 +36,9 @@ def _fire(
     summary: str,
     details: dict[str, Any],
 ) -> TriggerEvent:
+    """The trigger event of a rule that fired, as it leaves the account now."""
     dedup_key = f"{state.account_id}:{kind}:{tail}"
-    trigger = TriggerEvent(
+    return TriggerEvent(
         trigger_id=trigger_id_of(dedup_key),
         type=kind,
         account_id=state.account_id,
@@ -52,13 +53,17 @@ def _fire(
         health=health_of(state),
         account=account_of(state),
     )
+
+
+def _activate(state: AccountState, trigger: TriggerEvent) -> TriggerEvent:
+    """Keep a rule's trigger in active_triggers until its episode ends."""
     active = state.rules.setdefault("active", {})
-    active[kind if kind != "plan_limit_80" else dedup_key] = {
+    active[trigger.dedup_key if trigger.type in PLAN_LIMITS else trigger.type] = {
         "trigger_id": trigger.trigger_id,
-        "type": kind,
-        "dedup_key": dedup_key,
-        "fired_at": iso(at),
-        "summary": summary,
+        "type": trigger.type,
+        "dedup_key": trigger.dedup_key,
+        "fired_at": iso(trigger.fired_at),
+        "summary": trigger.summary,
     }
     return trigger
 
@@ -77,7 +82,7 @@ def _clear(state: AccountState, key: str) -> None:
     state.rules.setdefault("active", {}).pop(key, None)
 
 
-# --- plan_limit_80 -------------------------------------------------------------------------
+# --- plan_limit_80 and plan_limit_100 ------------------------------------------------------
 
 
 def used_of(state: AccountState, metric: str, period_key: str) -> float:
@@ -87,29 +92,61 @@ def used_of(state: AccountState, metric: str, period_key: str) -> float:
     months = months_in(period_key)
     if metric == "seats":
         period = set(months)
-        return float(sum(1 for p in state.people.values() if not period.isdisjoint(p["months"])))
+        return float(
+            sum(
+                1
+                for p in state.people.values()
+                if not period.isdisjoint(p["months"]) and p.get("status") != "left"
+            )
+        )
     by_month = state.usage.get(metric, {})
     return sum(by_month.get(m, 0.0) for m in months)
 
 
-def check_plan_limit(
+PLAN_LIMITS = ("plan_limit_80", "plan_limit_100")
+# Where each plan-limit rule keeps its episodes (rule key -> dedup tail) in state.rules.
+EPISODES = {"plan_limit_80": "plan_limit", "plan_limit_100": "plan_limit_100"}
+
+
+def check_plan_limits(
     state: AccountState, metric: str, at: float, card: Card
-) -> TriggerEvent | None:
-    """Evaluate one metric in the plan period containing `at` (an event's own time)."""
-    rule = card.rules.plan_limit_80
+) -> list[TriggerEvent]:
+    """Evaluate one metric in the plan period containing `at` (an event's own time), for
+    plan_limit_80 and plan_limit_100: the usage is worked out once for both."""
     limit = state.plan.get("limits", {}).get(metric)
-    if not rule.enabled or not limit or at == 0.0:
-        return None
+    if not limit or at == 0.0:
+        return []
     period_key = period_of(at, state.plan.get("period", "month"))
     used = used_of(state, metric, period_key)
+    fired = []
+    for kind in PLAN_LIMITS:
+        if trigger := _check_plan_limit(state, kind, metric, period_key, used, limit, at, card):
+            fired.append(trigger)
+    return fired
+
+
+def _check_plan_limit(
+    state: AccountState,
+    kind: str,
+    metric: str,
+    period_key: str,
+    used: float,
+    limit: float,
+    at: float,
+    card: Card,
+) -> TriggerEvent | None:
+    rule = getattr(card.rules, kind)
+    if not rule.enabled:
+        return None
     ratio = used / limit
     # A gauge's episode spans periods; a delta metric starts afresh each period.
     rule_key = f"gauge|{metric}" if metric in state.gauges else f"delta|{metric}|{period_key}"
-    firing: dict[str, str] = state.rules.setdefault("plan_limit", {})
-    _end_past_periods(state, firing, metric, period_key)
+    # Created at the first firing: an account that never reaches a limit stores nothing.
+    firing: dict[str, str] = state.rules.get(EPISODES[kind], {})
+    _end_past_periods(state, kind, firing, metric, period_key)
     dedup_tail = f"{metric}:{period_key}"
     if ratio >= rule.fire_ratio and rule_key not in firing:
-        firing[rule_key] = dedup_tail
+        state.rules.setdefault(EPISODES[kind], firing)[rule_key] = dedup_tail
         when = "this month" if len(period_key) == 7 else "this year"
         if period_key != period_of(state.now, state.plan.get("period", "month")):
             when = f"in {period_key}"
@@ -122,21 +159,42 @@ def check_plan_limit(
             "period": period_key,
             "fire_ratio": rule.fire_ratio,
             "rearm_ratio": rule.rearm_ratio,
+            "expansion_gated": not adoption_gate_open(state, at, card),
         }
-        return _fire(state, card, "plan_limit_80", dedup_tail, at, summary, details)
+        return _activate(state, fire_news(state, card, kind, dedup_tail, at, summary, details))
     if ratio < rule.rearm_ratio and rule_key in firing:
         tail = firing.pop(rule_key)
-        _clear(state, f"{state.account_id}:plan_limit_80:{tail}")
+        _clear(state, f"{state.account_id}:{kind}:{tail}")
     return None
 
 
+ADOPTION_GATE_DAYS = 30
+
+
+def adoption_gate_open(state: AccountState, at: float, card: Card) -> bool:
+    """The playbooks' rule before any expansion move: at least expansion_ready's
+    min_core_features core features used in the last 30 days."""
+    core = core_features(tuple(card.core_features))
+    used = core_features_used(state, day_of(at), ADOPTION_GATE_DAYS, core)
+    return used >= card.rules.expansion_ready.min_core_features
+
+
+def end_removed_limits(state: AccountState) -> None:
+    """A limit the plan no longer has cannot be near: its episodes end with the record."""
+    limits = state.plan.get("limits", {})
+    for kind in PLAN_LIMITS:
+        firing = state.rules.get(EPISODES[kind], {})
+        for key in [k for k in firing if k.split("|")[1] not in limits]:
+            _clear(state, f"{state.account_id}:{kind}:{firing.pop(key)}")
+
+
 def _end_past_periods(
-    state: AccountState, firing: dict[str, str], metric: str, period_key: str
+    state: AccountState, kind: str, firing: dict[str, str], metric: str, period_key: str
 ) -> None:
     """A delta metric starts from zero each period: episodes of earlier periods are over."""
     prefix = f"delta|{metric}|"
     for key in [k for k in firing if k.startswith(prefix) and k[len(prefix) :] < period_key]:
-        _clear(state, f"{state.account_id}:plan_limit_80:{firing.pop(key)}")
+        _clear(state, f"{state.account_id}:{kind}:{firing.pop(key)}")
 
 
 # --- single_threaded -----------------------------------------------------------------------
@@ -153,8 +211,11 @@ def check_single_threaded(
     departments = {p.get("department") for p in people}
     few = len(people) < params.min_engaged
     one_department = bool(people) and None not in departments and len(departments) == 1
+    # A new account gets its onboarding fortnight (grace_days, whole days like every window)
+    # before it is judged at all.
+    in_grace = not state.start or day_of(at) < day_of(state.start) + params.grace_days
     rule = state.rules.setdefault("single_threaded", {"state": "inactive", "since": 0.0})
-    if not (few or one_department):
+    if in_grace or not (few or one_department):
         if rule["state"] == "firing":
             _clear(state, "single_threaded")
         rule.update(state="inactive", since=0.0)
@@ -184,7 +245,8 @@ def check_single_threaded(
         "engaged_window_days": params.engaged_window_days,
     }
     summary = f"{state.name} is single-threaded: {why} for {held} days"
-    return _fire(state, card, "single_threaded", date_of(rule["since"]), at, summary, details)
+    since = date_of(rule["since"])
+    return _activate(state, fire_news(state, card, "single_threaded", since, at, summary, details))
 
 
 # --- health_red ----------------------------------------------------------------------------
@@ -218,4 +280,4 @@ def check_health_red(state: AccountState, at: float, card: Card) -> TriggerEvent
         "rearm_at": red_below + margin,
     }
     summary = f"{state.name}'s health fell to {score} (red): {reasons}"
-    return _fire(state, card, "health_red", date_of(at), at, summary, details)
+    return _activate(state, fire_news(state, card, "health_red", date_of(at), at, summary, details))

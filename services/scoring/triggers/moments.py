@@ -1,0 +1,114 @@
+"""Rules judged at one moment, on one input: a champion who left (a stakeholder record), an
+NPS detractor or a promoter on a healthy account (a survey answer), a request for a feature
+of a higher plan (a support event). Pure functions, like rules.py.
+
+Each fires once per dedup_key, ever, and has no episode to end: it is news, not a condition
+that holds, so it does not stay in active_triggers (and an old detractor does not block an
+account's advocacy for ever).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+from services.scoring.accounts.state import AccountState, Person
+from services.scoring.accounts.time import date_of
+from services.scoring.scorecard.model import Card
+from services.scoring.triggers.rules import fire_news
+from shared.contracts.signals import SupportSignal, SurveySignal
+from shared.contracts.triggers import CATEGORIES, TriggerEvent
+
+COMMENT_KEPT = 500
+
+
+def champion_left(
+    state: AccountState, person: Person, role_before: str | None, card: Card
+) -> TriggerEvent | None:
+    """A stakeholder record that says a person with a key role (in this record or the one
+    before) has left. Records carry no event time: the account's clock is the moment, and an
+    account without one yet (no event) is not judged."""
+    rule = card.rules.champion_left
+    role = person.get("role") or "user"
+    key_role = role if role in rule.roles else role_before if role_before in rule.roles else None
+    if not rule.enabled or person.get("status") != "left" or key_role is None or not state.now:
+        return None
+    email = person.get("email") or ""
+    who = person.get("name") or email
+    summary = f"{state.name}: {who}, the {key_role.replace('_', ' ')}, has left"
+    details = {"email": email, "name": person.get("name"), "role": key_role}
+    return fire_news(state, card, "champion_left", email, state.now, summary, details)
+
+
+def survey_answered(
+    state: AccountState, signal: SurveySignal, respondent: str, card: Card
+) -> list[TriggerEvent]:
+    """nps_detractor and advocacy_ready, judged on the health the answer left the account in."""
+    if signal["survey"] != "nps":
+        return []
+    score, at = signal["score"], float(signal["ts"])
+    details = {"respondent": respondent, "score": score}
+    if comment := signal.get("comment"):
+        details["comment"] = comment[:COMMENT_KEPT]
+    fired = []
+    detractor = card.rules.nps_detractor
+    if detractor.enabled and score <= detractor.max_score:
+        details["max_score"] = detractor.max_score
+        summary = f"{state.name}: {respondent} answered NPS {score} (a detractor)"
+        tail = f"{respondent}:{date_of(at)}"
+        fired.append(fire_news(state, card, "nps_detractor", tail, at, summary, details))
+    promoter = card.rules.advocacy_ready
+    if promoter.enabled and score >= promoter.min_score and _healthy(state):
+        details["min_score"] = promoter.min_score
+        summary = f"{state.name}: {respondent} answered NPS {score} on a healthy account"
+        tail = f"{respondent}:{date_of(at)[:4]}"
+        fired.append(fire_news(state, card, "advocacy_ready", tail, at, summary, details))
+    return fired
+
+
+def _healthy(state: AccountState) -> bool:
+    """Green, and no risk trigger active."""
+    active = state.rules.get("active", {}).values()
+    return state.health.get("band") == "green" and not any(
+        CATEGORIES.get(t["type"]) == "risk" for t in active
+    )
+
+
+def feature_requested(
+    state: AccountState, signal: SupportSignal, card: Card
+) -> TriggerEvent | None:
+    """A feature request for a feature the account's plan lacks and a higher plan of the
+    scorecard has. An account whose plan the scorecard does not name is not judged: which
+    plans are higher is unknown."""
+    rule = card.rules.feature_request_higher_tier
+    ticket = state.tickets.get(signal["ticket_id"], {})
+    feature = ticket.get("requested_feature")
+    if not rule.enabled or ticket.get("category") != "feature_request" or not feature:
+        return None
+    names = [plan.name.lower() for plan in card.plans]
+    current = str(state.plan.get("name") or "").lower()
+    if current not in names:
+        return None
+    rank = names.index(current)
+    if any(_offers(plan.features, feature) for plan in card.plans[: rank + 1]):
+        return None
+    higher = next((p for p in card.plans[rank + 1 :] if _offers(p.features, feature)), None)
+    if higher is None:
+        return None
+    summary = (
+        f"{state.name} asked for {feature}, which comes with {higher.name} "
+        f"(they are on {card.plans[rank].name})"
+    )
+    details = {
+        "ticket_id": signal["ticket_id"],
+        "feature": feature,
+        "plan": card.plans[rank].name,
+        "offered_by": higher.name,
+    }
+    at = float(signal["ts"])
+    return fire_news(
+        state, card, "feature_request_higher_tier", signal["ticket_id"], at, summary, details
+    )
+
+
+def _offers(globs: list[str], feature: str) -> bool:
+    return any(fnmatch.fnmatchcase(feature, glob) for glob in globs)
