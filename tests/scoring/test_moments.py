@@ -190,3 +190,17 @@ def test_a_plan_limit_is_gated_until_three_core_features_were_used_in_30_days() 
     text = details_text(TriggerEvent.model_validate(gated))
     assert text.startswith("Adoption first: fewer than the scorecard's core features are in use")
     assert "Adoption first" not in details_text(TriggerEvent.model_validate(opened))
+
+
+def test_one_answer_that_is_both_news_gives_each_its_own_details() -> None:
+    overlap = parse(
+        b"rules:\n  nps_detractor: {max_score: 9}\n  advocacy_ready: {min_score: 9}\n", "o.yaml"
+    )
+    acme = AccountState("acme", 0)
+    people = [login("acme", f"u{i}", d, department=f"d{i}") for d in range(3) for i in range(3)]
+    run(acme, *people, card=overlap)
+    fired = run(acme, survey("acme", 2, "nps", 9, user_id="u1"), card=overlap)
+    assert {t["type"]: sorted(t["details"]) for t in fired} == {
+        "nps_detractor": ["max_score", "respondent", "score"],
+        "advocacy_ready": ["min_score", "respondent", "score"],
+    }

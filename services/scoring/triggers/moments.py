@@ -46,19 +46,19 @@ def survey_answered(
     if signal["survey"] != "nps":
         return []
     score, at = signal["score"], float(signal["ts"])
-    details = {"respondent": respondent, "score": score}
+    answer = {"respondent": respondent, "score": score}
     if comment := signal.get("comment"):
-        details["comment"] = comment[:COMMENT_KEPT]
+        answer["comment"] = comment[:COMMENT_KEPT]
     fired = []
     detractor = card.rules.nps_detractor
     if detractor.enabled and score <= detractor.max_score:
-        details["max_score"] = detractor.max_score
+        details = {**answer, "max_score": detractor.max_score}
         summary = f"{state.name}: {respondent} answered NPS {score} (a detractor)"
         tail = f"{respondent}:{date_of(at)}"
         fired.append(fire_news(state, card, "nps_detractor", tail, at, summary, details))
     promoter = card.rules.advocacy_ready
     if promoter.enabled and score >= promoter.min_score and _healthy(state):
-        details["min_score"] = promoter.min_score
+        details = {**answer, "min_score": promoter.min_score}
         summary = f"{state.name}: {respondent} answered NPS {score} on a healthy account"
         tail = f"{respondent}:{date_of(at)[:4]}"
         fired.append(fire_news(state, card, "advocacy_ready", tail, at, summary, details))
