@@ -26,7 +26,6 @@ from services.scoring.accounts.state import AccountState, Person
 from services.scoring.accounts.time import DAY, day_of
 from services.scoring.scorecard.model import Card
 
-COMPONENTS = ("adoption", "engagement", "activity", "relationship", "support", "sentiment")
 ACTIVITY_WINDOW_DAYS = 14
 ADOPTION_TARGET = 5
 SUPPORT_PENALTY = {"urgent": 30, "high": 15, "normal": 5, "low": 2}
@@ -58,16 +57,6 @@ def is_engaged(person: Person, today: int, window_days: int) -> bool:
     return seen > 0 and day_of(seen) > today - window_days and person.get("status") != "left"
 
 
-def engaged_people(state: AccountState, at: float, window_days: int) -> list[Person]:
-    # is_engaged, inlined: this runs at every evaluation, for every person of the account.
-    first_ts = (day_of(at) - window_days + 1) * DAY
-    return [
-        p
-        for p in state.people.values()
-        if p["last_seen"] >= first_ts and p["last_seen"] > 0 and p.get("status") != "left"
-    ]
-
-
 class Roster(NamedTuple):
     """Who is engaged, and whether a champion and an executive sponsor are there (engaged,
     not engaged or none): one pass over the account's people per evaluation."""
@@ -78,6 +67,7 @@ class Roster(NamedTuple):
 
 
 def roster(state: AccountState, at: float, window_days: int) -> Roster:
+    # is_engaged, inlined and in seconds: this runs at every evaluation, for every person.
     first_ts = (day_of(at) - window_days + 1) * DAY
     engaged = []
     presence = {"champion": "none", "executive_sponsor": "none"}
@@ -93,6 +83,10 @@ def roster(state: AccountState, at: float, window_days: int) -> Roster:
         if not known and (person.get("department") or (role and role != "user")):
             known = True
     return Roster(engaged, presence, known)
+
+
+def engaged_people(state: AccountState, at: float, window_days: int) -> list[Person]:
+    return roster(state, at, window_days).engaged
 
 
 def has_activity(state: AccountState) -> bool:
