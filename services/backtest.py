@@ -149,11 +149,11 @@ async def read_from_beginning(
         ends = await reader.end_offsets(partitions)
         await reader.seek_to_beginning(*partitions)
         merge = _Merge(reader, ends)
-        meter = _Meter(progress, sum(ends[tp] - begins[tp] for tp in partitions))
+        total, meter = max(1, sum(ends[tp] - begins[tp] for tp in partitions)), _Meter(progress)
         for tp in partitions:
             await merge.refill(tp)
         while record := merge.pop():
-            meter.tick()
+            meter.tick(meter.count / total)
             yield record
             await merge.refill(TopicPartition(record.topic, record.partition))
         meter.done()
@@ -194,16 +194,20 @@ class _Merge:
 
 
 class _Meter:
-    def __init__(self, out: IO[str] | None, total: int) -> None:
-        self.out, self.total, self.count = out, max(total, 1), 0
+    """The progress line on stderr for a long replay: at most twice a second, after the
+    first second."""
+
+    def __init__(self, out: IO[str] | None) -> None:
+        self.out, self.count = out, 0
         self.started = self.shown = time.monotonic()
 
-    def tick(self) -> None:
+    def tick(self, done: float) -> None:
+        """One more record or line read; `done`, the share of the input read so far."""
         self.count += 1
         now = time.monotonic()
         if self.out is not None and now - self.started > 1 and now - self.shown > 0.5:
             self.shown = now
-            show_progress(self.out, self.count / self.total, self.count, now - self.started)
+            show_progress(self.out, done, self.count, now - self.started)
 
     def done(self) -> None:
         if self.out is not None and self.shown > self.started:
@@ -215,17 +219,13 @@ def _lines(path: Path, progress: IO[str] | None) -> Iterator[tuple[int, bytes]]:
         handle = path.open("rb")
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot be read: {exc.strerror}") from None
-    total, started, shown = path.stat().st_size or 1, time.monotonic(), 0.0
+    total, meter = path.stat().st_size or 1, _Meter(progress)
     with handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
                 yield number, line
-            now = time.monotonic()
-            if progress is not None and now - started > 1 and now - shown > 0.5:
-                shown = now
-                show_progress(progress, handle.tell() / total, number, now - started)
-    if progress is not None and shown:
-        progress.write("\n")
+            meter.tick(handle.tell() / total)
+    meter.done()
 
 
 def show_progress(out: IO[str], done: float, lines: int, elapsed: float) -> None:
