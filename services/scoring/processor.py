@@ -25,7 +25,7 @@ from services.scoring.accounts.apply import apply_signal, card_of, evaluate, ref
 from services.scoring.accounts.cache import AccountCache
 from services.scoring.accounts.layout import PartitionLayout
 from services.scoring.accounts.repository import AccountRow
-from services.scoring.accounts.state import AccountState, DedupWindow
+from services.scoring.accounts.state import AccountState, DedupWindow, is_explained
 from services.scoring.health.history import Point, chart
 from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
 from services.scoring.scorecard.live import LiveScorecard
@@ -235,7 +235,7 @@ class ScoringProcessor:
         rows, failed = [], []
         for state in dirty:
             try:
-                if state.health_stale:
+                if state.health_stale or not is_explained(state.health):
                     refresh_health(state, card_of(state, scorecard))
                 rows.append(repository.account_row(state))
             except Exception as exc:

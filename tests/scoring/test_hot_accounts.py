@@ -180,10 +180,12 @@ async def _run(
 
 def _memory(state: AccountState) -> tuple[Any, ...]:
     """What a state holds that can change what it does next, in order where order matters:
-    the order of people's fields shows in later blobs, the order of the indexes nowhere."""
+    the order of people's fields shows in later blobs, the order of the indexes nowhere.
+    Health's numbers are in the document; its explanations, kept only by a decoded account,
+    are in the stored rows (compared as the accounts table)."""
     people = [(pid, list(person.items())) for pid, person in state.people.items()]
-    health = (state.health, state.health_stale)
-    return state.account_id, state.to_json(), people, health, state.by_user, state.by_email
+    document = state.to_json()
+    return state.account_id, document, people, state.health_stale, state.by_user, state.by_email
 
 
 async def _table(engine: AsyncEngine, table: Any, exclude: str = "") -> list[tuple[Any, ...]]:

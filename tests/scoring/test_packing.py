@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness.signals import account_record, at, login, stakeholder
-from services.scoring.accounts.apply import apply_signal
+from services.scoring.accounts.apply import apply_signal, card_of, refresh_health
 from services.scoring.accounts.packing import (
     DICTIONARY_1,
     pack_account,
@@ -19,7 +19,7 @@ from services.scoring.accounts.packing import (
     unpack_account,
     unpack_document,
 )
-from services.scoring.accounts.state import AccountState, DedupWindow
+from services.scoring.accounts.state import AccountState, DedupWindow, is_explained
 from services.scoring.scorecard.loading import load
 
 RULES = load(None)
@@ -71,7 +71,24 @@ def test_stale_health_survives_storing() -> None:
     run(acme, login("acme", "u1", 0), login("acme", "u1", 0.1))  # the second one is quiet
     assert acme.health_stale
     stored = stored_copy(acme)
-    assert stored.health_stale and stored.health == acme.health
+    assert stored.health_stale
+    for state in (acme, stored):
+        refresh_health(state, card_of(state, RULES))  # as before its row is built
+    assert stored.health == acme.health
+
+
+def test_health_is_stored_without_its_explanations_and_computed_again() -> None:
+    """The health column holds each component's why and inputs; the stored state keeps only
+    the numbers, and the explanations come back, the same, before the next row is built."""
+    acme = AccountState("acme", 0)
+    run(acme, login("acme", "u1", 0))
+    stored = stored_copy(acme)
+    assert is_explained(acme.health) and not is_explained(stored.health)
+    assert stored.health["score"] == acme.health["score"]
+    assert stored.health["band"] == acme.health["band"]
+    assert b'"why"' not in stored.to_json()
+    refresh_health(stored, card_of(stored, RULES))
+    assert stored.health == acme.health
 
 
 def test_the_event_time_is_read_without_unpacking() -> None:

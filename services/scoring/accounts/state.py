@@ -79,6 +79,9 @@ class AccountState:
     seen_since: float = 0.0
     rules: dict[str, Any] = field(default_factory=dict)
     recent_records: list[str] = field(default_factory=list)
+    # The health document. Stored without its explanations (each component's why and
+    # inputs): they are most of its bytes, the health column holds
+    # them, and a loaded state gets them back before its row is built (is_explained).
     health: dict[str, Any] = field(default_factory=dict)
     # The last history point: [score, band, scorecard_version]; and the score at each day it
     # changed (day -> score), for the trend (health/history.py).
@@ -223,7 +226,8 @@ class AccountState:
         the account does next: the place of a person's unknown fields (filled in later, a
         field keeps its place in memory), identifiers a merge left pointing at a person who
         carries others, and health that lags behind quiet events. from_json() gives back a state
-        that goes on exactly as this one would have, after a restart as after an eviction."""
+        that goes on exactly as this one would have, after a restart as after an eviction; its
+        health has its numbers without their explanations (is_explained)."""
         data: dict[str, Any] = {
             "profile": self.profile,
             "now": self.now,
@@ -243,7 +247,7 @@ class AccountState:
             "seen_since": self.seen_since,
             "rules": self.rules,
             "recent_records": self.recent_records,
-            "health": self.health,
+            "health": _numbers_of(self.health),
             "health_stale": self.health_stale,
             "last_point": self.last_point,
             "daily": list(self.daily.items()),
@@ -293,3 +297,18 @@ class AccountState:
         else:
             state.reindex()
         return state
+
+
+def is_explained(health: dict[str, Any]) -> bool:
+    """Whether a health document carries each component's why and inputs: one loaded from
+    the stored state has only the numbers, until it is computed again."""
+    return all("why" in c for c in health.get("components", {}).values())
+
+
+def _numbers_of(health: dict[str, Any]) -> dict[str, Any]:
+    if "components" not in health:
+        return health
+    numbers = {
+        n: {"score": c["score"], "weight": c["weight"]} for n, c in health["components"].items()
+    }
+    return {**health, "components": numbers}
