@@ -14,6 +14,7 @@ from services.scoring.accounts.time import day_of
 from shared.clock import from_ts
 
 TREND_DAYS = (7, 30)
+TREND_KEYS = {f"d{days}": days for days in TREND_DAYS}
 Point = dict[str, Any]  # a health_history row
 
 
@@ -46,14 +47,14 @@ def trend(state: AccountState) -> dict[str, int | None]:
     """{"d7", "d30"}: the score now minus the score 7 and 30 days of event time ago (None
     when the account had no score then)."""
     score, today = state.health.get("score"), day_of(state.now)
-    return {f"d{days}": _change(state, score, today - days) for days in TREND_DAYS}
+    if score is None:
+        return dict.fromkeys(TREND_KEYS)
+    return {key: _change(state.daily, score, today - days) for key, days in TREND_KEYS.items()}
 
 
-def _change(state: AccountState, score: Any, day: int) -> int | None:
-    before = [d for d in state.daily if d <= day]
-    if score is None or not before:
-        return None
-    then = state.daily[max(before)]
+def _change(daily: dict[int, Any], score: int, day: int) -> int | None:
+    # The days ascend, as the account's event time only grows: the newest at or before `day`.
+    then = next((s for d, s in reversed(daily.items()) if d <= day), None)
     return None if then is None else int(score - then)
 
 
