@@ -53,7 +53,7 @@ class _Codecs(threading.local):
         dictionary = zstandard.ZstdCompressionDict(
             DICTIONARY_1, dict_type=zstandard.DICT_TYPE_RAWCONTENT
         )
-        self.compressor = zstandard.ZstdCompressor(level=3, dict_data=dictionary)
+        self.compressor = zstandard.ZstdCompressor(level=1, dict_data=dictionary)
         self.decompressor = zstandard.ZstdDecompressor(dict_data=dictionary)
 
 
