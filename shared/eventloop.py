@@ -21,7 +21,7 @@ Work = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 # Collected after 50,000 allocations instead, the collector takes a small share of scoring's
 # CPU rather than a large one (docs/performance.md has the measurement). Garbage is still
 # collected, only in larger steps.
-GC_THRESHOLDS = (50_000, 20, 100)
+GC_THRESHOLDS = (200_000, 10, 100)
 
 
 def pace_garbage_collection() -> None:
