@@ -18,7 +18,7 @@ Work = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 # Python collects its youngest generation every 700 allocations, and the older ones every
 # 10 collections of the one below. Scoring allocates dicts and lists for every event, and
 # each collection walks every young object; a full one walks every decoded account.
-# Collected after 50,000 allocations instead, the collector takes a small share of scoring's
+# Collected after 200,000 allocations instead, the collector takes a small share of scoring's
 # CPU rather than a large one (docs/performance.md has the measurement). Garbage is still
 # collected, only in larger steps.
 GC_THRESHOLDS = (200_000, 10, 100)
