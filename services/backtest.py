@@ -49,7 +49,8 @@ class Run:
         self.accounts[account_id] = state
         arrived = float(signal.get("ts") or state.now)
         for trigger in apply_signal(state, signal, self.scorecard, dedup, arrived=arrived):
-            self.fired[trigger.type][account_id] += 1
+            if trigger.status == "firing":  # an episode's end is not a firing
+                self.fired[trigger.type][account_id] += 1
 
     def report(self) -> dict[str, Any]:
         return {

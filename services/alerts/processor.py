@@ -52,9 +52,7 @@ class TriggerProcessor:
         for records in batch.values():
             for record in records:
                 try:
-                    triggers.append(
-                        parse_trigger(record.value, max_bytes=self.settings.max_message_bytes)
-                    )
+                    trigger = parse_trigger(record.value, max_bytes=self.settings.max_message_bytes)
                 except Rejected as exc:
                     log.warning(
                         "alerts: %s[%d]@%d rejected: %s",
@@ -64,6 +62,10 @@ class TriggerProcessor:
                         exc.reason,
                     )
                     letters.append(self.dead_letters.letter(record, exc.reason))
+                    continue
+                # An episode's end gets no notice yet: one alert per trigger, when it fires.
+                if trigger.status == "firing":
+                    triggers.append(trigger)
         async with self.engine.begin() as conn:
             await repository.add(conn, triggers, self.channels, utcnow())
             await self.dead_letters.store(conn, letters)

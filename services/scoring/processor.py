@@ -288,7 +288,7 @@ class ScoringProcessor:
                 for t in fired
             ]
             await asyncio.gather(*sends)
-            await repository.mark_published(self.engine, [t.trigger_id for t in fired])
+            await repository.mark_published(self.engine, fired)
         except Exception as exc:  # stored already: relayed again with the next batch or tick
             log.warning("relaying %d triggers failed (%s); will retry", len(fired), exc)
             self._unrelayed = True

@@ -71,7 +71,8 @@ health_history = Table(
     Index("ix_health_history_at", "at"),
 )
 
-# Fired triggers, once per dedup_key; unpublished rows are the outbox relayed to cs.triggers.
+# Fired triggers, once per dedup_key, and their resolution; what is unpublished is the outbox
+# relayed to cs.triggers.
 triggers = Table(
     "triggers",
     metadata,
@@ -83,10 +84,15 @@ triggers = Table(
     Column("severity", String(20), nullable=False),
     Column("payload", Text, nullable=False),
     Column("published", Boolean, nullable=False, default=False),
+    # Set once, when the episode ends: the resolved event, and whether it is relayed.
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolved_payload", Text),
+    Column("resolved_published", Boolean),
     Index("ix_triggers_account", "account_id", "fired_at"),
     Index("ix_triggers_type", "type", "fired_at"),
     Index("ix_triggers_fired", "fired_at"),
     Index("ix_triggers_unpublished", "published"),
+    Index("ix_triggers_resolved_unpublished", "resolved_published"),
 )
 
 # API bearer tokens (services/scoring/tokens.py): only a SHA-256 of each token is kept. A name

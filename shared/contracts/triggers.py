@@ -70,6 +70,8 @@ class TriggerEvent(Message):
     # Absent from events of producers older than the trigger catalogue.
     category: Category | None = None
     status: Status = "firing"
+    # When the episode ended, in the account's event time: set on a resolved event only.
+    resolved_at: datetime | None = None
     dedup_key: DedupKey
     summary: Summary
     details: dict[str, Any] = Field(default_factory=dict)
@@ -81,9 +83,11 @@ class TriggerEvent(Message):
     scorecard_version: str | None = None
     playbook: str | None = None
 
-    @field_validator("fired_at", mode="before")
+    @field_validator("fired_at", "resolved_at", mode="before")
     @classmethod
-    def _event_time(cls, value: Any) -> datetime:
+    def _event_time(cls, value: Any) -> datetime | None:
+        if value is None:
+            return None
         if isinstance(value, datetime) and value.tzinfo is not None:  # built, not parsed
             return value.astimezone(UTC)
         return parse_event_time(value)

@@ -117,6 +117,30 @@ async def test_duplicated_triggers_alert_once(
     assert {r["trigger_id"] for r in stored} == {first["trigger_id"]}
 
 
+async def test_a_resolved_event_sends_no_alert(
+    alert_settings: Settings,
+    engine: AsyncEngine,
+    slack_server: SlackServer,
+    smtp_server: SmtpServer,
+) -> None:
+    """An episode's end gets no notice yet (the routing issue gives it one in Slack's
+    thread): neither alone nor after its firing does it become a delivery."""
+    settings = alert_settings()
+    fired = trigger()
+    ended = {**fired, "status": "resolved", "resolved_at": "2026-11-21T10:00:00Z"}
+    alone = {**trigger(), "status": "resolved", "resolved_at": "2026-11-21T10:00:00Z"}
+    sentinel = trigger()  # same account, so same partition: read after the others
+    async with running(settings, engine):
+        await produce(settings, alone, fired, ended, sentinel)
+        await wait_for(lambda: finished(engine, sentinel["dedup_key"], "slack", "email"))
+
+    assert await rows(engine, alone["dedup_key"]) == []
+    assert slack_for(slack_server, alone["dedup_key"]) == []
+    assert emails_for(smtp_server, alone["dedup_key"]) == []
+    assert len(slack_for(slack_server, fired["dedup_key"])) == 1
+    assert len(emails_for(smtp_server, fired["dedup_key"])) == 1
+
+
 async def test_restart_resends_nothing(
     alert_settings: Settings,
     engine: AsyncEngine,

@@ -94,6 +94,7 @@ def assert_same(actual: dict[str, Any], clean: dict[str, Any], workload: Workloa
         f"triggers missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
     )
     assert actual["triggers"] == clean["triggers"]
+    assert actual["resolved"] == clean["resolved"]  # each episode's end, once, at its time
     assert actual["deliveries"] == clean["deliveries"]
     assert actual["slack"] == clean["slack"]
     assert actual["email"] == clean["email"]

@@ -66,6 +66,7 @@ class Observer:
     signal_ids: set[str] = field(default_factory=set)
     ends: dict[TopicPartition, int] = field(default_factory=dict)  # next offset read
     trigger_keys: Counter[str] = field(default_factory=Counter)
+    resolved_keys: Counter[str] = field(default_factory=Counter)
     _consumer: AIOKafkaConsumer | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -111,8 +112,10 @@ class Observer:
                         self.signal_ids.add(value.get("signal_id") or "")
                         if value.get("kind") == "account":
                             self.signal_ids.add(f"account:{value['account_id']}")
-                    else:
+                    elif value.get("status", "firing") == "firing":
                         self.trigger_keys[value["dedup_key"]] += 1
+                    else:
+                        self.resolved_keys[value["dedup_key"]] += 1
                     self.ends[tp] = record.offset + 1
 
     def ends_of(self, topic: str) -> dict[tuple[str, int], int]:
@@ -202,9 +205,8 @@ async def settle(
             return False
         async with engine.connect() as conn:
             fired = {k for (k,) in await conn.execute(select(triggers.c.dedup_key))}
-            unpublished = await conn.scalar(
-                select(triggers.c.trigger_id).where(triggers.c.published.is_(False)).limit(1)
-            )
+            relayed = triggers.c.published.is_(False) | triggers.c.resolved_published.is_(False)
+            unpublished = await conn.scalar(select(triggers.c.trigger_id).where(relayed).limit(1))
             statuses = Counter(s for (s,) in await conn.execute(select(deliveries.c.status)))
         if unpublished is not None or not fired <= set(observer.trigger_keys):
             return False
@@ -237,10 +239,11 @@ async def snapshot(
             body.pop("updated_at", None)
         accounts[account_id] = {"account": view, "health": health, "stakeholders": people}
     async with engine.connect() as conn:
+        rows = (await conn.execute(select(triggers))).all()
         fired = {
-            row.dedup_key: (row.trigger_id, row.type, row.account_id, row.severity)
-            for row in await conn.execute(select(triggers))
+            row.dedup_key: (row.trigger_id, row.type, row.account_id, row.severity) for row in rows
         }
+        resolved = {row.dedup_key: row.resolved_at for row in rows if row.resolved_at}
         stored = (await conn.execute(select(deliveries))).all()
         delivered = sorted(
             (row.dedup_key, row.channel, row.status, row.trigger_id, row.recipient)
@@ -249,6 +252,7 @@ async def snapshot(
     return {
         "accounts": accounts,
         "triggers": fired,
+        "resolved": resolved,
         "deliveries": delivered,
         "in_doubt": {(row.dedup_key, row.channel) for row in stored if row.in_doubt},
         "slack": Counter(

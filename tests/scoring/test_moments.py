@@ -11,6 +11,7 @@ from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.scorecard.loading import Scorecard, load, parse
 from services.scoring.triggers.explain import condition, explanation
+from services.scoring.triggers.rules import PLAN_LIMITS
 from shared.contracts.signals import Signal
 from shared.contracts.triggers import TriggerEvent
 
@@ -33,8 +34,8 @@ def run(state: AccountState, *signals: dict[str, Any], card: Scorecard = BUILT_I
     return fired
 
 
-def of(fired: list[Any], kind: str) -> list[Any]:
-    return [t for t in fired if t["type"] == kind]
+def of(fired: list[Any], kind: str, status: str = "firing") -> list[Any]:
+    return [t for t in fired if t["type"] == kind and t["status"] == status]
 
 
 def active(state: AccountState) -> list[str]:
@@ -46,8 +47,13 @@ def test_plan_limit_100_fires_at_the_limit_and_rearms_below_90_percent() -> None
     run(acme, account_record("acme", {"storage_gb": 100}, name="Acme"))
     gauge = [usage("acme", d, metric="storage_gb", value=v, mode="absolute") for d, v in
              enumerate([99.9, 100, 100.5, 91, 89, 100])]  # fmt: skip
-    fired = [of(run(acme, g), "plan_limit_100") for g in gauge]
+    events = [run(acme, g) for g in gauge]
+    fired = [of(e, "plan_limit_100") for e in events]
     assert [len(f) for f in fired] == [0, 1, 0, 0, 0, 1]
+    # Below 90% the episode ends: the same trigger again, resolved, once.
+    ended = [of(e, "plan_limit_100", "resolved") for e in events]
+    assert [len(e) for e in ended] == [0, 0, 0, 0, 1, 0]
+    assert ended[4][0]["trigger_id"] == fired[1][0]["trigger_id"]
     first = fired[1][0]
     assert first["dedup_key"] == "acme:plan_limit_100:storage_gb:2026-09"
     assert first["category"] == "expansion" and first["severity"] == "warning"
@@ -60,8 +66,12 @@ def test_plan_limit_100_ends_with_a_delta_metrics_period() -> None:
     acme = AccountState("acme", 0)
     run(acme, account_record("acme", {"api_calls": 1000}))
     assert of(run(acme, usage("acme", 1, metric="api_calls", value=1000)), "plan_limit_100")
-    run(acme, usage("acme", 30, metric="api_calls", value=1))  # October: a new period
+    ended = run(acme, usage("acme", 30, metric="api_calls", value=1))  # October: a new period
     assert not {"plan_limit_80", "plan_limit_100"} & set(active(acme))
+    assert sorted((t["type"], t["status"]) for t in ended if t["type"] in PLAN_LIMITS) == [
+        ("plan_limit_100", "resolved"),
+        ("plan_limit_80", "resolved"),
+    ]
 
 
 def test_champion_left_fires_once_for_a_key_role_in_this_record_or_the_one_before() -> None:

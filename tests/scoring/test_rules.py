@@ -15,6 +15,7 @@ from services.scoring.accounts.packing import pack_account, unpack_account
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.accounts.views import usage_view
 from services.scoring.scorecard.loading import load
+from services.scoring.triggers.rules import trigger_id_of
 from shared.contracts.signals import Signal
 
 RULES = load(None)
@@ -32,6 +33,11 @@ def run(state: AccountState, *signals: dict[str, Any]) -> list[dict[str, Any]]:
 
 def types(fired: list[dict[str, Any]]) -> list[str]:
     return [t["type"] for t in fired]
+
+
+def resolved(fired: list[dict[str, Any]]) -> list[str]:
+    """The dedup_keys of the episodes that ended (resolved events), in order."""
+    return [t["dedup_key"] for t in fired if t["status"] == "resolved"]
 
 
 def test_plan_limit_fires_once_at_80_percent_and_again_next_period() -> None:
@@ -74,7 +80,10 @@ def test_plan_limit_rearms_only_below_70_percent() -> None:
     ]
     assert run(acme, usage("acme", 1, metric="storage_gb", value=75, mode="absolute")) == []
     assert run(acme, usage("acme", 2, metric="storage_gb", value=90, mode="absolute")) == []
-    run(acme, usage("acme", 3, metric="storage_gb", value=60, mode="absolute"))
+    ended = run(acme, usage("acme", 3, metric="storage_gb", value=60, mode="absolute"))
+    assert resolved(ended) == ["acme:plan_limit_80:storage_gb:2026-09"]
+    assert ended[0]["resolved_at"] == "2026-09-04T09:00:00Z"  # the reading that ended it
+    assert ended[0]["trigger_id"] == trigger_id_of("acme:plan_limit_80:storage_gb:2026-09")
     # Re-armed, but the same period's dedup_key was used: the store keeps it once.
     fired = run(acme, usage("acme", 4, metric="storage_gb", value=95, mode="absolute"))
     assert [t["dedup_key"] for t in fired] == ["acme:plan_limit_80:storage_gb:2026-09"]
@@ -148,7 +157,8 @@ def test_a_limit_removed_from_the_plan_ends_its_episode() -> None:
     acme = AccountState("acme", 0)
     run(acme, account_record("acme", {"api_calls": 100}))
     assert types(run(acme, usage("acme", 1, metric="api_calls", value=90))) == ["plan_limit_80"]
-    run(acme, account_record("acme", {}))  # the plan has no api_calls limit any more
+    ended = run(acme, account_record("acme", {}))  # the plan has no api_calls limit any more
+    assert resolved(ended) == ["acme:plan_limit_80:api_calls:2026-09"]
     assert "plan_limit_80" not in {t["type"] for t in acme.rules.get("active", {}).values()}
 
 
@@ -160,7 +170,11 @@ def test_single_threaded_clears_with_three_people_across_departments() -> None:
     fired = run(acme, login("acme", "u1", 7.5, department="ops"))
     assert types(fired) == ["single_threaded"]
     assert "all 3 engaged stakeholders in ops" in fired[0]["summary"]
-    run(acme, login("acme", "u4", 8, department="finance"))
+    ended = run(acme, login("acme", "u4", 8, department="finance"))
+    assert resolved(ended) == [fired[0]["dedup_key"]]
+    assert (
+        ended[0]["summary"] == fired[0]["summary"] and ended[0]["fired_at"] == fired[0]["fired_at"]
+    )
     assert acme.rules["single_threaded"]["state"] == "inactive"
     assert "single_threaded" not in {t["type"] for t in acme.rules["active"].values()}
 
@@ -214,7 +228,9 @@ def test_state_survives_a_round_trip_through_storage() -> None:
         support("acme", 2, "T1", "opened", csat=4),
     )
     copy = unpack_account("acme", 3, pack_account(acme))
-    assert copy.to_json() == acme.to_json() and copy.health == acme.health
+    assert copy.to_json() == acme.to_json()
+    refresh_health(copy, RULES.top)  # the explanations, kept only in memory, computed again
+    assert copy.health == acme.health
     assert copy.people == acme.people
     assert copy.by_email == acme.by_email and copy.by_user == acme.by_user
 

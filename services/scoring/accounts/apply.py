@@ -266,10 +266,10 @@ def _apply_record(
     state.recent_records = [*state.recent_records, signal["signal_id"]][-RECORDS_KEPT:]
     if signal["kind"] == "account":
         state.profile = body
-        end_removed_limits(state)
         rules = card_of(state, scorecard)  # of the tier the record gives
+        ended = end_removed_limits(state, rules, state.now)
         # A new plan can put any metric over (or back under) its limit, in the current period.
-        return evaluate(
+        return ended + evaluate(
             state,
             state.now,
             rules,

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.scoring.accounts.packing import pack_account
@@ -123,20 +123,75 @@ async def store_accounts(conn: AsyncConnection, rows: list[AccountRow]) -> None:
 
 
 async def store_triggers(conn: AsyncConnection, fired: list[TriggerEvent]) -> list[TriggerEvent]:
-    """Insert new triggers (the outbox) in one executemany (SQLAlchemy sends it as batched
-    multi-row INSERTs); returns those not already stored for their dedup_key, in the order
-    they fired."""
+    """Store what the rules returned: new firings (the outbox, in one executemany that
+    SQLAlchemy sends as batched multi-row INSERTs), then the episodes that ended. Returns the
+    events newly stored, to relay, in the order they came: a trigger fired twice is new once,
+    and so is its resolution."""
     if not fired:
         return []
-    statement = insert(conn, triggers).on_conflict_do_nothing().returning(triggers.c.trigger_id)
-    result = await conn.execute(statement, [_trigger_row(t) for t in fired])
-    stored = set(result.scalars())
+    firings = [t for t in fired if t.status == "firing"]
+    stored: set[str] = set()
+    if firings:
+        statement = insert(conn, triggers).on_conflict_do_nothing().returning(triggers.c.trigger_id)
+        result = await conn.execute(statement, [_trigger_row(t) for t in firings])
+        stored = set(result.scalars())
+    resolved = await _store_resolutions(conn, [t for t in fired if t.status == "resolved"])
     new = []
-    for trigger in fired:  # a trigger fired twice in one batch is new once
-        if trigger.trigger_id in stored:
+    for trigger in fired:
+        if trigger.status == "firing" and trigger.trigger_id in stored:
             stored.discard(trigger.trigger_id)
             new.append(trigger)
+        elif trigger.status == "resolved" and trigger.trigger_id in resolved:
+            new.append(resolved.pop(trigger.trigger_id))
     return new
+
+
+async def _store_resolutions(
+    conn: AsyncConnection, ended: list[TriggerEvent]
+) -> dict[str, TriggerEvent]:
+    """Resolve each firing once: the resolved event is the firing's own, stored, with its
+    status, resolved_at, and the health and account of when it ended."""
+    if not ended:
+        return {}
+    ids = [t.trigger_id for t in ended]
+    rows = await conn.execute(
+        select(triggers.c.trigger_id, triggers.c.payload)
+        .where(triggers.c.trigger_id.in_(ids))
+        .where(triggers.c.resolved_at.is_(None))
+    )
+    firing = {trigger_id: payload for trigger_id, payload in rows}
+    resolved: dict[str, TriggerEvent] = {}
+    for end in ended:
+        if end.trigger_id in firing and end.trigger_id not in resolved:
+            resolved[end.trigger_id] = TriggerEvent.model_validate_json(
+                firing[end.trigger_id]
+            ).model_copy(
+                update={
+                    "status": "resolved",
+                    "resolved_at": end.resolved_at,
+                    "health": end.health,
+                    "account": end.account,
+                }
+            )
+    if resolved:
+        await conn.execute(
+            update(triggers)
+            .where(triggers.c.trigger_id == bindparam("ended_id"))
+            .values(
+                resolved_at=bindparam("ended_at"),
+                resolved_payload=bindparam("ended_payload"),
+                resolved_published=False,
+            ),
+            [
+                {
+                    "ended_id": t.trigger_id,
+                    "ended_at": t.resolved_at,
+                    "ended_payload": t.to_json().decode(),
+                }
+                for t in resolved.values()
+            ],
+        )
+    return resolved
 
 
 def _trigger_row(trigger: TriggerEvent) -> dict[str, Any]:
@@ -153,23 +208,42 @@ def _trigger_row(trigger: TriggerEvent) -> dict[str, Any]:
 
 
 async def unpublished_triggers(engine: AsyncEngine, limit: int = 1000) -> list[TriggerEvent]:
+    """Firings and resolutions stored but not relayed, oldest first; a resolution only once
+    its firing is out, so no consumer sees an episode end before it began."""
+    t = triggers.c
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(triggers.c.payload)
-            .where(triggers.c.published.is_(False))
-            .order_by(triggers.c.fired_at)
+        firings = await conn.execute(
+            select(t.payload, t.fired_at)
+            .where(t.published.is_(False))
+            .order_by(t.fired_at)
             .limit(limit)
         )
-        return [TriggerEvent.model_validate_json(p) for (p,) in rows]
-
-
-async def mark_published(engine: AsyncEngine, trigger_ids: list[str]) -> None:
-    if not trigger_ids:
-        return
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(triggers).where(triggers.c.trigger_id.in_(trigger_ids)).values(published=True)
+        pending = list(firings)
+        resolutions = await conn.execute(
+            select(t.resolved_payload, t.resolved_at)
+            .where(t.resolved_published.is_(False) & t.published.is_(True))
+            .order_by(t.resolved_at)
+            .limit(limit)
         )
+        pending += list(resolutions)
+    pending.sort(key=lambda row: row[1])
+    return [TriggerEvent.model_validate_json(payload) for payload, _ in pending]
+
+
+async def mark_published(engine: AsyncEngine, relayed: list[TriggerEvent]) -> None:
+    firings = [t.trigger_id for t in relayed if t.status == "firing"]
+    resolutions = [t.trigger_id for t in relayed if t.status == "resolved"]
+    async with engine.begin() as conn:
+        if firings:
+            await conn.execute(
+                update(triggers).where(triggers.c.trigger_id.in_(firings)).values(published=True)
+            )
+        if resolutions:
+            await conn.execute(
+                update(triggers)
+                .where(triggers.c.trigger_id.in_(resolutions))
+                .values(resolved_published=True)
+            )
 
 
 HISTORY_DAYS = 400

@@ -167,6 +167,9 @@ class TriggerExplained(BaseModel):
     status: Literal["firing", "resolved"] = Field(
         description="firing while the trigger is among its account's active triggers"
     )
+    resolved_at: datetime | None = Field(
+        description="when its episode ended (the resolved event's resolved_at), else null"
+    )
     explanation: Explanation
 
 

@@ -78,8 +78,29 @@ def account_of(state: AccountState) -> TriggerAccount:
     return TriggerAccount.model_validate(state.profile or {})
 
 
-def _clear(state: AccountState, key: str) -> None:
-    state.rules.setdefault("active", {}).pop(key, None)
+def _end(state: AccountState, card: Card, key: str, at: float) -> TriggerEvent | None:
+    """End an episode: its trigger leaves active_triggers, and goes out again as resolved
+    (same trigger_id and dedup_key; the outbox adds the firing's details), at `at`."""
+    entry = state.rules.setdefault("active", {}).pop(key, None)
+    if entry is None:
+        return None
+    kind = entry["type"]
+    return TriggerEvent(
+        trigger_id=entry["trigger_id"],
+        type=kind,
+        account_id=state.account_id,
+        fired_at=entry["fired_at"],
+        severity=getattr(card.rules, kind).severity,
+        category=CATEGORIES[kind],
+        status="resolved",
+        resolved_at=from_ts(at),
+        scorecard_version=card.version,
+        playbook=card.playbooks.get(cast(TriggerType, kind)),
+        dedup_key=entry["dedup_key"],
+        summary=entry["summary"],
+        health=health_of(state),
+        account=account_of(state),
+    )
 
 
 # --- plan_limit_80 and plan_limit_100 ------------------------------------------------------
@@ -120,8 +141,7 @@ def check_plan_limits(
     used = used_of(state, metric, period_key)
     fired = []
     for kind in PLAN_LIMITS:
-        if trigger := _check_plan_limit(state, kind, metric, period_key, used, limit, at, card):
-            fired.append(trigger)
+        fired += _check_plan_limit(state, kind, metric, period_key, used, limit, at, card)
     return fired
 
 
@@ -134,16 +154,19 @@ def _check_plan_limit(
     limit: float,
     at: float,
     card: Card,
-) -> TriggerEvent | None:
+) -> list[TriggerEvent]:
+    """The firing, or the episodes that end (resolved events), of one plan-limit rule."""
     rule = getattr(card.rules, kind)
     if not rule.enabled:
-        return None
+        return []
     ratio = used / limit
-    # A gauge's episode spans periods; a delta metric starts afresh each period.
-    rule_key = f"gauge|{metric}" if metric in state.gauges else f"delta|{metric}|{period_key}"
     # Created at the first firing: an account that never reaches a limit stores nothing.
     firing: dict[str, str] = state.rules.get(EPISODES[kind], {})
-    _end_past_periods(state, kind, firing, metric, period_key)
+    if not firing and ratio < rule.fire_ratio:  # most evaluations: nothing to end or fire
+        return []
+    # A gauge's episode spans periods; a delta metric starts afresh each period.
+    rule_key = f"gauge|{metric}" if metric in state.gauges else f"delta|{metric}|{period_key}"
+    ended = _end_past_periods(state, card, kind, firing, metric, period_key, at)
     dedup_tail = f"{metric}:{period_key}"
     if ratio >= rule.fire_ratio and rule_key not in firing:
         state.rules.setdefault(EPISODES[kind], firing)[rule_key] = dedup_tail
@@ -161,11 +184,15 @@ def _check_plan_limit(
             "rearm_ratio": rule.rearm_ratio,
             "expansion_gated": not adoption_gate_open(state, at, card),
         }
-        return _activate(state, fire_news(state, card, kind, dedup_tail, at, summary, details))
+        return [
+            *ended,
+            _activate(state, fire_news(state, card, kind, dedup_tail, at, summary, details)),
+        ]
     if ratio < rule.rearm_ratio and rule_key in firing:
         tail = firing.pop(rule_key)
-        _clear(state, f"{state.account_id}:{kind}:{tail}")
-    return None
+        if resolved := _end(state, card, f"{state.account_id}:{kind}:{tail}", at):
+            ended.append(resolved)
+    return ended
 
 
 ADOPTION_GATE_DAYS = 30
@@ -179,22 +206,31 @@ def adoption_gate_open(state: AccountState, at: float, card: Card) -> bool:
     return used >= card.rules.expansion_ready.min_core_features
 
 
-def end_removed_limits(state: AccountState) -> None:
+def end_removed_limits(state: AccountState, card: Card, at: float) -> list[TriggerEvent]:
     """A limit the plan no longer has cannot be near: its episodes end with the record."""
     limits = state.plan.get("limits", {})
+    ended = []
     for kind in PLAN_LIMITS:
         firing = state.rules.get(EPISODES[kind], {})
         for key in [k for k in firing if k.split("|")[1] not in limits]:
-            _clear(state, f"{state.account_id}:{kind}:{firing.pop(key)}")
+            ended.append(_end(state, card, f"{state.account_id}:{kind}:{firing.pop(key)}", at))
+    return [t for t in ended if t is not None]
 
 
 def _end_past_periods(
-    state: AccountState, kind: str, firing: dict[str, str], metric: str, period_key: str
-) -> None:
+    state: AccountState,
+    card: Card,
+    kind: str,
+    firing: dict[str, str],
+    metric: str,
+    period_key: str,
+    at: float,
+) -> list[TriggerEvent]:
     """A delta metric starts from zero each period: episodes of earlier periods are over."""
     prefix = f"delta|{metric}|"
-    for key in [k for k in firing if k.startswith(prefix) and k[len(prefix) :] < period_key]:
-        _clear(state, f"{state.account_id}:{kind}:{firing.pop(key)}")
+    past = [k for k in firing if k.startswith(prefix) and k[len(prefix) :] < period_key]
+    ended = [_end(state, card, f"{state.account_id}:{kind}:{firing.pop(k)}", at) for k in past]
+    return [t for t in ended if t is not None]
 
 
 # --- single_threaded -----------------------------------------------------------------------
@@ -216,10 +252,9 @@ def check_single_threaded(
     in_grace = not state.start or day_of(at) < day_of(state.start) + params.grace_days
     rule = state.rules.setdefault("single_threaded", {"state": "inactive", "since": 0.0})
     if in_grace or not (few or one_department):
-        if rule["state"] == "firing":
-            _clear(state, "single_threaded")
+        ended = _end(state, card, "single_threaded", at) if rule["state"] == "firing" else None
         rule.update(state="inactive", since=0.0)
-        return None
+        return ended
     if rule["state"] == "inactive":
         rule.update(state="pending", since=at)
     # Held for whole days (like every window), so nothing changes within a day.
@@ -262,8 +297,8 @@ def check_health_red(state: AccountState, at: float, card: Card) -> TriggerEvent
     rule = state.rules.setdefault("health_red", {"state": "inactive", "since": 0.0})
     if rule["state"] == "firing":
         if score >= red_below + margin:
-            _clear(state, "health_red")
             rule.update(state="inactive", since=0.0)
+            return _end(state, card, "health_red", at)
         return None
     if score >= red_below:
         return None

@@ -15,6 +15,7 @@ from services.scoring.api.deps import Reads
 from services.scoring.api.params import ACCOUNT_ID_MAX, NO_NUL
 from services.scoring.tables import accounts, triggers
 from services.scoring.triggers.explain import explanation
+from shared.clock import iso
 from shared.contracts.messages import parse_event_time
 from shared.contracts.triggers import TriggerEvent
 from shared.db.engine import read_rows
@@ -82,7 +83,10 @@ async def get_trigger(
     """The trigger, whether it is still firing, and why it fired: the condition in words,
     the thresholds and values at firing, and the scorecard that set them."""
     rows = await read_rows(
-        reads, select(triggers.c.payload).where(triggers.c.trigger_id == trigger_id)
+        reads,
+        select(triggers.c.payload, triggers.c.resolved_at).where(
+            triggers.c.trigger_id == trigger_id
+        ),
     )
     if not rows:
         raise HTTPException(404, f"no trigger has the id {trigger_id!r}")
@@ -99,5 +103,6 @@ async def get_trigger(
     return {
         "trigger": orjson.loads(row.payload),
         "status": "firing" if firing else "resolved",
+        "resolved_at": iso(row.resolved_at) if row.resolved_at else None,
         "explanation": explanation(trigger),
     }
