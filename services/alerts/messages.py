@@ -23,6 +23,7 @@ TITLES = {
     "health_red": "Health turned red",
     "champion_left": "Champion left",
     "nps_detractor": "NPS detractor",
+    "support_spike": "Support tickets spiking",
     "feature_request_higher_tier": "Asked for a higher plan's feature",
     "advocacy_ready": "Ready to advocate",
 }

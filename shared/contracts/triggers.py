@@ -37,6 +37,7 @@ CATEGORIES: dict[str, Category] = {
     "health_red": "risk",
     "champion_left": "risk",
     "nps_detractor": "risk",
+    "support_spike": "risk",
     "feature_request_higher_tier": "expansion",
     "advocacy_ready": "advocacy",
 }

@@ -214,7 +214,7 @@ async def test_any_hot_limit_gives_exactly_what_keeping_every_account_decoded_gi
         # The stream means something: every rule fired, and some signals were rejected.
         fired = {row[2] for row in decoded["triggers"]}
         every = {"plan_limit_80", "plan_limit_100", "single_threaded", "health_red"}
-        assert fired == every | {"champion_left"}, seed
+        assert fired == every | {"champion_left", "support_spike"}, seed
         dead = ScoringSettings().topics.dead_letter
         assert any(topic == dead for topic, _ in decoded["sent"]), seed
         for hot in (3, 0):

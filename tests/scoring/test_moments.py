@@ -214,3 +214,73 @@ def test_one_answer_that_is_both_news_gives_each_its_own_details() -> None:
         "nps_detractor": ["max_score", "respondent", "score"],
         "advocacy_ready": ["min_score", "respondent", "score"],
     }
+
+
+def opened(account: str, day: float, ticket: str) -> dict[str, Any]:
+    return support(account, day, ticket, "opened", priority="high")
+
+
+def spikes(fired: list[Any]) -> list[str]:
+    return [t["dedup_key"] for t in of(fired, "support_spike")]
+
+
+def test_support_spike_at_the_third_ticket_in_seven_days_counted_once_each() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", name="Acme"), login("acme", "u1", 0))
+    assert spikes(run(acme, opened("acme", 10, "T1"), opened("acme", 12, "T2"))) == []
+    assert spikes(run(acme, opened("acme", 12.5, "T2"))) == []  # T2 again: still two
+    fired = of(run(acme, opened("acme", 16.9, "T3")), "support_spike")
+    assert [t["dedup_key"] for t in fired] == ["acme:support_spike:2026-09-18"]
+    assert fired[0]["category"] == "risk" and fired[0]["severity"] == "warning"
+    assert fired[0]["details"] == {
+        "opened_7_days": 3,
+        "usual_per_week": 0.0,
+        "min_tickets": 3,
+        "factor": 3.0,
+        "cooldown_days": 7,
+    }
+    assert fired[0]["summary"] == "Acme: 3 tickets opened in 7 days, against 0.0 in a usual week"
+    assert "support_spike" not in active(acme)  # news, with a cooldown rather than an episode
+    event = TriggerEvent.model_validate(fired[0])
+    assert condition(event).startswith("at a ticket opened, 3 or more tickets opened in the 7")
+    assert explanation(event)["thresholds"] == {"min_tickets": 3, "factor": 3.0, "cooldown_days": 7}
+
+
+def test_support_spike_window_is_the_seven_days_up_to_the_ticket() -> None:
+    """(t-7d, t]: a ticket opened exactly seven days before is not in it."""
+    acme = AccountState("acme", 0)
+    run(acme, login("acme", "u1", 0), opened("acme", 10, "T1"), opened("acme", 12, "T2"))
+    assert spikes(run(acme, opened("acme", 17, "T3"))) == []  # T1 is 7 days old to the second
+    assert spikes(run(acme, opened("acme", 17.5, "T4"))) == ["acme:support_spike:2026-09-18"]
+
+
+def test_support_spike_against_the_usual_week() -> None:
+    """12 tickets in the 12 weeks before are a usual week of 1: three are a spike (3 x 1);
+    13 make the usual week 1.08, and three are not."""
+    for baseline, fires_at in ((12, 3), (13, 4)):
+        acme = AccountState("acme", 0)
+        run(acme, login("acme", "u1", 0))
+        run(acme, *(opened("acme", 1 + i * 6.5, f"B{i}") for i in range(baseline)))
+        start = 87.0  # the last baseline ticket (day 79 at most) is more than 7 days before
+        fired = [spikes(run(acme, opened("acme", start + n * 0.1, f"S{n}"))) for n in range(4)]
+        assert [bool(f) for f in fired] == [n + 1 == fires_at for n in range(4)], baseline
+
+
+def test_support_spike_cools_down_for_seven_days_of_event_time() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, login("acme", "u1", 0))
+    first = run(acme, *(opened("acme", 10 + n * 0.1, f"T{n}") for n in range(3)))
+    assert spikes(first) == ["acme:support_spike:2026-09-11"]
+    later = [spikes(run(acme, opened("acme", day, f"L{day}"))) for day in (11, 16.9, 17.3)]
+    # 16.9 is within 7 days of the firing (day 10.2); 17.3 is past them, and still a spike.
+    assert later == [[], [], ["acme:support_spike:2026-09-18"]]
+
+
+def test_support_spike_follows_the_tiers_threshold() -> None:
+    card = parse(b'tiers:\n  "1": {rules: {support_spike: {min_tickets: 5}}}\n', "t.yaml")
+    tickets = [opened("acme", 10 + n * 0.1, f"T{n}") for n in range(4)]
+    big, small = AccountState("acme", 0), AccountState("acme", 0)
+    run(big, account_record("acme", tier=1), login("acme", "u1", 0), card=card)
+    run(small, account_record("acme", tier=2), login("acme", "u1", 0), card=card)
+    assert spikes(run(big, *tickets, card=card)) == []
+    assert spikes(run(small, *tickets, card=card)) == ["acme:support_spike:2026-09-11"]

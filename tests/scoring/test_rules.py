@@ -340,4 +340,10 @@ def test_skipping_quiet_events_gives_exactly_what_evaluating_every_event_gives(
         assert quick.rules == full.rules, seed
         fired_types.update(t["type"] for t in full_fired)
     # The streams exercise every rule, so the comparison means something.
-    assert set(fired_types) == {"plan_limit_80", "plan_limit_100", "single_threaded", "health_red"}
+    assert set(fired_types) == {
+        "plan_limit_80",
+        "plan_limit_100",
+        "single_threaded",
+        "health_red",
+        "support_spike",
+    }

@@ -6,8 +6,11 @@ rules, in event time, and returns the triggers that fired. No I/O happens here.
 
 from __future__ import annotations
 
+import bisect
+
 from services.scoring.accounts.state import (
     CSAT_KEPT,
+    OPENINGS_KEPT,
     RECORDS_KEPT,
     RESPONDENTS_KEPT,
     AccountState,
@@ -18,7 +21,12 @@ from services.scoring.accounts.time import day_of, month_of
 from services.scoring.health.score import compute_health, is_engaged, roster
 from services.scoring.scorecard.loading import Scorecard
 from services.scoring.scorecard.model import Card
-from services.scoring.triggers.moments import champion_left, feature_requested, survey_answered
+from services.scoring.triggers.moments import (
+    champion_left,
+    feature_requested,
+    support_spike,
+    survey_answered,
+)
 from services.scoring.triggers.rules import (
     check_health_red,
     check_plan_limits,
@@ -74,12 +82,13 @@ def _apply(state: AccountState, signal: Signal, scorecard: Scorecard) -> list[Tr
     quiet = is_quiet(state, signal, ts, rules)
     state.advance(ts)
     touched: list[str] = []
+    opened = False
     if signal["kind"] == "usage":
         touched = _apply_usage(state, signal, ts)
     elif signal["kind"] == "login":
         touched = _apply_login(state, signal, ts)
     elif signal["kind"] == "support":
-        _apply_support(state, signal, ts)
+        opened = _apply_support(state, signal, ts)
     elif signal["kind"] == "survey":
         _apply_survey(state, signal, ts)
     else:
@@ -89,6 +98,8 @@ def _apply(state: AccountState, signal: Signal, scorecard: Scorecard) -> list[Tr
     fired = evaluate(state, state.now, rules, metrics=touched, metrics_at=ts)
     if signal["kind"] == "support":
         if trigger := feature_requested(state, signal, rules):
+            fired.append(trigger)
+        if opened and (trigger := support_spike(state, ts, rules)):
             fired.append(trigger)
     elif signal["kind"] == "survey":
         fired += survey_answered(state, signal, respondent_of(signal), rules)
@@ -212,15 +223,19 @@ def _apply_login(state: AccountState, signal: LoginSignal, ts: float) -> list[st
     return ["seats"] if first_this_month else []
 
 
-def _apply_support(state: AccountState, signal: SupportSignal, ts: float) -> None:
+def _apply_support(state: AccountState, signal: SupportSignal, ts: float) -> bool:
+    """Whether the event opened a ticket (counted once, however often it is sent)."""
     ticket = state.tickets.setdefault(
         signal["ticket_id"],
         {"status": "open", "priority": "normal", "category": "other", "opened": ts, "updated": 0.0},
     )
-    if signal["status"] == "opened" and not ticket.get("counted"):
+    opened = signal["status"] == "opened" and not ticket.get("counted")
+    if opened:
         ticket["counted"] = True
         day = day_of(ts)
         state.opened_days[day] = state.opened_days.get(day, 0) + 1
+        bisect.insort(state.openings, ts)
+        del state.openings[:-OPENINGS_KEPT]
     if ts >= ticket["updated"]:
         status = signal["status"]
         if status in ("solved", "closed"):
@@ -236,6 +251,7 @@ def _apply_support(state: AccountState, signal: SupportSignal, ts: float) -> Non
         ticket["requested_feature"] = signal["requested_feature"]
     if "csat" in signal:
         state.csat = sorted([*state.csat, [ts, float(signal["csat"])]])[-CSAT_KEPT:]
+    return opened
 
 
 def _apply_survey(state: AccountState, signal: SurveySignal, ts: float) -> None:

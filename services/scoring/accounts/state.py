@@ -22,7 +22,9 @@ FEATURE_DAYS = 90
 CLOSED_TICKET_DAYS = 30
 USAGE_MONTHS = 14
 CSAT_KEPT = 10
-OPENED_DAYS = 91  # tickets opened per day: the support component's and support_spike's reach
+OPENED_DAYS = 91  # tickets opened: the support component's and support_spike's reach
+# Ticket openings timed exactly, for support_spike's windows: more than any threshold needs.
+OPENINGS_KEPT = 1000
 SURVEY_DAYS = 180
 RESPONDENTS_KEPT = 200
 RECORDS_KEPT = 16
@@ -70,6 +72,7 @@ class AccountState:
     tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
     csat: list[list[float]] = field(default_factory=list)  # tickets' [ts, score], oldest first
     opened_days: dict[int, int] = field(default_factory=dict)  # day -> tickets opened
+    openings: list[float] = field(default_factory=list)  # when each was opened, oldest first
     nps: dict[str, list[float]] = field(default_factory=dict)  # respondent -> latest [ts, score]
     survey_csat: list[list[float]] = field(default_factory=list)  # [ts, score], oldest first
     # signal_keys in two generations, oldest first: those that arrived since seen_since
@@ -159,6 +162,8 @@ class AccountState:
         if self.opened_days and min(self.opened_days) <= day_of(self.now) - OPENED_DAYS:
             for day in [d for d in self.opened_days if d <= day_of(self.now) - OPENED_DAYS]:
                 del self.opened_days[day]
+        if self.openings and self.openings[0] <= self.now - OPENED_DAYS * DAY:
+            self.openings = [ts for ts in self.openings if ts > self.now - OPENED_DAYS * DAY]
         oldest = self.now - SURVEY_DAYS * DAY
         for respondent in [r for r, (ts, _) in self.nps.items() if ts < oldest]:
             del self.nps[respondent]
@@ -240,6 +245,7 @@ class AccountState:
             "tickets": self.tickets,
             "csat": self.csat,
             "opened_days": list(self.opened_days.items()),
+            "openings": self.openings,
             "nps": self.nps,
             "survey_csat": self.survey_csat,
             "seen": list(self.seen),
@@ -277,6 +283,7 @@ class AccountState:
             tickets=data["tickets"],
             csat=data["csat"],
             opened_days={int(d): n for d, n in data.get("opened_days", ())},
+            openings=data.get("openings", []),
             nps=data.get("nps", {}),
             survey_csat=data.get("survey_csat", []),
             seen=dict.fromkeys(data["seen"]),

@@ -13,6 +13,7 @@ THRESHOLDS = {
     "plan_limit_80": ("fire_ratio", "rearm_ratio"),
     "plan_limit_100": ("fire_ratio", "rearm_ratio"),
     "nps_detractor": ("max_score",),
+    "support_spike": ("min_tickets", "factor", "cooldown_days"),
     "advocacy_ready": ("min_score",),
     "single_threaded": ("min_engaged", "hold_days", "engaged_window_days"),
     "health_red": ("red_below", "rearm_at"),
@@ -59,6 +60,12 @@ def condition(trigger: TriggerEvent) -> str:
         return (
             f"an NPS answer of {d['min_score']} or more while the account is green and no "
             "risk trigger is active"
+        )
+    if trigger.type == "support_spike":
+        return (
+            f"at a ticket opened, {d['min_tickets']} or more tickets opened in the 7 days up to "
+            f"it, and at least {d['factor']:g} times the account's usual week (the tickets "
+            f"opened in the 12 weeks before, over 12); not again for {d['cooldown_days']} days"
         )
     if trigger.type == "feature_request_higher_tier":
         return (

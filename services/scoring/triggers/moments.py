@@ -1,6 +1,6 @@
 """Rules judged at one moment, on one input: a champion who left (a stakeholder record), an
 NPS detractor or a promoter on a healthy account (a survey answer), a request for a feature
-of a higher plan (a support event). Pure functions, like rules.py.
+of a higher plan or a spike of tickets (a support event). Pure functions, like rules.py.
 
 Each fires once per dedup_key, ever, and has no episode to end: it is news, not a condition
 that holds, so it does not stay in active_triggers (and an old detractor does not block an
@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 
 from services.scoring.accounts.state import AccountState, Person
-from services.scoring.accounts.time import date_of
+from services.scoring.accounts.time import DAY, date_of
 from services.scoring.scorecard.model import Card
 from services.scoring.triggers.rules import fire_news
 from shared.contracts.signals import SupportSignal, SurveySignal
@@ -112,3 +112,35 @@ def feature_requested(
 
 def _offers(globs: list[str], feature: str) -> bool:
     return any(fnmatch.fnmatchcase(feature, glob) for glob in globs)
+
+
+SPIKE_DAYS = 7  # the recent window; the usual rate comes from the 12 weeks before it
+USUAL_WEEKS = 12
+
+
+def support_spike(state: AccountState, at: float, card: Card) -> TriggerEvent | None:
+    """At a ticket opened at `at`: min_tickets or more opened in (at-7d, at], and factor times
+    the account's usual week or more (those opened in (at-91d, at-7d], over 12). Not again
+    for cooldown_days of event time after a firing."""
+    rule = card.rules.support_spike
+    last = state.rules.get("support_spike", {}).get("fired")
+    if not rule.enabled or (last is not None and at < last + rule.cooldown_days * DAY):
+        return None
+    recent_from, usual_from = at - SPIKE_DAYS * DAY, at - (SPIKE_DAYS * (USUAL_WEEKS + 1)) * DAY
+    recent = sum(1 for ts in state.openings if recent_from < ts <= at)
+    before = sum(1 for ts in state.openings if usual_from < ts <= recent_from)
+    usual = before / USUAL_WEEKS
+    if recent < rule.min_tickets or recent < rule.factor * usual:
+        return None
+    state.rules["support_spike"] = {"fired": at}
+    summary = (
+        f"{state.name}: {recent} tickets opened in 7 days, against {usual:.1f} in a usual week"
+    )
+    details = {
+        "opened_7_days": recent,
+        "usual_per_week": round(usual, 2),
+        "min_tickets": rule.min_tickets,
+        "factor": rule.factor,
+        "cooldown_days": rule.cooldown_days,
+    }
+    return fire_news(state, card, "support_spike", date_of(at), at, summary, details)
