@@ -24,6 +24,8 @@ TITLES = {
     "champion_left": "Champion left",
     "nps_detractor": "NPS detractor",
     "support_spike": "Support tickets spiking",
+    "low_adoption": "Low adoption",
+    "usage_decline": "Usage declining",
     "feature_request_higher_tier": "Asked for a higher plan's feature",
     "advocacy_ready": "Ready to advocate",
 }

@@ -38,6 +38,8 @@ CATEGORIES: dict[str, Category] = {
     "champion_left": "risk",
     "nps_detractor": "risk",
     "support_spike": "risk",
+    "low_adoption": "risk",
+    "usage_decline": "risk",
     "feature_request_higher_tier": "expansion",
     "advocacy_ready": "advocacy",
 }

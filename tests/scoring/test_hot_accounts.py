@@ -205,6 +205,7 @@ async def _empty(engine: AsyncEngine) -> None:
 async def test_any_hot_limit_gives_exactly_what_keeping_every_account_decoded_gives(
     engine: AsyncEngine, database_url: str
 ) -> None:
+    seen: set[str] = set()
     for seed in range(3):
         signals, runs = _stream(seed), {}
         for hot in (10**9, 3, 0):
@@ -214,12 +215,15 @@ async def test_any_hot_limit_gives_exactly_what_keeping_every_account_decoded_gi
         # The stream means something: every rule fired, and some signals were rejected.
         fired = {row[2] for row in decoded["triggers"]}
         every = {"plan_limit_80", "plan_limit_100", "single_threaded", "health_red"}
-        assert fired == every | {"champion_left", "support_spike"}, seed
+        assert every | {"champion_left"} <= fired, seed
+        seen |= fired
         dead = ScoringSettings().topics.dead_letter
         assert any(topic == dead for topic, _ in decoded["sent"]), seed
         for hot in (3, 0):
             for part in ("states", "sent", "accounts", "triggers"):
                 assert runs[hot][part] == decoded[part], (seed, hot, part)
+    # Across the seeds, the rules over days and the ticket spike fired too.
+    assert {"support_spike", "low_adoption", "usage_decline"} <= seen
 
 
 async def tick_round(processor: ScoringProcessor) -> None:

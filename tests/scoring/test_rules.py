@@ -346,4 +346,6 @@ def test_skipping_quiet_events_gives_exactly_what_evaluating_every_event_gives(
         "single_threaded",
         "health_red",
         "support_spike",
+        "low_adoption",
+        "usage_decline",
     }

@@ -17,10 +17,11 @@ from services.scoring.accounts.state import (
     DedupWindow,
     signal_key,
 )
-from services.scoring.accounts.time import day_of, month_of
+from services.scoring.accounts.time import DAY, day_of, month_of
 from services.scoring.health.score import compute_health, is_engaged, roster
 from services.scoring.scorecard.loading import Scorecard
 from services.scoring.scorecard.model import Card
+from services.scoring.triggers.days import check_days
 from services.scoring.triggers.moments import (
     champion_left,
     feature_requested,
@@ -114,7 +115,8 @@ def is_quiet(
 ) -> bool:
     """Whether an event can only raise health and leave every rule's condition as it is:
     usage or a login, on the account's current day, by someone already engaged (with no new
-    department), while health_red is not firing. Most events are; skipping the evaluation
+    department), while health_red is not firing, and no feature that could end low_adoption.
+    Most events are; skipping the evaluation
     for them gives the same scores and triggers at a fraction of the cost."""
     if signal["kind"] == "support" or signal["kind"] == "survey" or state.now == 0.0:
         return False
@@ -130,12 +132,22 @@ def is_quiet(
     if person is None or not is_engaged(person, today, window):
         return False
     if signal["kind"] == "usage":
-        return True
+        return not _ends_low_adoption(state, signal, today, rules)
     email = signal.get("email")
     if email and person.get("email") != email:
         return False
     department = signal.get("department")
     return not department or department == person.get("department")
+
+
+def _ends_low_adoption(state: AccountState, signal: EventSignal, today: int, rules: Card) -> bool:
+    """Whether a usage event may end a low_adoption episode: a feature not used in its
+    window (its count can only rise; the rule counts core features only)."""
+    feature = signal.get("feature")
+    if not isinstance(feature, str) or "low_adoption" not in state.rules:
+        return False
+    first_ts = (today - rules.rules.low_adoption.window_days + 1) * DAY
+    return state.features.get(feature, 0.0) < first_ts
 
 
 def _quiet_limits(
@@ -175,6 +187,8 @@ def evaluate(
             fired.append(trigger)
         if trigger := check_health_red(state, at, rules):
             fired.append(trigger)
+        late = metrics_at > 0.0 and day_of(metrics_at) < day_of(at)
+        fired += check_days(state, at, rules, late)
     return fired
 
 

@@ -93,6 +93,9 @@ class AccountState:
     # Derived, never stored: indexes rebuilt on load, and whether `health` lags behind
     # events applied without a full evaluation (see apply.is_quiet).
     health_stale: bool = False
+    # The date and scorecard version usage_decline was last judged at (triggers/days.py):
+    # judging again changes nothing, so a loaded account starts without one.
+    judged: tuple[int, str | None] = (-1, None)
     by_user: dict[str, str] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)
     # Only a merge can leave the indexes other than reindex() would build them.

@@ -14,6 +14,8 @@ THRESHOLDS = {
     "plan_limit_100": ("fire_ratio", "rearm_ratio"),
     "nps_detractor": ("max_score",),
     "support_spike": ("min_tickets", "factor", "cooldown_days"),
+    "low_adoption": ("min_core_features", "window_days", "after_days"),
+    "usage_decline": ("drop", "rearm_drop", "min_baseline"),
     "advocacy_ready": ("min_score",),
     "single_threaded": ("min_engaged", "hold_days", "engaged_window_days"),
     "health_red": ("red_below", "rearm_at"),
@@ -66,6 +68,19 @@ def condition(trigger: TriggerEvent) -> str:
             f"at a ticket opened, {d['min_tickets']} or more tickets opened in the 7 days up to "
             f"it, and at least {d['factor']:g} times the account's usual week (the tickets "
             f"opened in the 12 weeks before, over 12); not again for {d['cooldown_days']} days"
+        )
+    if trigger.type == "low_adoption":
+        return (
+            f"fewer than {d['min_core_features']} distinct core features used in the last "
+            f"{d['window_days']} days, judged from {d['after_days']} days after the start (it "
+            f"ends once {d['min_core_features']} or more are in use)"
+        )
+    if trigger.type == "usage_decline":
+        return (
+            "the logins and usage events of the last 14 whole days fell to "
+            f"{1 - d['drop']:.0%} or less of a usual fortnight (half of the 28 days before "
+            f"them, at least {d['min_baseline']} events); it ends once they are back at "
+            f"{1 - d['rearm_drop']:.0%}"
         )
     if trigger.type == "feature_request_higher_tier":
         return (

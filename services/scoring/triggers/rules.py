@@ -55,7 +55,7 @@ def fire_news(
     )
 
 
-def _activate(state: AccountState, trigger: TriggerEvent) -> TriggerEvent:
+def activate(state: AccountState, trigger: TriggerEvent) -> TriggerEvent:
     """Keep a rule's trigger in active_triggers until its episode ends."""
     active = state.rules.setdefault("active", {})
     active[trigger.dedup_key if trigger.type in PLAN_LIMITS else trigger.type] = {
@@ -78,7 +78,7 @@ def account_of(state: AccountState) -> TriggerAccount:
     return TriggerAccount.model_validate(state.profile or {})
 
 
-def _end(state: AccountState, card: Card, key: str, at: float) -> TriggerEvent | None:
+def end_episode(state: AccountState, card: Card, key: str, at: float) -> TriggerEvent | None:
     """End an episode: its trigger leaves active_triggers, and goes out again as resolved
     (same trigger_id and dedup_key; the outbox adds the firing's details), at `at`."""
     entry = state.rules.setdefault("active", {}).pop(key, None)
@@ -186,11 +186,11 @@ def _check_plan_limit(
         }
         return [
             *ended,
-            _activate(state, fire_news(state, card, kind, dedup_tail, at, summary, details)),
+            activate(state, fire_news(state, card, kind, dedup_tail, at, summary, details)),
         ]
     if ratio < rule.rearm_ratio and rule_key in firing:
         tail = firing.pop(rule_key)
-        if resolved := _end(state, card, f"{state.account_id}:{kind}:{tail}", at):
+        if resolved := end_episode(state, card, f"{state.account_id}:{kind}:{tail}", at):
             ended.append(resolved)
     return ended
 
@@ -213,7 +213,9 @@ def end_removed_limits(state: AccountState, card: Card, at: float) -> list[Trigg
     for kind in PLAN_LIMITS:
         firing = state.rules.get(EPISODES[kind], {})
         for key in [k for k in firing if k.split("|")[1] not in limits]:
-            ended.append(_end(state, card, f"{state.account_id}:{kind}:{firing.pop(key)}", at))
+            ended.append(
+                end_episode(state, card, f"{state.account_id}:{kind}:{firing.pop(key)}", at)
+            )
     return [t for t in ended if t is not None]
 
 
@@ -229,7 +231,9 @@ def _end_past_periods(
     """A delta metric starts from zero each period: episodes of earlier periods are over."""
     prefix = f"delta|{metric}|"
     past = [k for k in firing if k.startswith(prefix) and k[len(prefix) :] < period_key]
-    ended = [_end(state, card, f"{state.account_id}:{kind}:{firing.pop(k)}", at) for k in past]
+    ended = [
+        end_episode(state, card, f"{state.account_id}:{kind}:{firing.pop(k)}", at) for k in past
+    ]
     return [t for t in ended if t is not None]
 
 
@@ -252,7 +256,9 @@ def check_single_threaded(
     in_grace = not state.start or day_of(at) < day_of(state.start) + params.grace_days
     rule = state.rules.setdefault("single_threaded", {"state": "inactive", "since": 0.0})
     if in_grace or not (few or one_department):
-        ended = _end(state, card, "single_threaded", at) if rule["state"] == "firing" else None
+        ended = (
+            end_episode(state, card, "single_threaded", at) if rule["state"] == "firing" else None
+        )
         rule.update(state="inactive", since=0.0)
         return ended
     if rule["state"] == "inactive":
@@ -281,7 +287,7 @@ def check_single_threaded(
     }
     summary = f"{state.name} is single-threaded: {why} for {held} days"
     since = date_of(rule["since"])
-    return _activate(state, fire_news(state, card, "single_threaded", since, at, summary, details))
+    return activate(state, fire_news(state, card, "single_threaded", since, at, summary, details))
 
 
 # --- health_red ----------------------------------------------------------------------------
@@ -298,7 +304,7 @@ def check_health_red(state: AccountState, at: float, card: Card) -> TriggerEvent
     if rule["state"] == "firing":
         if score >= red_below + margin:
             rule.update(state="inactive", since=0.0)
-            return _end(state, card, "health_red", at)
+            return end_episode(state, card, "health_red", at)
         return None
     if score >= red_below:
         return None
@@ -315,4 +321,4 @@ def check_health_red(state: AccountState, at: float, card: Card) -> TriggerEvent
         "rearm_at": red_below + margin,
     }
     summary = f"{state.name}'s health fell to {score} (red): {reasons}"
-    return _activate(state, fire_news(state, card, "health_red", date_of(at), at, summary, details))
+    return activate(state, fire_news(state, card, "health_red", date_of(at), at, summary, details))
