@@ -20,7 +20,15 @@ async def test_the_clean_run_fires_every_kind_of_trigger_and_delivers_each_once(
     clean: dict[str, Any],
 ) -> None:
     kinds = Counter(t[1] for t in clean["triggers"].values())
-    assert set(kinds) == {"plan_limit_80", "plan_limit_100", "single_threaded", "health_red"}
+    assert set(kinds) == {
+        "plan_limit_80",
+        "plan_limit_100",
+        "single_threaded",
+        "health_red",
+        "low_adoption",
+        "usage_decline",
+        "support_spike",
+    }
     assert len(clean["slack"]) == len(clean["triggers"]) == len(clean["email"])
     assert all(n == 1 for n in (clean["slack"] + clean["email"]).values())
     assert_matches_workload(clean, WORKLOAD)

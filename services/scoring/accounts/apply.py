@@ -141,8 +141,8 @@ def is_quiet(
 
 
 def _ends_low_adoption(state: AccountState, signal: EventSignal, today: int, rules: Card) -> bool:
-    """Whether a usage event may end a low_adoption episode: a feature not used in its
-    window (its count can only rise; the rule counts core features only)."""
+    """Whether a usage event may end a low_adoption episode: one with a feature not used in
+    the rule's window, core or not (a needless evaluation costs less than a missed end)."""
     feature = signal.get("feature")
     if not isinstance(feature, str) or "low_adoption" not in state.rules:
         return False
