@@ -34,6 +34,7 @@ from services.scoring.triggers.rules import (
     check_single_threaded,
     end_removed_limits,
     health_of,
+    is_active,
 )
 from shared.contracts.signals import (
     EventSignal,
@@ -144,7 +145,7 @@ def _ends_low_adoption(state: AccountState, signal: EventSignal, today: int, rul
     """Whether a usage event may end a low_adoption episode: one with a feature not used in
     the rule's window, core or not (a needless evaluation costs less than a missed end)."""
     feature = signal.get("feature")
-    if not isinstance(feature, str) or "low_adoption" not in state.rules:
+    if not isinstance(feature, str) or not is_active(state, "low_adoption"):
         return False
     first_ts = (today - rules.rules.low_adoption.window_days + 1) * DAY
     return state.features.get(feature, 0.0) < first_ts

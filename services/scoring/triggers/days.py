@@ -5,8 +5,8 @@ usage_decline reads whole past days (D-42..D-1), which only change with the cloc
 a late event on a past day: it is judged once per account, date and scorecard
 (AccountState.judged), and again after a late event, not at every event. low_adoption counts
 today's feature use too, so every evaluation judges it (a look at a few features). Each is an
-episode: it fires on the way in, stays in active_triggers, and ends (a resolved event) once
-its re-arm condition holds.
+episode, recorded by its active_triggers entry alone: it fires on the way in, stays there, and
+ends (a resolved event) once its re-arm condition holds.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.time import date_of, day_of
 from services.scoring.health.score import core_features, core_features_used
 from services.scoring.scorecard.model import Card
-from services.scoring.triggers.rules import activate, end_episode, fire_news
+from services.scoring.triggers.rules import activate, end_episode, fire_news, is_active
 from shared.contracts.triggers import TriggerEvent
 
 RECENT_DAYS = (1, 14)  # usage_decline: days D-14..D-1
@@ -44,15 +44,10 @@ def check_low_adoption(state: AccountState, at: float, card: Card) -> TriggerEve
         return None
     core = core_features(tuple(card.core_features))
     used = core_features_used(state, day_of(at), rule.window_days, core)
-    firing = state.rules.get("low_adoption", {}).get("since")
     if used >= rule.min_core_features or day_of(at) < day_of(state.start) + rule.after_days:
-        if firing is None:
-            return None
-        del state.rules["low_adoption"]
-        return end_episode(state, card, "low_adoption", at)
-    if firing is not None:
+        return end_episode(state, card, "low_adoption", at)  # None unless one was on
+    if is_active(state, "low_adoption"):
         return None
-    state.rules["low_adoption"] = {"since": at}
     summary = (
         f"{state.name} used {used} core feature{'' if used == 1 else 's'} in the last "
         f"{rule.window_days} days (fewer than {rule.min_core_features})"
@@ -79,15 +74,12 @@ def check_usage_decline(state: AccountState, at: float, card: Card) -> TriggerEv
     today = day_of(at)
     recent = _events_on(state, today, RECENT_DAYS)
     baseline = _events_on(state, today, BASELINE_DAYS) / 2
-    firing = state.rules.get("usage_decline", {}).get("since")
-    if firing is not None:
+    if is_active(state, "usage_decline"):
         if recent < (1 - rule.rearm_drop) * baseline:
             return None
-        del state.rules["usage_decline"]
         return end_episode(state, card, "usage_decline", at)
     if baseline < rule.min_baseline or recent > (1 - rule.drop) * baseline:
         return None
-    state.rules["usage_decline"] = {"since": at}
     change = 1 - recent / baseline
     summary = (
         f"{state.name}'s activity fell {change:.0%} over the last two weeks "

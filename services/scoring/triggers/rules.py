@@ -68,6 +68,11 @@ def activate(state: AccountState, trigger: TriggerEvent) -> TriggerEvent:
     return trigger
 
 
+def is_active(state: AccountState, kind: str) -> bool:
+    """Whether a rule whose episodes are keyed by type (not plan limits) has one on."""
+    return kind in state.rules.get("active", {})
+
+
 def health_of(state: AccountState) -> TriggerHealth:
     return TriggerHealth(score=state.health["score"], band=state.health["band"])
 
