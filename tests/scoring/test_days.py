@@ -3,31 +3,20 @@ under, at and over each threshold, the episode's end, a late event, a tier overr
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from harness.signals import account_record, login, usage
-from services.scoring.accounts.apply import apply_signal
-from services.scoring.accounts.state import AccountState, DedupWindow
-from services.scoring.scorecard.loading import Scorecard, load, parse
+from services.scoring.accounts.state import AccountState
+from services.scoring.scorecard.loading import parse
 from services.scoring.triggers.explain import condition
-from shared.contracts.signals import Signal
 from shared.contracts.triggers import TriggerEvent
+from tests.helpers.rules import of, run
 
-BUILT_IN = load(None)
-DEDUP = DedupWindow(86400.0)
 STARTED = {"start_date": "2026-09-01"}  # harness.signals' day 0
 
 
-def run(state: AccountState, *signals: dict[str, Any], card: Scorecard = BUILT_IN) -> list[Any]:
-    fired = []
-    for signal in signals:
-        events = apply_signal(state, cast(Signal, signal), card, DEDUP, arrived=0.0)
-        fired += [event.model_dump(mode="json") for event in events]
-    return fired
-
-
-def of(fired: list[Any], kind: str, status: str = "firing") -> list[str]:
-    return [t["dedup_key"] for t in fired if t["type"] == kind and t["status"] == status]
+def keys(fired: list[Any], kind: str, status: str = "firing") -> list[str]:
+    return [t["dedup_key"] for t in of(fired, kind, status)]
 
 
 def feature_days(account: str, features: list[str], days: range) -> list[dict[str, Any]]:
@@ -38,9 +27,9 @@ def feature_days(account: str, features: list[str], days: range) -> list[dict[st
 def test_low_adoption_from_the_thirtieth_day_with_fewer_than_three_core_features() -> None:
     acme = AccountState("acme", 0)
     run(acme, account_record("acme", name="Acme", **STARTED))
-    assert of(run(acme, *feature_days("acme", ["a", "b"], range(0, 30))), "low_adoption") == []
+    assert keys(run(acme, *feature_days("acme", ["a", "b"], range(0, 30))), "low_adoption") == []
     fired = run(acme, usage("acme", 30, user_id="u1", feature="a"))
-    assert of(fired, "low_adoption") == ["acme:low_adoption:2026-10-01"]
+    assert keys(fired, "low_adoption") == ["acme:low_adoption:2026-10-01"]
     [trigger] = [t for t in fired if t["type"] == "low_adoption"]
     assert trigger["category"] == "risk" and trigger["severity"] == "warning"
     assert trigger["details"]["core_features_used"] == 2
@@ -51,7 +40,7 @@ def test_low_adoption_from_the_thirtieth_day_with_fewer_than_three_core_features
     assert run(acme, usage("acme", 31, user_id="u1", feature="b")) == []
     # A third core feature ends it, once.
     ended = run(acme, usage("acme", 31.5, user_id="u1", feature="c"))
-    assert of(ended, "low_adoption", "resolved") == ["acme:low_adoption:2026-10-01"]
+    assert keys(ended, "low_adoption", "resolved") == ["acme:low_adoption:2026-10-01"]
     assert "low_adoption" not in {t["type"] for t in acme.rules["active"].values()}
 
 
@@ -60,18 +49,18 @@ def test_low_adoption_not_with_three_core_features_and_only_core_ones_count() ->
     used = AccountState("acme", 0)
     run(used, account_record("acme", **STARTED), card=card)
     three = feature_days("acme", ["reports.export", "reports.view", "workflows"], range(0, 31))
-    assert of(run(used, *three, card=card), "low_adoption") == []
+    assert keys(run(used, *three, card=card), "low_adoption") == []
     other = AccountState("beta", 0)
     run(other, account_record("beta", **STARTED), card=card)
     many = feature_days("beta", ["reports.export", "chat", "search", "tags"], range(0, 31))
-    assert of(run(other, *many, card=card), "low_adoption") == ["beta:low_adoption:2026-10-01"]
+    assert keys(run(other, *many, card=card), "low_adoption") == ["beta:low_adoption:2026-10-01"]
 
 
 def test_low_adoption_does_not_judge_an_account_that_reports_no_feature() -> None:
     acme = AccountState("acme", 0)
     run(acme, account_record("acme", **STARTED))
     fired = run(acme, *(login("acme", "u1", d) for d in range(0, 40)))
-    assert of(fired, "low_adoption") == []
+    assert keys(fired, "low_adoption") == []
     assert acme.health["components"]["adoption"]["score"] is None
 
 
@@ -79,9 +68,8 @@ def test_low_adoption_follows_the_tiers_minimum() -> None:
     card = parse(b'tiers:\n  "3": {rules: {low_adoption: {min_core_features: 1}}}\n', "t.yaml")
     small = AccountState("acme", 0)
     run(small, account_record("acme", tier=3, **STARTED), card=card)
-    assert (
-        of(run(small, *feature_days("acme", ["a"], range(0, 31)), card=card), "low_adoption") == []
-    )
+    fired = run(small, *feature_days("acme", ["a"], range(0, 31)), card=card)
+    assert keys(fired, "low_adoption") == []
 
 
 def logins(account: str, per_day: int, days: range) -> list[dict[str, Any]]:
@@ -102,7 +90,7 @@ def declining(recent_per_day: list[int]) -> tuple[AccountState, list[Any]]:
 def test_usage_decline_at_thirty_percent_below_the_usual_fortnight() -> None:
     # On day 42, 28 x (1 - 0.3) = 19.6: 19 events fire, 20 do not.
     _, fired = declining([2] * 5 + [1] * 9)  # 19
-    assert of(fired, "usage_decline") == ["acme:usage_decline:2026-10-13"]
+    assert keys(fired, "usage_decline") == ["acme:usage_decline:2026-10-13"]
     [trigger] = [t for t in fired if t["type"] == "usage_decline"]
     assert trigger["details"]["recent"] == 19 and trigger["details"]["baseline"] == 28
     assert trigger["summary"] == (
@@ -111,14 +99,14 @@ def test_usage_decline_at_thirty_percent_below_the_usual_fortnight() -> None:
     )
     assert condition(TriggerEvent.model_validate(trigger)).startswith("the logins and usage events")
     _, fired = declining([2] * 6 + [1] * 8)  # 20
-    assert of(fired, "usage_decline") == []
+    assert keys(fired, "usage_decline") == []
 
 
 def test_usage_decline_needs_a_baseline_of_twenty() -> None:
     acme = AccountState("acme", 0)
     run(acme, account_record("acme", **STARTED))
     run(acme, *logins("acme", 1, range(0, 28)), *logins("acme", 1, range(28, 42, 7)))
-    assert of(run(acme, login("acme", "u0", 42)), "usage_decline") == []  # baseline 14
+    assert keys(run(acme, login("acme", "u0", 42)), "usage_decline") == []  # baseline 14
 
 
 def test_usage_decline_ends_back_at_85_percent_and_a_late_event_counts_at_once() -> None:
@@ -126,8 +114,8 @@ def test_usage_decline_ends_back_at_85_percent_and_a_late_event_counts_at_once()
     42 (14 against 28), a dozen late logins for days 30..41 make 26, over 28 x 0.85 = 23.8:
     the episode ends that day, not the next."""
     acme, fired = declining([1] * 14)
-    assert of(fired, "usage_decline") == ["acme:usage_decline:2026-10-10"]
+    assert keys(fired, "usage_decline") == ["acme:usage_decline:2026-10-10"]
     late = [login("acme", "u7", day) for day in range(30, 42)]
     ended = run(acme, *late)
-    assert of(ended, "usage_decline", "resolved") == ["acme:usage_decline:2026-10-10"]
+    assert keys(ended, "usage_decline", "resolved") == ["acme:usage_decline:2026-10-10"]
     assert ended[-1]["resolved_at"] == "2026-10-13T09:00:00Z"  # the clock: day 42

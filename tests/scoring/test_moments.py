@@ -7,16 +7,13 @@ from typing import Any, cast
 
 from harness.signals import account_record, login, stakeholder, support, survey, usage
 from services.alerts.messages import details_text
-from services.scoring.accounts.apply import apply_signal
-from services.scoring.accounts.state import AccountState, DedupWindow
-from services.scoring.scorecard.loading import Scorecard, load, parse
+from services.scoring.accounts.state import AccountState
+from services.scoring.scorecard.loading import parse
 from services.scoring.triggers.explain import condition, explanation
 from services.scoring.triggers.rules import PLAN_LIMITS
-from shared.contracts.signals import Signal
 from shared.contracts.triggers import TriggerEvent
+from tests.helpers.rules import BUILT_IN, of, run
 
-BUILT_IN = load(None)
-DEDUP = DedupWindow(86400.0)
 PLANS = parse(
     b"plans:\n"
     b"  - {name: Starter, features: [dashboards, 'reports.*']}\n"
@@ -24,18 +21,6 @@ PLANS = parse(
     b"  - {name: Enterprise, features: [sso, 'integrations.*']}\n",
     "plans.yaml",
 )
-
-
-def run(state: AccountState, *signals: dict[str, Any], card: Scorecard = BUILT_IN) -> list[Any]:
-    fired = []
-    for signal in signals:
-        events = apply_signal(state, cast(Signal, signal), card, DEDUP, arrived=0.0)
-        fired += [event.model_dump(mode="json") for event in events]
-    return fired
-
-
-def of(fired: list[Any], kind: str, status: str = "firing") -> list[Any]:
-    return [t for t in fired if t["type"] == kind and t["status"] == status]
 
 
 def active(state: AccountState) -> list[str]:
