@@ -224,7 +224,11 @@ class ScoringProcessor:
         """Publish triggers and dead letters stored but not yet relayed (after a crash or a
         broker outage)."""
         self._unrelayed = False
-        await self._relay(await repository.unpublished_triggers(self.engine))
+        # Until none is left: a resolution waits for its firing, relayed in the pass before.
+        while not self._unrelayed and (
+            pending := await repository.unpublished_triggers(self.engine)
+        ):
+            await self._relay(pending)
         await self._relay_dead_letters()
 
     def _rows(
