@@ -8,6 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 
+class NotYet(str):
+    """A falsy answer to a check that says what is still missing, shown when the wait times
+    out."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
 async def wait_for(
     check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
 ) -> Any:

@@ -77,8 +77,8 @@ async def run(accounts: int, events: int, batch: int) -> None:
         await migrate(engine)
         processor = ScoringProcessor(ScoringSettings(), engine, None)  # no broker
 
-        async def no_relay(fired: Any) -> None:  # no broker: the outbox keeps them
-            pass
+        async def no_relay(fired: Any) -> bool:  # no broker: the outbox keeps them
+            return True
 
         processor._relay = no_relay  # type: ignore[method-assign]
         collecting = CollectorTime()

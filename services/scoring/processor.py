@@ -76,6 +76,10 @@ class ScoringProcessor:
             for account_id, partition, blob in rows:
                 self.accounts.load(account_id, partition, blob)
         ACCOUNTS_LOADED.set(len(self.accounts))
+        # The loop reloads after a write that reported failure, which may have landed all
+        # the same: its triggers are stored but were never relayed. They go out now, not at
+        # the next tick.
+        await self.relay_pending()
 
     async def revoke(self, partitions: list[TopicPartition]) -> None:
         self.accounts.drop({tp.partition for tp in partitions})
@@ -223,13 +227,13 @@ class ScoringProcessor:
     async def relay_pending(self) -> None:
         """Publish triggers and dead letters stored but not yet relayed (after a crash or a
         broker outage)."""
-        self._unrelayed = False
+        self._unrelayed = True  # until this pass has relayed everything
+        relayed = True
         # Until none is left: a resolution waits for its firing, relayed in the pass before.
-        while not self._unrelayed and (
-            pending := await repository.unpublished_triggers(self.engine)
-        ):
-            await self._relay(pending)
-        await self._relay_dead_letters()
+        while relayed and (pending := await repository.unpublished_triggers(self.engine)):
+            relayed = await self._relay(pending)
+        relayed = await self._relay_dead_letters() and relayed
+        self._unrelayed = not relayed
 
     def _rows(
         self, dirty: Iterable[AccountState], scorecard: Scorecard
@@ -272,16 +276,19 @@ class ScoringProcessor:
         if letters:
             await self._relay_dead_letters()
 
-    async def _relay_dead_letters(self) -> None:
+    async def _relay_dead_letters(self) -> bool:
         try:
             await self.dead_letters.relay()
         except Exception as exc:  # stored already: relayed again with the next batch or tick
             log.warning("relaying dead letters failed (%s); will retry", exc)
             self._unrelayed = True
+            return False
+        return True
 
-    async def _relay(self, fired: list[TriggerEvent]) -> None:
+    async def _relay(self, fired: list[TriggerEvent]) -> bool:
+        """Whether every trigger went out (else they wait, stored, for relay_pending)."""
         if not fired:
-            return
+            return True
         try:
             sends = [
                 await self.producer.send(
@@ -296,6 +303,8 @@ class ScoringProcessor:
         except Exception as exc:  # stored already: relayed again with the next batch or tick
             log.warning("relaying %d triggers failed (%s); will retry", len(fired), exc)
             self._unrelayed = True
+            return False
+        return True
 
 
 class _BatchWork:

@@ -69,7 +69,6 @@ async def run_scoring(
         # Refused before joining the group, which would move the other instances' partitions.
         await layout.check(await current_partitions(producer, topic))
         await consumer.start()
-        await processor.relay_pending()
         tasks = [
             asyncio.create_task(loop.run(stop), name="scoring-consumer"),
             asyncio.create_task(scorecard.watch(stop), name="scoring-scorecard"),

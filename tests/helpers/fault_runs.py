@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from harness.slack import SlackServer
 from harness.topics import create_topics as topics_on_broker
 from harness.topics import named_topics
-from harness.waiting import wait_for
+from harness.waiting import NotYet, wait_for
 from migrations import migrate
 from services.alerts.tables import deliveries
 from services.scoring.tables import triggers
@@ -195,26 +195,31 @@ async def settle(
 ) -> None:
     """Wait until everything sent has been scored, relayed, consumed and delivered."""
 
-    async def caught_up(service: str, topic: str) -> bool:
+    async def behind(service: str, topic: str) -> dict[tuple[str, int], tuple[int | None, int]]:
         ends = {k: v for k, v in observer.ends_of(topic).items() if v}
         stored = await stored_offsets(engine, f"{group_prefix}-{service}")
-        return all(stored.get(k) == v for k, v in ends.items())
+        return {k: (stored.get(k), v) for k, v in ends.items() if stored.get(k) != v}
 
-    async def done() -> bool:
-        if not await caught_up("scoring", topics.signals):
-            return False
+    async def done() -> bool | NotYet:
+        if lag := await behind("scoring", topics.signals):
+            return NotYet(f"scoring behind (stored, end): {lag}")
         async with engine.connect() as conn:
             fired = {k for (k,) in await conn.execute(select(triggers.c.dedup_key))}
             relayed = triggers.c.published.is_(False) | triggers.c.resolved_published.is_(False)
             unpublished = await conn.scalar(select(triggers.c.trigger_id).where(relayed).limit(1))
             statuses = Counter(s for (s,) in await conn.execute(select(deliveries.c.status)))
-        if unpublished is not None or not fired <= set(observer.trigger_keys):
-            return False
-        if not await caught_up("alerts", topics.triggers):
-            return False
+        if unpublished is not None:
+            return NotYet(f"trigger {unpublished} not relayed")
+        if missing := fired - set(observer.trigger_keys):
+            return NotYet(f"{len(missing)} triggers not seen on the topic, e.g. {min(missing)}")
+        if lag := await behind("alerts", topics.triggers):
+            return NotYet(f"alerts behind (stored, end): {lag}")
         if statuses.get("pending") or statuses.total() != 2 * len(fired):
-            return False
-        return len(slack.posted()) >= len(fired) and len(smtp.messages) >= len(fired)
+            return NotYet(f"deliveries {dict(statuses)} for {len(fired)} triggers")
+        posted, mailed = len(slack.posted()), len(smtp.messages)
+        if posted < len(fired) or mailed < len(fired):
+            return NotYet(f"{posted} posted and {mailed} mailed for {len(fired)} triggers")
+        return True
 
     await wait_for(done, timeout=timeout, interval=0.5, what="scoring, alerts and deliveries")
     await asyncio.sleep(2.0)  # anything that should not happen (a second send) has time to
