@@ -36,12 +36,19 @@ CATEGORIES: dict[str, Category] = {
     "single_threaded": "risk",
     "health_red": "risk",
     "champion_left": "risk",
+    "champion_quiet": "risk",
     "nps_detractor": "risk",
     "support_spike": "risk",
     "low_adoption": "risk",
     "usage_decline": "risk",
+    "renewal_at_risk": "risk",
+    "renewal_window": "lifecycle",
+    "onboarding_stalled": "lifecycle",
+    "login_frequency_up": "expansion",
+    "seat_growth": "expansion",
     "feature_request_higher_tier": "expansion",
     "advocacy_ready": "advocacy",
+    "expansion_ready": "expansion",
 }
 
 

@@ -119,3 +119,66 @@ def test_usage_decline_ends_back_at_85_percent_and_a_late_event_counts_at_once()
     ended = run(acme, *late)
     assert keys(ended, "usage_decline", "resolved") == ["acme:usage_decline:2026-10-10"]
     assert ended[-1]["resolved_at"] == "2026-10-13T09:00:00Z"  # the clock: day 42
+
+
+def habit(account: str, people: list[str], days: list[int]) -> list[dict[str, Any]]:
+    return [login(account, person, d + i / 100) for d in days for i, person in enumerate(people)]
+
+
+WEEKLY_THEN_DAILY = [0, 4, 8, 12, *range(14, 29)]  # 4 of days 0..13, then every day
+
+
+def test_login_frequency_up_when_three_people_go_from_weekly_to_daily() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", name="Acme", **STARTED))
+    trio = ["u1", "u2", "u3"]
+    fired = run(acme, *habit("acme", trio, WEEKLY_THEN_DAILY[:-1]))
+    # By day 27 the habit has changed, but the first logins (day 0) are not yet 28 days old:
+    # the start of their data is no change of habit.
+    assert keys(fired, "login_frequency_up") == []
+    fired = run(acme, *habit("acme", trio, [28]))
+    assert keys(fired, "login_frequency_up") == ["acme:login_frequency_up:2026-09-29"]
+    [trigger] = of(fired, "login_frequency_up")
+    assert trigger["category"] == "expansion" and trigger["severity"] == "info"
+    assert trigger["details"]["people"] == trio and trigger["details"]["expansion_gated"] is True
+    assert trigger["summary"] == (
+        "Acme: 3 people went from logging in weekly to daily over the last two weeks"
+    )
+    # Cooldown: the same habit a week later is not news.
+    assert keys(run(acme, *habit("acme", trio, list(range(29, 58)))), "login_frequency_up") == []
+
+
+def test_login_frequency_up_not_for_two_people_nor_for_a_habit_that_was_daily() -> None:
+    pair = AccountState("pair", 0)
+    run(pair, account_record("pair", **STARTED))
+    fired = run(pair, *habit("pair", ["u1", "u2"], WEEKLY_THEN_DAILY))
+    assert keys(fired, "login_frequency_up") == []
+    daily = AccountState("daily", 0)
+    run(daily, account_record("daily", **STARTED))
+    fired = run(daily, *habit("daily", ["u1", "u2", "u3"], list(range(0, 29))))
+    assert keys(fired, "login_frequency_up") == []
+
+
+def test_seat_growth_when_three_more_people_are_active_than_in_the_30_days_before() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", name="Acme", **STARTED))
+    run(acme, *habit("acme", ["u1", "u2"], list(range(0, 31))))
+    fired = run(acme, *habit("acme", ["u1", "u2", "u3", "u4", "u5"], [31, 32]))
+    # On day 32: days 2..31 had 5 active people, days -28..1 had 2.
+    assert keys(fired, "seat_growth") == ["acme:seat_growth:2026-10-03"]
+    [trigger] = of(fired, "seat_growth")
+    assert trigger["details"]["active_people"] == 5 and trigger["details"]["before"] == 2
+    assert trigger["summary"] == "Acme grew from 2 to 5 active people over the last 30 days"
+    assert trigger["details"]["expansion_gated"] is True
+
+
+def test_seat_growth_needs_three_more_and_a_fifth_more() -> None:
+    two_more = AccountState("two", 0)
+    run(two_more, account_record("two", **STARTED), *habit("two", ["u1", "u2"], list(range(31))))
+    fired = run(two_more, *habit("two", ["u1", "u2", "u3", "u4"], [31, 32]))
+    assert keys(fired, "seat_growth") == []
+    big = AccountState("big", 0)
+    twenty = [f"u{i}" for i in range(20)]
+    run(big, account_record("big", **STARTED), *habit("big", twenty, list(range(31))))
+    fired = run(big, *habit("big", [*twenty, "n1", "n2", "n3"], [31, 32]))  # 23 < 1.2 x 20
+    assert keys(fired, "seat_growth") == []

@@ -140,9 +140,11 @@ def test_a_new_account_gets_a_fortnight_before_it_is_judged_single_threaded() ->
     # The record's start_date counts from its own day, even before the first login.
     late = AccountState("late", 0)
     run(late, account_record("late", start_date="2026-08-25"))
-    assert not types(run(late, *(login("late", "u1", d) for d in range(0, 14))))
+    # (Its onboarding missed every milestone: onboarding_stalled says so meanwhile.)
+    assert "single_threaded" not in types(run(late, *(login("late", "u1", d) for d in range(14))))
     fired = run(late, login("late", "u1", 14))
-    assert [t["dedup_key"] for t in fired] == ["late:single_threaded:2026-09-08"]
+    keys = [t["dedup_key"] for t in fired if t["type"] == "single_threaded"]
+    assert keys == ["late:single_threaded:2026-09-08"]
 
 
 def test_the_seats_fallback_does_not_count_people_who_left() -> None:
@@ -282,7 +284,10 @@ def _random_stream(seed: int) -> list[dict[str, Any]]:
     """Ninety days of a small account's life, arriving partly out of order: a single-threaded
     start, a busy middle, a slide into red with urgent tickets, and a recovery."""
     rng = random.Random(seed)
-    signals: list[dict[str, Any]] = [account_record("acme", {"api_calls": 5000, "seats": 4})]
+    record = account_record(
+        "acme", {"api_calls": 5000, "seats": 4}, start_date="2026-09-01", renewal_date="2026-12-20"
+    )
+    signals: list[dict[str, Any]] = [record]
     # (first day, last day, people, share of urgent tickets, events per day)
     phases = [(0, 20, 2, 0.05, 8), (20, 45, 6, 0.05, 8), (45, 75, 1, 0.9, 0.6), (75, 90, 5, 0.1, 8)]
     for start, end, people, urgent, per_day in phases:
@@ -302,7 +307,9 @@ def _random_stream(seed: int) -> list[dict[str, Any]]:
                     )
                 )
             elif roll < 0.85:
-                signals.append(login("acme", user, day, department=rng.choice(["ops", None])))
+                department = rng.choice(["ops", None])
+                email = f"{user}@acme.com"
+                signals.append(login("acme", user, day, department=department, email=email))
             elif roll < (0.97 if per_day > 1 else 0.9):
                 priority = "urgent" if rng.random() < urgent else rng.choice(["high", "low"])
                 signals.append(
@@ -316,7 +323,12 @@ def _random_stream(seed: int) -> list[dict[str, Any]]:
                 )
             else:
                 signals.append(
-                    stakeholder("acme", f"{user}@acme.com", status=rng.choice(["active", "left"]))
+                    stakeholder(
+                        "acme",
+                        f"{user}@acme.com",
+                        status=rng.choice(["active", "left"]),
+                        role=rng.choice(["champion", "executive_sponsor", "user"]),
+                    )
                 )
     signals.sort(key=lambda s: s.get("ts", 0) + rng.uniform(-2 * 86400, 0.5 * 86400))
     return [{k: v for k, v in s.items() if v is not None} for s in signals]
@@ -345,7 +357,13 @@ def test_skipping_quiet_events_gives_exactly_what_evaluating_every_event_gives(
         "plan_limit_100",
         "single_threaded",
         "health_red",
+        "champion_quiet",
         "support_spike",
         "low_adoption",
         "usage_decline",
+        "renewal_window",
+        "renewal_at_risk",
+        "onboarding_stalled",
+        "seat_growth",
+        "expansion_ready",
     }

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import bisect
 
+from services.scoring.accounts import daymask
 from services.scoring.accounts.state import (
     CSAT_KEPT,
+    DAY_MASKS,
     OPENINGS_KEPT,
     RECORDS_KEPT,
     RESPONDENTS_KEPT,
@@ -18,23 +20,26 @@ from services.scoring.accounts.state import (
     signal_key,
 )
 from services.scoring.accounts.time import DAY, day_of, month_of
-from services.scoring.health.score import compute_health, is_engaged, roster
+from services.scoring.health.score import compute_health, core_features, is_engaged, roster
 from services.scoring.scorecard.loading import Scorecard
 from services.scoring.scorecard.model import Card
 from services.scoring.triggers.days import check_days
+from services.scoring.triggers.expansion import check_expansion_ready, may_become_ready
+from services.scoring.triggers.lifecycle import check_onboarding, check_renewal, in_onboarding
 from services.scoring.triggers.moments import (
     champion_left,
     feature_requested,
     support_spike,
     survey_answered,
 )
+from services.scoring.triggers.relationship import check_champion_quiet
 from services.scoring.triggers.rules import (
+    ADOPTION_GATE_DAYS,
     check_health_red,
     check_plan_limits,
     check_single_threaded,
     end_removed_limits,
     health_of,
-    is_active,
 )
 from shared.contracts.signals import (
     EventSignal,
@@ -86,7 +91,7 @@ def _apply(state: AccountState, signal: Signal, scorecard: Scorecard) -> list[Tr
     touched: list[str] = []
     opened = False
     if signal["kind"] == "usage":
-        touched = _apply_usage(state, signal, ts)
+        touched = _apply_usage(state, signal, ts, rules)
     elif signal["kind"] == "login":
         touched = _apply_login(state, signal, ts)
     elif signal["kind"] == "support":
@@ -116,13 +121,18 @@ def is_quiet(
 ) -> bool:
     """Whether an event can only raise health and leave every rule's condition as it is:
     usage or a login, on the account's current day, by someone already engaged (with no new
-    department), while health_red is not firing, and no feature that could end low_adoption.
-    Most events are; skipping the evaluation
-    for them gives the same scores and triggers at a fraction of the cost."""
+    department) who is not a quiet champion, while health_red is not firing, past onboarding,
+    with no expansion signal waiting for a green band, and no feature unused in the last 30
+    days (which may open the adoption gate or end low_adoption). Most events are; skipping
+    the evaluation for them gives the same scores and triggers at a fraction of the cost."""
     if signal["kind"] == "support" or signal["kind"] == "survey" or state.now == 0.0:
         return False
     today = day_of(state.now)
     if day_of(ts) != today or state.rules.get("health_red", {}).get("state") == "firing":
+        return False
+    if in_onboarding(state, state.now, rules):  # a deadline may pass within the day
+        return False
+    if may_become_ready(state, state.now, rules):  # rising health may make it green
         return False
     user_id = signal.get("user_id")
     if user_id is None:
@@ -132,8 +142,10 @@ def is_quiet(
     window = rules.rules.single_threaded.engaged_window_days
     if person is None or not is_engaged(person, today, window):
         return False
+    if person.get("email") in state.rules.get("champion_quiet", {}):
+        return False
     if signal["kind"] == "usage":
-        return not _ends_low_adoption(state, signal, today, rules)
+        return not _fresh_feature(state, signal, today, rules)
     email = signal.get("email")
     if email and person.get("email") != email:
         return False
@@ -141,13 +153,14 @@ def is_quiet(
     return not department or department == person.get("department")
 
 
-def _ends_low_adoption(state: AccountState, signal: EventSignal, today: int, rules: Card) -> bool:
-    """Whether a usage event may end a low_adoption episode: one with a feature not used in
-    the rule's window, core or not (a needless evaluation costs less than a missed end)."""
+def _fresh_feature(state: AccountState, signal: EventSignal, today: int, rules: Card) -> bool:
+    """Whether a usage event names a feature not used within the adoption gate's window or
+    low_adoption's, core or not (a needless evaluation costs less than a missed one)."""
     feature = signal.get("feature")
-    if not isinstance(feature, str) or not is_active(state, "low_adoption"):
+    if not isinstance(feature, str):
         return False
-    first_ts = (today - rules.rules.low_adoption.window_days + 1) * DAY
+    window = min(ADOPTION_GATE_DAYS, rules.rules.low_adoption.window_days)
+    first_ts = (today - window + 1) * DAY
     return state.features.get(feature, 0.0) < first_ts
 
 
@@ -190,6 +203,12 @@ def evaluate(
             fired.append(trigger)
         late = metrics_at > 0.0 and day_of(metrics_at) < day_of(at)
         fired += check_days(state, at, rules, late)
+        fired += check_champion_quiet(state, at, rules)
+        fired += check_renewal(state, at, rules)
+        fired += check_onboarding(state, at, rules)
+        # Last: the expansion signals fired just now count.
+        if trigger := check_expansion_ready(state, at, rules):
+            fired.append(trigger)
     return fired
 
 
@@ -197,6 +216,7 @@ def _seen(state: AccountState, ts: float, user_id: str | None, email: str | None
     """Mark a person active at ts; True if this is their first activity in that month."""
     person = state.person(user_id=user_id, email=email)
     person["last_seen"] = max(person["last_seen"], ts)
+    person["act"] = daymask.mark(person.get("act"), day_of(ts), DAY_MASKS["act"])
     month = month_of(ts)
     if month in person["months"]:
         return False
@@ -204,7 +224,7 @@ def _seen(state: AccountState, ts: float, user_id: str | None, email: str | None
     return True
 
 
-def _apply_usage(state: AccountState, signal: UsageSignal, ts: float) -> list[str]:
+def _apply_usage(state: AccountState, signal: UsageSignal, ts: float, rules: Card) -> list[str]:
     touched = []
     state.active_at(ts)
     day = day_of(ts)
@@ -213,6 +233,10 @@ def _apply_usage(state: AccountState, signal: UsageSignal, ts: float) -> list[st
         touched.append("seats")
     if feature := signal.get("feature"):
         state.features[feature] = max(state.features.get(feature, 0.0), ts)
+        if ts < state.firsts.get("core", ts + 1) and core_features(
+            tuple(rules.core_features)
+        ).match(feature):
+            state.firsts["core"] = ts
     if metric := signal.get("metric"):
         value = float(signal["value"])
         if signal.get("mode") == "absolute":
@@ -232,6 +256,8 @@ def _apply_login(state: AccountState, signal: LoginSignal, ts: float) -> list[st
     state.activity[day] = state.activity.get(day, 0) + 1
     first_this_month = _seen(state, ts, signal["user_id"], signal.get("email"))
     person = state.person(user_id=signal["user_id"], email=signal.get("email"))
+    person["logins"] = daymask.mark(person.get("logins"), day, DAY_MASKS["logins"])
+    state.firsts["login"] = min(state.firsts.get("login", ts), ts)
     for key in ("title", "department"):
         if signal.get(key):
             person[key] = signal[key]

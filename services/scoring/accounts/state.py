@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from services.scoring.accounts import daymask
 from services.scoring.accounts.time import DAY, day_of, start_of_date
 from services.scoring.settings import ScoringSettings
 
@@ -28,6 +29,9 @@ OPENINGS_KEPT = 1000
 SURVEY_DAYS = 180
 RESPONDENTS_KEPT = 200
 RECORDS_KEPT = 16
+# Each person's days of activity ("act") and of logins ("logins"), as day masks this many
+# days wide: seat_growth looks 60 days back, login_frequency_up 28.
+DAY_MASKS = {"act": 64, "logins": 32}
 
 
 _PERSON: dict[str, Any] = {"user_id": None, "email": None}
@@ -64,6 +68,9 @@ class AccountState:
     profile: dict[str, Any] | None = None
     now: float = 0.0  # newest event time seen (epoch seconds); 0 before the first event
     first_seen: float = 0.0  # the first activity (login or usage) event's time; 0 before one
+    # When the account first logged in ("login") and first used a core feature ("core"), for
+    # the onboarding milestones.
+    firsts: dict[str, float] = field(default_factory=dict)
     usage: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> month -> sum
     gauges: dict[str, list[float]] = field(default_factory=dict)  # metric -> [value, ts]
     people: dict[str, Person] = field(default_factory=dict)
@@ -211,6 +218,9 @@ class AccountState:
                 kept[key] = value
         kept["last_seen"] = max(kept["last_seen"], other["last_seen"])
         kept["months"] = sorted(set(kept["months"]) | set(other["months"]))[-USAGE_MONTHS:]
+        for key, width in DAY_MASKS.items():
+            if days := daymask.merge(kept.get(key), other.get(key), width):
+                kept[key] = days
         self.merged = True
         for index in (self.by_user, self.by_email):
             for ident, pid in list(index.items()):
@@ -240,6 +250,7 @@ class AccountState:
             "profile": self.profile,
             "now": self.now,
             "first_seen": self.first_seen,
+            "firsts": self.firsts,
             "usage": self.usage,
             "gauges": self.gauges,
             "people": self.people,
@@ -277,6 +288,7 @@ class AccountState:
             profile=data["profile"],
             now=data["now"],
             first_seen=data["first_seen"],
+            firsts=data.get("firsts", {}),
             usage=data["usage"],
             gauges=data["gauges"],
             # Known fields first, as in a person created here: a stored person is unchanged.

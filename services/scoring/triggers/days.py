@@ -1,21 +1,34 @@
-"""Rules over days of the account's history: low_adoption and usage_decline. Pure
-functions, like rules.py.
+"""Rules over days of the account's history: low_adoption, usage_decline, login_frequency_up
+and seat_growth. Pure functions, like rules.py.
 
-usage_decline reads whole past days (D-42..D-1), which only change with the clock's date or
-a late event on a past day: it is judged once per account, date and scorecard
-(AccountState.judged), and again after a late event, not at every event. low_adoption counts
-today's feature use too, so every evaluation judges it (a look at a few features). Each is an
-episode, recorded by its active_triggers entry alone: it fires on the way in, stays there, and
-ends (a resolved event) once its re-arm condition holds.
+usage_decline, login_frequency_up and seat_growth read whole past days (as far as D-60..D-1),
+which only change with the clock's date or a late event on a past day: they are judged once
+per account, date and scorecard (AccountState.judged), and again after a late event, not at
+every event. low_adoption counts today's feature use too, so every evaluation judges it (a
+look at a few features).
+
+low_adoption and usage_decline are episodes, recorded by their active_triggers entry alone:
+each fires on the way in, stays there, and ends (a resolved event) once its re-arm condition
+holds. login_frequency_up and seat_growth are news with a cooldown: expansion signals, which
+carry expansion_gated while the adoption gate is shut.
 """
 
 from __future__ import annotations
 
-from services.scoring.accounts.state import AccountState
-from services.scoring.accounts.time import date_of, day_of
+from services.scoring.accounts import daymask
+from services.scoring.accounts.state import AccountState, Person
+from services.scoring.accounts.time import DAY, date_of, day_of, month_of
 from services.scoring.health.score import core_features, core_features_used
 from services.scoring.scorecard.model import Card
-from services.scoring.triggers.rules import activate, end_episode, fire_news, is_active
+from services.scoring.triggers.rules import (
+    activate,
+    adoption_gate_open,
+    cooling_down,
+    end_episode,
+    fire_news,
+    is_active,
+    note_firing,
+)
 from shared.contracts.triggers import TriggerEvent
 
 RECENT_DAYS = (1, 14)  # usage_decline: days D-14..D-1
@@ -30,8 +43,9 @@ def check_days(state: AccountState, at: float, card: Card, late: bool) -> list[T
     judged = (day_of(at), card.version)
     if state.judged != judged or late:
         state.judged = judged
-        if trigger := check_usage_decline(state, at, card):
-            fired.append(trigger)
+        for check in (check_usage_decline, check_login_frequency_up, check_seat_growth):
+            if trigger := check(state, at, card):
+                fired.append(trigger)
     return fired
 
 
@@ -95,6 +109,84 @@ def check_usage_decline(state: AccountState, at: float, card: Card) -> TriggerEv
     return activate(
         state, fire_news(state, card, "usage_decline", date_of(at), at, summary, details)
     )
+
+
+HABIT_DAYS = (15, 28)  # login_frequency_up: the habit before, days D-28..D-15
+WEEKLY = (2, 8)  # logged in on 2..8 of those 14 days
+
+
+def check_login_frequency_up(state: AccountState, at: float, card: Card) -> TriggerEvent | None:
+    """At least min_users people who logged in on 2..8 of days D-28..D-15 logged in on
+    daily_days or more of days D-14..D-1; someone first active after D-28 does not count (the
+    start of their data is no change of habit)."""
+    rule = card.rules.login_frequency_up
+    if not rule.enabled or cooling_down(state, "login_frequency_up", at, rule.cooldown_days):
+        return None
+    today = day_of(at)
+    daily = [p for p in state.people.values() if _went_daily(p, today, rule.daily_days)]
+    if len(daily) < rule.min_users:
+        return None
+    note_firing(state, "login_frequency_up", at)
+    summary = (
+        f"{state.name}: {len(daily)} people went from logging in weekly to daily over the "
+        "last two weeks"
+    )
+    details = {
+        "people": sorted(_who(p) for p in daily)[:20],
+        "users": len(daily),
+        "min_users": rule.min_users,
+        "daily_days": rule.daily_days,
+        "cooldown_days": rule.cooldown_days,
+        "expansion_gated": not adoption_gate_open(state, at, card),
+    }
+    return fire_news(state, card, "login_frequency_up", date_of(at), at, summary, details)
+
+
+def _went_daily(person: Person, today: int, daily_days: int) -> bool:
+    logins = person.get("logins")
+    before = daymask.count(logins, today - HABIT_DAYS[1], today - HABIT_DAYS[0])
+    if not WEEKLY[0] <= before <= WEEKLY[1]:
+        return False
+    recent = daymask.count(logins, today - RECENT_DAYS[1], today - RECENT_DAYS[0])
+    return recent >= daily_days and _known_since(person, today - HABIT_DAYS[1])
+
+
+def check_seat_growth(state: AccountState, at: float, card: Card) -> TriggerEvent | None:
+    """Active people on days D-30..D-1 >= before + min_added and >= min_ratio x before, where
+    before (at least 1) is the active people on days D-60..D-31."""
+    rule = card.rules.seat_growth
+    if not rule.enabled or cooling_down(state, "seat_growth", at, rule.cooldown_days):
+        return None
+    today = day_of(at)
+    masks = [person.get("act") for person in state.people.values()]
+    now = sum(1 for days in masks if daymask.count(days, today - 30, today - 1))
+    before = sum(1 for days in masks if daymask.count(days, today - 60, today - 31))
+    if before < 1 or now < before + rule.min_added or now < rule.min_ratio * before:
+        return None
+    note_firing(state, "seat_growth", at)
+    summary = f"{state.name} grew from {before} to {now} active people over the last 30 days"
+    details = {
+        "active_people": now,
+        "before": before,
+        "min_added": rule.min_added,
+        "min_ratio": rule.min_ratio,
+        "cooldown_days": rule.cooldown_days,
+        "expansion_gated": not adoption_gate_open(state, at, card),
+    }
+    return fire_news(state, card, "seat_growth", date_of(at), at, summary, details)
+
+
+def _known_since(person: Person, day: int) -> bool:
+    """Whether the person's first activity event is on or before `day`: their day mask
+    reaches 63 days back, their months further."""
+    if daymask.count(person.get("act"), day - 35, day):
+        return True
+    months = person.get("months") or []
+    return bool(months) and months[0] < month_of(day * DAY)
+
+
+def _who(person: Person) -> str:
+    return str(person.get("email") or person.get("user_id") or "")
 
 
 def _events_on(state: AccountState, today: int, days: tuple[int, int]) -> int:

@@ -14,7 +14,7 @@ import fnmatch
 from services.scoring.accounts.state import AccountState, Person
 from services.scoring.accounts.time import DAY, date_of
 from services.scoring.scorecard.model import Card
-from services.scoring.triggers.rules import fire_news
+from services.scoring.triggers.rules import cooling_down, fire_news, note_firing
 from shared.contracts.signals import SupportSignal, SurveySignal
 from shared.contracts.triggers import CATEGORIES, TriggerEvent
 
@@ -123,8 +123,7 @@ def support_spike(state: AccountState, at: float, card: Card) -> TriggerEvent | 
     the account's usual week or more (those opened in (at-91d, at-7d], over 12). Not again
     for cooldown_days of event time after a firing."""
     rule = card.rules.support_spike
-    last = state.rules.get("support_spike", {}).get("fired")
-    if not rule.enabled or (last is not None and at < last + rule.cooldown_days * DAY):
+    if not rule.enabled or cooling_down(state, "support_spike", at, rule.cooldown_days):
         return None
     recent_from, usual_from = at - SPIKE_DAYS * DAY, at - (SPIKE_DAYS * (USUAL_WEEKS + 1)) * DAY
     recent = sum(1 for ts in state.openings if recent_from < ts <= at)
@@ -132,7 +131,7 @@ def support_spike(state: AccountState, at: float, card: Card) -> TriggerEvent | 
     usual = before / USUAL_WEEKS
     if recent < rule.min_tickets or recent < rule.factor * usual:
         return None
-    state.rules["support_spike"] = {"fired": at}
+    note_firing(state, "support_spike", at)
     summary = (
         f"{state.name}: {recent} tickets opened in 7 days, against {usual:.1f} in a usual week"
     )

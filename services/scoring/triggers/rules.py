@@ -13,7 +13,7 @@ import uuid
 from typing import Any, cast
 
 from services.scoring.accounts.state import AccountState, Person
-from services.scoring.accounts.time import date_of, day_of, months_in, period_of
+from services.scoring.accounts.time import DAY, date_of, day_of, months_in, period_of
 from services.scoring.health.score import core_features, core_features_used, engaged_people
 from services.scoring.scorecard.model import Card, TriggerType
 from shared.clock import from_ts, iso
@@ -55,10 +55,15 @@ def fire_news(
     )
 
 
+# Rules with several episodes at once (a metric each, a person each): keyed by dedup_key in
+# active_triggers, where the others are keyed by type.
+MANY_EPISODES = ("plan_limit_80", "plan_limit_100", "champion_quiet")
+
+
 def activate(state: AccountState, trigger: TriggerEvent) -> TriggerEvent:
     """Keep a rule's trigger in active_triggers until its episode ends."""
     active = state.rules.setdefault("active", {})
-    active[trigger.dedup_key if trigger.type in PLAN_LIMITS else trigger.type] = {
+    active[trigger.dedup_key if trigger.type in MANY_EPISODES else trigger.type] = {
         "trigger_id": trigger.trigger_id,
         "type": trigger.type,
         "dedup_key": trigger.dedup_key,
@@ -69,8 +74,24 @@ def activate(state: AccountState, trigger: TriggerEvent) -> TriggerEvent:
 
 
 def is_active(state: AccountState, kind: str) -> bool:
-    """Whether a rule whose episodes are keyed by type (not plan limits) has one on."""
+    """Whether a rule whose episodes are keyed by type (not MANY_EPISODES) has one on."""
     return kind in state.rules.get("active", {})
+
+
+def last_fired(state: AccountState, kind: str) -> float | None:
+    """When a rule with a cooldown last fired (event time), if it has."""
+    fired: float | None = state.rules.get(kind, {}).get("fired")
+    return fired
+
+
+def cooling_down(state: AccountState, kind: str, at: float, days: int) -> bool:
+    """Within `days` of event time after the rule's last firing."""
+    fired = last_fired(state, kind)
+    return fired is not None and at < fired + days * DAY
+
+
+def note_firing(state: AccountState, kind: str, at: float) -> None:
+    state.rules[kind] = {"fired": at}
 
 
 def health_of(state: AccountState) -> TriggerHealth:
