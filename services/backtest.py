@@ -30,7 +30,7 @@ from shared.clock import utcnow
 from shared.config import BaseServiceSettings
 from shared.contracts.signals import decode_signal
 from shared.errors import ConfigurationError
-from shared.kafka import create_reader
+from shared.kafka import create_reader, topic_partitions
 
 SHOWN_ACCOUNTS = 10  # accounts listed per trigger type in the text report
 
@@ -139,11 +139,12 @@ async def read_from_beginning(
     await reader.start()
     try:
         on_cluster = await reader.topics()
+        # Asked of the cluster: the reader's own metadata may not know a topic yet.
         partitions = [
             TopicPartition(topic, partition)
             for topic in topics
             if topic in on_cluster
-            for partition in sorted(reader.partitions_for_topic(topic) or ())
+            for partition in range(await topic_partitions(settings, topic))
         ]
         reader.assign(partitions)
         begins = await reader.beginning_offsets(partitions)
