@@ -47,7 +47,7 @@ from harness.waiting import wait_for
 from migrations import migrate
 from services.scoring.accounts.apply import apply_signal
 from services.scoring.accounts.cache import AccountCache
-from services.scoring.accounts.packing import pack_document
+from services.scoring.accounts.packing import pack_document, times_of
 from services.scoring.accounts.repository import load_partitions
 from services.scoring.accounts.state import AccountState, DedupWindow
 from services.scoring.scorecard.loading import load
@@ -136,7 +136,7 @@ async def populate(url: str, accounts: int) -> tuple[float, float]:
                 state, document = states[i % TEMPLATES], documents[i % TEMPLATES]
                 account = f"acct-{i:07d}"
                 blob = pack_document(
-                    state.now, document.replace(state.account_id.encode(), account.encode())
+                    times_of(state), document.replace(state.account_id.encode(), account.encode())
                 )
                 packed_total += len(blob)
                 health = orjson.dumps({"account_id": account, **state.health}).decode()

@@ -24,8 +24,10 @@ from services.scoring.accounts import repository
 from services.scoring.accounts.apply import apply_signal, card_of, evaluate, refresh_health
 from services.scoring.accounts.cache import AccountCache
 from services.scoring.accounts.layout import PartitionLayout
+from services.scoring.accounts.packing import times_of
 from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState, DedupWindow, is_explained
+from services.scoring.accounts.ticking import tick_time
 from services.scoring.health.history import Point, chart
 from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
 from services.scoring.scorecard.live import LiveScorecard
@@ -61,7 +63,7 @@ class ScoringProcessor:
         self.producer = producer
         self.clock = clock
         self.layout = layout
-        self.accounts = AccountCache(settings.scoring_hot_accounts)
+        self.accounts = AccountCache(settings.scoring_hot_accounts, settings.live_window_seconds)
         self.dead_letters = DeadLetterOutbox(
             engine, producer, topic=settings.topics.dead_letter, service="scoring"
         )
@@ -149,6 +151,10 @@ class ScoringProcessor:
         signals since then are dead-lettered: one account's fault does not stall its
         partition."""
         built, failed = self._rows(work.dirty.values(), work.scorecard)
+        unbuilt = {state.account_id for state, _ in failed}
+        for state in work.dirty.values():
+            if state.account_id not in unbuilt:
+                self.accounts.schedule(state)
         for state, reason in failed:
             self.accounts.restore(state.account_id, state.partition)
             work.points = [p for p in work.points if p["account_id"] != state.account_id]
@@ -162,11 +168,11 @@ class ScoringProcessor:
         self.accounts.evict(keep, {row["account_id"]: row["state"] for row in built})
 
     async def tick(self, fence: OffsetMoves) -> bool:
-        """Time passes for live accounts even when they send nothing: evaluate them at the
-        wall clock once it has left their day. Accounts replaying old history are left to
-        their own event time.
+        """Time passes for live accounts and new ones even when they send nothing: evaluate
+        them at the wall clock once it has left their day (accounts/ticking.py). Accounts
+        replaying old history are left to their own event time.
 
-        A round visits its live accounts at most TICK_CHUNK per call, so the loop (and its
+        A round visits its due accounts at most TICK_CHUNK per call, so the loop (and its
         heartbeat) goes on between chunks; True while the round has accounts left. Each
         chunk's write carries `fence`, the owned partitions' offsets unmoved: an instance
         that lost its partitions without noticing fails it instead of overwriting the new
@@ -175,10 +181,7 @@ class ScoringProcessor:
         if self._tick_round is None:
             wall = self.clock()
             await repository.prune_history(self.engine, wall)
-            self._tick_round = (
-                wall,
-                self.accounts.live(wall - self.settings.live_window_seconds, wall),
-            )
+            self._tick_round = (wall, self.accounts.due(wall))
         wall, remaining = self._tick_round
         chunk, rest = remaining[:TICK_CHUNK], remaining[TICK_CHUNK:]
         self._tick_round = (wall, rest) if rest else None
@@ -193,11 +196,16 @@ class ScoringProcessor:
         scorecard = self.scorecard.current
         states = [self.accounts.borrow(a) for a in account_ids]
         dirty, fired, kept, points = [], [], [], []
+        live_window = self.settings.live_window_seconds
         for state in states:
             before = (state.health.get("score"), orjson.dumps(state.rules))
+            moved = tick_time(times_of(state), wall, live_window)
             try:
-                state.advance(wall)
-                fired_now = evaluate(state, state.now, card_of(state, scorecard))
+                if moved is None:  # filed under a day that has nothing for it any more
+                    fired_now = []
+                else:
+                    state.advance(moved)
+                    fired_now = evaluate(state, state.now, card_of(state, scorecard))
             except Exception:  # one account's fault must not stop every account's tick
                 log.exception("the tick could not evaluate account %s", state.account_id)
                 self._put_back(state)
@@ -220,9 +228,11 @@ class ScoringProcessor:
         await self._write(rows, fired, fence, points=points)
 
     def _put_back(self, state: AccountState) -> None:
-        """Leave an account the tick failed on as it was before the tick."""
+        """Leave an account the tick failed on as it was before the tick, due again."""
         if state.account_id in self.accounts.hot:
             self.accounts.restore(state.account_id, state.partition)
+        else:
+            self.accounts.refile(state.account_id)
 
     async def relay_pending(self) -> None:
         """Publish triggers and dead letters stored but not yet relayed (after a crash or a

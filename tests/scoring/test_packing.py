@@ -5,6 +5,7 @@ it; and a packed blob stays readable (its dictionary never changes)."""
 from __future__ import annotations
 
 import hashlib
+import struct
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from services.scoring.accounts.packing import (
     pack_account,
     pack_document,
     packed_time,
+    packed_times,
+    times_of,
     unpack_account,
     unpack_document,
 )
@@ -91,18 +94,29 @@ def test_health_is_stored_without_its_explanations_and_computed_again() -> None:
     assert stored.health == acme.health
 
 
-def test_the_event_time_is_read_without_unpacking() -> None:
+def test_the_times_are_read_without_unpacking() -> None:
     acme = AccountState("acme", 0)
-    run(acme, account_record("acme", {"api_calls": 10}), login("acme", "u1", 2.5))
-    blob = pack_document(acme.now, acme.to_json())
-    assert packed_time(blob) == acme.now == at(2.5)
+    record = account_record("acme", {"api_calls": 10}, start_date="2026-09-01")
+    run(acme, record, login("acme", "u1", 2.5))
+    acme.advance(at(3))  # the tick moved the clock
+    blob = pack_document(times_of(acme), acme.to_json())
+    assert packed_time(blob) == acme.now == at(3)
+    assert packed_times(blob) == (at(3), at(2.5), at(0) - 9 * 3600)
     assert unpack_document(blob) == acme.to_json()
 
 
+def test_a_version_1_blob_is_read_with_its_clock_alone() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, login("acme", "u1", 2.5))
+    version_1 = b"\x01" + struct.pack("<d", acme.now) + pack_account(acme)[25:]
+    assert packed_time(version_1) == at(2.5) and packed_times(version_1) is None
+    assert unpack_account("acme", 0, version_1).to_json() == acme.to_json()
+
+
 def test_a_blob_of_an_unknown_version_is_refused_by_name() -> None:
-    blob = pack_document(1.0, b"{}")
-    with pytest.raises(ValueError, match="unknown packed account version 2"):
-        unpack_document(b"\x02" + blob[1:])
+    blob = pack_document(times_of(AccountState("acme", 0)), b"{}")
+    with pytest.raises(ValueError, match="unknown packed account version 3"):
+        unpack_document(b"\x03" + blob[1:])
     with pytest.raises(ValueError, match="unknown packed account version None"):
         unpack_document(b"")
 

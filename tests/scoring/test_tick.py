@@ -3,6 +3,7 @@ loop turn."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
@@ -60,7 +61,7 @@ async def test_a_tick_of_an_instance_that_lost_its_partition_stores_nothing(
     async with engine.begin() as conn:
         await conn.execute(update(consumer_offsets).values(next_offset=len(logins) + 3))
     wall[0] = at(6, hours=20)  # the next day, while the account is live
-    assert processor.accounts.live(wall[0] - settings.live_window_seconds, wall[0]) == ["solo"]
+    assert processor.accounts.entries["solo"].due <= wall[0]
     fence = OffsetMoves(GROUP)
     fence.moves[SIGNALS] = (len(logins), len(logins))
     with pytest.raises(Fenced):
@@ -86,3 +87,75 @@ async def test_a_round_of_the_tick_is_taken_a_chunk_per_call(
     wall[0] = at(0, hours=20)  # the next day, within a day of the logins: every account is due
     assert await processor.tick(fence) is True  # the first chunk; more to come
     assert await processor.tick(fence) is False  # the last five; the round is over
+
+
+async def ticked(processor: ScoringProcessor, fence: OffsetMoves) -> list[str]:
+    """Run a whole round of the tick; the trigger keys stored so far."""
+    while await processor.tick(fence):
+        pass
+    return sorted(key for (key,) in (await stored_rows(processor.engine))[1])
+
+
+@contextlib.asynccontextmanager
+async def scoring_at(settings: ScoringSettings, engine: AsyncEngine, wall: list[float]) -> Any:
+    """A processor with a started producer (its triggers are relayed), on `wall`'s clock."""
+    producer = create_producer(settings)
+    await producer.start()
+    try:
+        processor = ScoringProcessor(settings, engine, producer, clock=lambda: wall[0])
+        await processor.assign([SIGNALS])
+        yield processor
+    finally:
+        await producer.stop()
+
+
+async def one_batch(processor: ScoringProcessor, signals: list[dict[str, Any]]) -> OffsetMoves:
+    """Apply and store a batch; the fence for the ticks after it."""
+    batch = records(signals)
+    moves = OffsetMoves(GROUP)
+    moves.advance(SIGNALS, None, batch[-1])
+    await (await processor.process({SIGNALS: batch}, moves))()
+    fence = OffsetMoves(GROUP)
+    fence.moves[SIGNALS] = (len(batch), len(batch))
+    return fence
+
+
+async def test_the_tick_judges_a_new_account_that_sends_nothing(
+    engine: AsyncEngine, database_url: str, broker: EmbeddedBroker
+) -> None:
+    settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
+    wall = [at(0, hours=-8)]  # 2026-09-01 01:00
+    async with scoring_at(settings, engine, wall) as processor:
+        fence = await one_batch(processor, [account_record("new", start_date="2026-09-01")])
+        assert await ticked(processor, fence) == []
+        wall[0] = at(1, hours=-8)  # the next day: no login in the first 24 hours
+        assert await ticked(processor, fence) == ["new:onboarding_stalled:first_login"]
+        wall[0] = at(14, hours=-8)  # no core feature in 72 hours, no team in 14 days
+        assert await ticked(processor, fence) == [
+            "new:onboarding_stalled:first_core_feature",
+            "new:onboarding_stalled:first_login",
+            "new:onboarding_stalled:team",
+        ]
+
+
+async def test_an_account_is_judged_where_its_live_window_ended_after_an_outage(
+    engine: AsyncEngine, database_url: str, broker: EmbeddedBroker
+) -> None:
+    """Its last login on 2026-09-01 09:00; its renewal window opens on 09-02. Scoring was away
+    until 09-06: the account stopped being live on 09-02 09:00, and is judged there."""
+    settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
+    wall = [at(0, hours=1)]
+    async with scoring_at(settings, engine, wall) as processor:
+        record = account_record("acme", renewal_date="2026-12-01")
+        fence = await one_batch(processor, [record, login("acme", "u1", 0)])
+    # A restart after the outage: the accounts come from the database.
+    wall[0] = at(5)
+    async with scoring_at(settings, engine, wall) as processor:
+        # One login of one person is not green: the renewal is at risk too.
+        fired = ["acme:renewal_at_risk:2026-12-01", "acme:renewal_window:2026-12-01"]
+        assert await ticked(processor, fence) == fired
+        async with engine.connect() as conn:
+            times = set((await conn.execute(select(triggers.c.fired_at))).scalars())
+        assert {t.isoformat() for t in times} == {"2026-09-02T09:00:00+00:00"}
+        assert await ticked(processor, fence) == fired
+        assert processor.accounts.entries["acme"].due == float("inf")  # and no more

@@ -88,6 +88,7 @@ def _apply(state: AccountState, signal: Signal, scorecard: Scorecard) -> list[Tr
     ts = float(signal["ts"])
     quiet = is_quiet(state, signal, ts, rules)
     state.advance(ts)
+    state.newest = max(state.newest, ts)
     touched: list[str] = []
     opened = False
     if signal["kind"] == "usage":

@@ -8,8 +8,10 @@ them: the stored form and the packed form are one (packing.pack_account), which 
 everything an account had in memory, so whether it was kept decoded, evicted or restarted
 never changes what it does next.
 
-The accounts keep one order, the order they were loaded or created in, whatever their form:
-the tick visits them in it, as it always has.
+The tick finds the accounts it must visit without looking at the others: each account is
+filed under the day it is next due (ticking.next_tick, always a midnight), worked out from
+its times when it is loaded, packed or changed. A day's list may hold accounts whose due time
+has moved since; they are skipped when the day comes.
 
 A decoded account also keeps the bytes it was last packed to (none for one created since),
 so a change that fails halfway can be undone: `restore` gives back the account as last packed.
@@ -21,34 +23,41 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from services.scoring.accounts.packing import pack_account, packed_time, unpack_account
+from services.scoring.accounts.packing import (
+    pack_account,
+    packed_time,
+    packed_times,
+    times_of,
+    unpack_account,
+)
 from services.scoring.accounts.state import AccountState
-from services.scoring.accounts.time import day_of
+from services.scoring.accounts.ticking import NEVER, next_tick
+from services.scoring.accounts.time import DAY, day_of
 
 
 class Packed(NamedTuple):
     """An account kept packed, with what the tick must know without decoding it."""
 
     partition: int
-    now: float  # the account's event time
+    due: float  # when the tick is next due (ticking.next_tick)
     blob: bytes  # the account packed, as stored in accounts.state
 
     def unpack(self, account_id: str) -> AccountState:
-        return unpack_account(account_id, self.partition, self.blob)
-
-
-def packed_entry(state: AccountState) -> Packed:
-    return Packed(state.partition, state.now, pack_account(state))
+        state = unpack_account(account_id, self.partition, self.blob)
+        state.due = self.due
+        return state
 
 
 class AccountCache:
     """The owned partitions' accounts, decoded or packed (see the module docstring)."""
 
-    def __init__(self, hot_limit: int) -> None:
+    def __init__(self, hot_limit: int, live_window: float = DAY) -> None:
         self.hot_limit = hot_limit
+        self.live_window = live_window
         self.entries: dict[str, AccountState | Packed] = {}
         self.hot: OrderedDict[str, None] = OrderedDict()  # the decoded, least recent first
         self.last_packed: dict[str, bytes | None] = {}  # of each decoded account
+        self.due_on: dict[int, list[str]] = {}  # day -> accounts due at its midnight
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -63,9 +72,43 @@ class AccountCache:
 
     def load(self, account_id: str, partition: int, blob: bytes) -> None:
         """Keep a stored accounts.state as it is."""
-        self.entries[account_id] = Packed(partition, packed_time(blob), blob)
+        times = packed_times(blob)
+        # A blob from before the header held its times: due when its clock's day is over,
+        # when the tick reads it and learns the rest.
+        due = (
+            (day_of(packed_time(blob)) + 1) * DAY
+            if times is None
+            else next_tick(times, self.live_window)
+        )
+        self.entries[account_id] = Packed(partition, due, blob)
+        self._file(account_id, due)
         self.hot.pop(account_id, None)
         self.last_packed.pop(account_id, None)
+
+    def schedule(self, state: AccountState) -> None:
+        """File a decoded account under the day it is next due, after a change."""
+        due = next_tick(times_of(state), self.live_window)
+        if due != state.due:
+            state.due = due
+            self._file(state.account_id, due)
+
+    def refile(self, account_id: str) -> None:
+        """File an account under its due day again (a visit that failed)."""
+        self._file(account_id, self.entries[account_id].due)
+
+    def _file(self, account_id: str, due: float) -> None:
+        if due != NEVER:
+            self.due_on.setdefault(day_of(due), []).append(account_id)
+
+    def due(self, wall: float) -> list[str]:
+        """The accounts the tick must visit at `wall`, each once, taken off their days."""
+        found: dict[str, None] = {}
+        for day in sorted(d for d in self.due_on if d <= day_of(wall)):
+            for account_id in self.due_on.pop(day):
+                entry = self.entries.get(account_id)
+                if entry is not None and entry.due <= wall and day_of(entry.due) == day:
+                    found[account_id] = None
+        return list(found)
 
     def touch(self, account_id: str, partition: int) -> AccountState:
         """The account decoded (created if new), now the most recently used."""
@@ -93,6 +136,7 @@ class AccountCache:
             else (unpack_account(account_id, partition, blob))
         )
         self.entries[account_id] = state
+        self.schedule(state)
         return state
 
     def evict(self, keep: int | None = None, fresh: Mapping[str, bytes] | None = None) -> None:
@@ -107,20 +151,9 @@ class AccountCache:
             state = self.entries[account_id]
             assert isinstance(state, AccountState)
             blob = fresh.get(account_id)
-            self.entries[account_id] = (
-                packed_entry(state) if blob is None else Packed(state.partition, state.now, blob)
+            self.entries[account_id] = Packed(
+                state.partition, state.due, pack_account(state) if blob is None else blob
             )
-
-    def live(self, after: float, before: float) -> list[str]:
-        """The accounts whose event time is in [after, before) and on an earlier day than
-        `before`, in order: the ones the tick must evaluate. Within an account's day the
-        passing of time changes nothing (every window is whole days, and health that events
-        left stale was refreshed when their batch was stored), so a million accounts cost the
-        tick a decode each once a day, not once a minute."""
-        today = day_of(before)
-        return [
-            a for a, e in self.entries.items() if after <= e.now < before and day_of(e.now) < today
-        ]
 
     def borrow(self, account_id: str) -> AccountState:
         """The account decoded, without making it recently used (the tick visits every live
@@ -129,10 +162,14 @@ class AccountCache:
         return entry if isinstance(entry, AccountState) else entry.unpack(account_id)
 
     def give_back(self, states: Iterable[AccountState]) -> None:
-        """Pack again the borrowed states that were not decoded before."""
+        """Pack again the borrowed states that were not decoded before, and file every one
+        under its next day due."""
         for state in states:
+            self.schedule(state)
             if state.account_id not in self.hot:
-                self.entries[state.account_id] = packed_entry(state)
+                self.entries[state.account_id] = Packed(
+                    state.partition, state.due, pack_account(state)
+                )
 
     def drop(self, partitions: set[int]) -> None:
         self.entries = {a: e for a, e in self.entries.items() if e.partition not in partitions}

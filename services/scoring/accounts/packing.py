@@ -1,8 +1,9 @@
 """An account's bytes, packed: how accounts.state is stored and how scoring keeps an account it
 does not hold decoded (cache.py).
 
-A packed blob is one version byte, the account's event time (8 bytes, so loading a million
-accounts reads it without unpacking anything), then the JSON document compressed with
+A packed blob is one version byte, the account's times (Times: its clock, its newest event
+time and its start date, 8 bytes each, so that loading a million accounts finds those the
+tick must visit without unpacking anything), then the JSON document compressed with
 Zstandard against a preset dictionary. A state document's keys and wording repeat in every
 account; the dictionary holds them once, so a typical document packs to a fraction of what
 plain Zstandard makes of it (docs/performance.md, Memory).
@@ -10,20 +11,38 @@ plain Zstandard makes of it (docs/performance.md, Memory).
 The dictionary is structure only (this module's field names and health wording), never
 anyone's data. A packed blob can only be read with the dictionary it was packed with: never
 edit DICTIONARY_1; a new one is a new version byte, and unpack_document keeps reading the
-old.
+old. Version 1 blobs carry the clock alone in their header; version 2 (the same dictionary)
+carries the three times.
 """
 
 from __future__ import annotations
 
 import struct
 import threading
+from typing import NamedTuple
 
 import zstandard
 
 from services.scoring.accounts.state import AccountState
 
 VERSION_1 = 1
-_HEADER = struct.Struct("<Bd")  # version, event time
+VERSION_2 = 2
+_HEADER_1 = struct.Struct("<Bd")  # version, clock
+_HEADER_2 = struct.Struct("<Bddd")  # version, clock, newest event time, start date
+_HEADERS = {VERSION_1: _HEADER_1, VERSION_2: _HEADER_2}
+
+
+class Times(NamedTuple):
+    """What the tick needs to know of an account (accounts/ticking.py)."""
+
+    now: float  # the account's clock
+    newest: float  # its newest event time (the clock without the tick's moves)
+    start: float  # its start_date's 00:00 UTC; 0.0 without one
+
+
+def times_of(state: AccountState) -> Times:
+    return Times(state.now, state.newest, state.start_date_at)
+
 
 DICTIONARY_1 = (
     b'{"profile":{"name":"","tier":1,"arr":0.0,"csm":{"name":"","email":"","slack":""},'
@@ -60,21 +79,27 @@ class _Codecs(threading.local):
 _codecs = _Codecs()
 
 
-def pack_document(now: float, document: bytes) -> bytes:
-    return _HEADER.pack(VERSION_1, now) + _codecs.compressor.compress(document)
+def pack_document(times: Times, document: bytes) -> bytes:
+    return _HEADER_2.pack(VERSION_2, *times) + _codecs.compressor.compress(document)
 
 
 def unpack_document(blob: bytes) -> bytes:
     """The JSON document."""
+    header = _header(blob)
+    return _codecs.decompressor.decompress(memoryview(blob)[header.size :])
+
+
+def _header(blob: bytes) -> struct.Struct:
     version = blob[0] if blob else None
-    if version != VERSION_1:
+    header = _HEADERS.get(version)  # type: ignore[arg-type]
+    if header is None:
         raise ValueError(f"unknown packed account version {version!r}")
-    return _codecs.decompressor.decompress(memoryview(blob)[_HEADER.size :])
+    return header
 
 
 def pack_account(state: AccountState) -> bytes:
     """The account as stored and as kept when not decoded."""
-    return pack_document(state.now, state.to_json())
+    return pack_document(times_of(state), state.to_json())
 
 
 def unpack_account(account_id: str, partition: int, blob: bytes) -> AccountState:
@@ -82,5 +107,12 @@ def unpack_account(account_id: str, partition: int, blob: bytes) -> AccountState
 
 
 def packed_time(blob: bytes) -> float:
-    """The event time, without unpacking."""
-    return float(_HEADER.unpack_from(blob)[1])
+    """The account's clock, without unpacking."""
+    return float(_header(blob).unpack_from(blob)[1])
+
+
+def packed_times(blob: bytes) -> Times | None:
+    """The account's times, without unpacking; None for a version 1 blob (the clock alone)."""
+    if _header(blob) is _HEADER_1:
+        return None
+    return Times(*_HEADER_2.unpack_from(blob)[1:])

@@ -66,7 +66,10 @@ class AccountState:
     account_id: str
     partition: int
     profile: dict[str, Any] | None = None
-    now: float = 0.0  # newest event time seen (epoch seconds); 0 before the first event
+    # The account's clock (epoch seconds): its newest event time, moved on by the tick while
+    # the account is live (accounts/ticking.py); 0 before the first event.
+    now: float = 0.0
+    newest: float = 0.0  # the newest event time itself
     first_seen: float = 0.0  # the first activity (login or usage) event's time; 0 before one
     # When the account first logged in ("login") and first used a core feature ("core"), for
     # the onboarding milestones.
@@ -103,6 +106,8 @@ class AccountState:
     # The date and scorecard version usage_decline was last judged at (triggers/days.py):
     # judging again changes nothing, so a loaded account starts without one.
     judged: tuple[int, str | None] = (-1, None)
+    # When the tick is next due for a decoded account (AccountCache.schedule).
+    due: float = float("inf")
     by_user: dict[str, str] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)
     # Only a merge can leave the indexes other than reindex() would build them.
@@ -143,8 +148,13 @@ class AccountState:
     def start(self) -> float:
         """The catalogue's start: start_date (00:00 UTC) when the record has one, else the
         first activity event; 0.0 before either."""
+        return self.start_date_at or self.first_seen
+
+    @property
+    def start_date_at(self) -> float:
+        """The record's start_date, 00:00 UTC; 0.0 without one."""
         start_date = (self.profile or {}).get("start_date")
-        return start_of_date(start_date) if start_date else self.first_seen
+        return start_of_date(start_date) if start_date else 0.0
 
     def advance(self, ts: float) -> None:
         """Move the account's event time forward (late events leave it where it is)."""
@@ -249,6 +259,7 @@ class AccountState:
         data: dict[str, Any] = {
             "profile": self.profile,
             "now": self.now,
+            "newest": self.newest,
             "first_seen": self.first_seen,
             "firsts": self.firsts,
             "usage": self.usage,
@@ -287,6 +298,8 @@ class AccountState:
             partition=partition,
             profile=data["profile"],
             now=data["now"],
+            # Stored before the tick kept them apart: the clock is the best guess.
+            newest=data.get("newest", data["now"]),
             first_seen=data["first_seen"],
             firsts=data.get("firsts", {}),
             usage=data["usage"],

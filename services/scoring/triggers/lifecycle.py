@@ -68,8 +68,7 @@ def onboarding_start(state: AccountState) -> float:
     whose record gives a start date: the first event of an account seen for the first time
     (AccountPulse installed for long-standing customers) is the start of its data, not of
     its onboarding."""
-    start_date = (state.profile or {}).get("start_date")
-    return start_of_date(start_date) if start_date else 0.0
+    return state.start_date_at
 
 
 def onboarding_deadlines(state: AccountState, card: Card) -> dict[str, float]:
