@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -28,6 +29,7 @@ from services.scoring.accounts.packing import times_of
 from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState, DedupWindow, is_explained
 from services.scoring.accounts.ticking import tick_time
+from services.scoring.accounts.watermark import Watermarks
 from services.scoring.health.history import Point, chart
 from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
 from services.scoring.scorecard.live import LiveScorecard
@@ -69,6 +71,10 @@ class ScoringProcessor:
         )
         self._unrelayed = False  # a relay failed: stored triggers wait for the broker
         self._tick_round: tuple[float, list[str]] | None = None  # (wall, accounts left)
+        self.watermarks = Watermarks(settings.watermark_idle_seconds)
+        # Accounts left for the rules until the watermark reaches their clock, by partition:
+        # account -> its clock.
+        self.waiting: dict[int, dict[str, float]] = {}
 
     async def assign(self, partitions: list[TopicPartition]) -> None:
         wanted = {tp.partition for tp in partitions}
@@ -84,14 +90,18 @@ class ScoringProcessor:
         await self.relay_pending()
 
     async def revoke(self, partitions: list[TopicPartition]) -> None:
-        self.accounts.drop({tp.partition for tp in partitions})
+        given_up = {tp.partition for tp in partitions}
+        self.accounts.drop(given_up)
+        self.watermarks.forget(given_up)
+        for partition in given_up:
+            self.waiting.pop(partition, None)
         ACCOUNTS_LOADED.set(len(self.accounts))
 
     async def process(self, batch: Batch, offsets: OffsetMoves) -> Commit:
         """Apply the batch in memory; return the write that stores it, offsets included."""
         if self._unrelayed:  # the broker is back, since records arrive: catch up first
             await self.relay_pending()
-        work = _BatchWork(self.dead_letters, self.scorecard.current)
+        work = _BatchWork(self.dead_letters, self.scorecard.current, self.clock())
         for tp, records in batch.items():
             for count, record in enumerate(records, 1):
                 self._apply(record, tp.partition, work)
@@ -101,6 +111,7 @@ class ScoringProcessor:
                     self._settle(work, keep=self.accounts.hot_limit // 2)
                 if count % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # lets the previous batch's write make progress
+        self._judge_waiting(work)
         self._settle(work, keep=self.accounts.hot_limit)
         ACCOUNTS_LOADED.set(len(self.accounts))
         for kind, count in work.kinds.items():
@@ -120,7 +131,14 @@ class ScoringProcessor:
             state = self.accounts.touch(signal["account_id"], partition)
             arrived = record.timestamp / 1000
             health = state.health
-            work.fired += apply_signal(state, signal, work.scorecard, self.dedup, arrived=arrived)
+            if (ts := cast(dict[str, Any], signal).get("ts")) is not None:  # records have none
+                self.watermarks.observe(partition, signal["kind"], ts, work.started)
+            judge_until = self.watermarks.of(partition, work.started)
+            work.fired += apply_signal(
+                state, signal, work.scorecard, self.dedup, arrived=arrived, judge_until=judge_until
+            )
+            if state.pending:
+                self.waiting.setdefault(partition, {})[state.account_id] = state.now
         except Exception as exc:  # a malformed signal must not stop the partition
             if state is not None:
                 self._undo(state, work)
@@ -132,6 +150,36 @@ class ScoringProcessor:
         evaluated = state.health is not health and not state.health_stale
         if evaluated and (point := chart(state, "signal", signal["signal_id"])):
             work.points.append(point)
+
+    def _judge_waiting(self, work: _BatchWork) -> None:
+        """Judge the waiting accounts whose clock the watermark has reached, in the batch."""
+        for state in self._ready(work.started):
+            try:
+                work.fired += self._judge(state, work.scorecard)
+            except Exception:  # its events are applied and stored; the next one judges it
+                log.exception("the rules could not judge account %s", state.account_id)
+                continue
+            work.dirty[state.account_id] = state
+            if point := chart(state, "signal", None):
+                work.points.append(point)
+
+    def _ready(self, now: float) -> list[AccountState]:
+        """The waiting accounts whose clock the watermark has reached at processing time
+        `now`, taken off the waiting list."""
+        ready = []
+        for partition, waiting in self.waiting.items():
+            watermark = self.watermarks.of(partition, now)
+            for account_id in [a for a, clock in waiting.items() if clock <= watermark]:
+                del waiting[account_id]
+                if account_id in self.accounts:
+                    state = self.accounts.touch(account_id, partition)
+                    if state.pending:
+                        ready.append(state)
+        return ready
+
+    def _judge(self, state: AccountState, scorecard: Scorecard) -> list[TriggerEvent]:
+        state.pending = False
+        return evaluate(state, state.now, card_of(state, scorecard))
 
     def _undo(self, state: AccountState, work: _BatchWork) -> None:
         """Put an account back as it was before the signal that failed: as last packed, with
@@ -180,6 +228,11 @@ class ScoringProcessor:
         a lost database."""
         if self._tick_round is None:
             wall = self.clock()
+            # Waiting accounts whose topics went idle since the last batch are judged now.
+            if ready := [s.account_id for s in self._ready(wall)]:
+                scorecard = self.scorecard.current
+                judge = functools.partial(self._judge, scorecard=scorecard)
+                await self._store_visits(ready, judge, "signal", fence)
             await repository.prune_history(self.engine, wall)
             self._tick_round = (wall, self.accounts.due(wall))
         wall, remaining = self._tick_round
@@ -194,23 +247,37 @@ class ScoringProcessor:
 
     async def _tick(self, account_ids: list[str], wall: float, fence: OffsetMoves) -> None:
         scorecard = self.scorecard.current
+        live_window = self.settings.live_window_seconds
+
+        def visit(state: AccountState) -> list[TriggerEvent]:
+            moved = tick_time(times_of(state), wall, live_window)
+            if moved is None:  # filed under a day that has nothing for it any more
+                return []
+            state.advance(moved)
+            return evaluate(state, state.now, card_of(state, scorecard))
+
+        await self._store_visits(account_ids, visit, "tick", fence)
+
+    async def _store_visits(
+        self,
+        account_ids: list[str],
+        visit: Callable[[AccountState], list[TriggerEvent]],
+        kind: str,
+        fence: OffsetMoves,
+    ) -> None:
+        """Evaluate accounts outside a batch (`visit`), and store what changed with `fence`."""
+        scorecard = self.scorecard.current
         states = [self.accounts.borrow(a) for a in account_ids]
         dirty, fired, kept, points = [], [], [], []
-        live_window = self.settings.live_window_seconds
         for state in states:
             before = (state.health.get("score"), orjson.dumps(state.rules))
-            moved = tick_time(times_of(state), wall, live_window)
             try:
-                if moved is None:  # filed under a day that has nothing for it any more
-                    fired_now = []
-                else:
-                    state.advance(moved)
-                    fired_now = evaluate(state, state.now, card_of(state, scorecard))
+                fired_now = visit(state)
             except Exception:  # one account's fault must not stop every account's tick
                 log.exception("the tick could not evaluate account %s", state.account_id)
                 self._put_back(state)
                 continue
-            if point := chart(state, "tick", None):
+            if point := chart(state, kind, None):
                 points.append(point)
             fired += fired_now
             kept.append(state)
@@ -322,9 +389,12 @@ class _BatchWork:
     the rows built, triggers fired, dead letters, and the signals applied to each account
     since it was last packed (to undo a failure)."""
 
-    def __init__(self, dead_letters: DeadLetterOutbox, scorecard: Scorecard) -> None:
+    def __init__(
+        self, dead_letters: DeadLetterOutbox, scorecard: Scorecard, started: float
+    ) -> None:
         self.dead_letters = dead_letters
         self.scorecard = scorecard  # one for the whole batch, whatever a reload does meanwhile
+        self.started = started  # processing time (the watermark's idle clock)
         self.dirty: dict[str, AccountState] = {}
         self.rows: dict[str, AccountRow] = {}
         self.fired: list[TriggerEvent] = []

@@ -7,6 +7,7 @@ rules, in event time, and returns the triggers that fired. No I/O happens here.
 from __future__ import annotations
 
 import bisect
+import math
 
 from services.scoring.accounts import daymask
 from services.scoring.accounts.state import (
@@ -63,15 +64,22 @@ def apply_signal(
     dedup: DedupWindow,
     *,
     arrived: float,
+    judge_until: float = math.inf,
 ) -> list[TriggerEvent]:
     """Apply one signal that arrived (was published to cs.signals) at `arrived`, epoch
     seconds; a signal_id seen before changes nothing and fires nothing. The id is remembered
     once the signal is applied: one that raises leaves no id behind, so its corrected resend
-    counts (the processor puts back the rest of the account)."""
+    counts (the processor puts back the rest of the account).
+
+    The rules judge the account at its clock only if the clock is not past `judge_until`
+    (the watermark, accounts/watermark.py); otherwise the account is left `pending`, for the
+    processor to judge once the watermark has come that far. The rules of one moment (a
+    ticket's spike, a survey answer, a plan limit at a usage event) judge the event at once,
+    at its own time."""
     key = signal_key(signal["signal_id"])
     if state.knows(key):
         return []
-    fired = _apply(state, signal, scorecard)
+    fired = _apply(state, signal, scorecard, judge_until)
     state.keep(key, arrived, dedup)
     return fired
 
@@ -81,9 +89,11 @@ def card_of(state: AccountState, scorecard: Scorecard) -> Card:
     return scorecard.for_tier((state.profile or {}).get("tier"))
 
 
-def _apply(state: AccountState, signal: Signal, scorecard: Scorecard) -> list[TriggerEvent]:
+def _apply(
+    state: AccountState, signal: Signal, scorecard: Scorecard, judge_until: float
+) -> list[TriggerEvent]:
     if signal["kind"] == "account" or signal["kind"] == "stakeholder":
-        return _apply_record(state, signal, scorecard)
+        return _apply_record(state, signal, scorecard, judge_until)
     rules = card_of(state, scorecard)
     ts = float(signal["ts"])
     quiet = is_quiet(state, signal, ts, rules)
@@ -103,7 +113,10 @@ def _apply(state: AccountState, signal: Signal, scorecard: Scorecard) -> list[Tr
         raise ValueError(f"unknown signal kind {signal['kind']!r}")
     if quiet:
         return _quiet_limits(state, touched, ts, rules)
-    fired = evaluate(state, state.now, rules, metrics=touched, metrics_at=ts)
+    if state.now > judge_until:
+        fired = _defer(state, touched, ts, rules)
+    else:
+        fired = evaluate(state, state.now, rules, metrics=touched, metrics_at=ts)
     if signal["kind"] == "support":
         if trigger := feature_requested(state, signal, rules):
             fired.append(trigger)
@@ -174,6 +187,15 @@ def _quiet_limits(
         refresh_health(state, rules)
         fired = [trigger.model_copy(update={"health": health_of(state)}) for trigger in fired]
     return fired
+
+
+def _defer(state: AccountState, metrics: list[str], ts: float, rules: Card) -> list[TriggerEvent]:
+    """Leave the account for the processor to judge later, remembering that an event on a
+    past day changed what the day rules read."""
+    state.pending = True
+    if day_of(ts) < day_of(state.now):
+        state.judged = (-1, None)
+    return _quiet_limits(state, metrics, ts, rules)
 
 
 def refresh_health(state: AccountState, rules: Card) -> None:
@@ -317,9 +339,11 @@ def respondent_of(signal: SurveySignal) -> str:
 
 
 def _apply_record(
-    state: AccountState, signal: RecordSignal, scorecard: Scorecard
+    state: AccountState, signal: RecordSignal, scorecard: Scorecard, judge_until: float
 ) -> list[TriggerEvent]:
-    """CRM records replace what they describe; they carry no event time."""
+    """CRM records replace what they describe; they carry no event time: the account is
+    judged at its clock, or left waiting like an event when its clock is past the
+    watermark."""
     body = {k: v for k, v in signal.items() if k not in ("kind", "signal_id")}
     state.recent_records = [*state.recent_records, signal["signal_id"]][-RECORDS_KEPT:]
     if signal["kind"] == "account":
@@ -327,19 +351,20 @@ def _apply_record(
         rules = card_of(state, scorecard)  # of the tier the record gives
         ended = end_removed_limits(state, rules, state.now)
         # A new plan can put any metric over (or back under) its limit, in the current period.
-        return ended + evaluate(
-            state,
-            state.now,
-            rules,
-            metrics=list(state.plan.get("limits", {})),
-            metrics_at=state.now,
-        )
+        limits = list(state.plan.get("limits", {}))
+        if state.now > judge_until:
+            return ended + _defer(state, limits, state.now, rules)
+        return ended + evaluate(state, state.now, rules, metrics=limits, metrics_at=state.now)
     person = state.person(email=signal["email"])
     role_before = person.get("role")
     for key in PERSON_FIELDS:
         person[key] = body.get(key)
     rules = card_of(state, scorecard)
-    fired = evaluate(state, state.now, rules)
+    fired = (
+        _defer(state, [], state.now, rules)
+        if state.now > judge_until
+        else evaluate(state, state.now, rules)
+    )
     if trigger := champion_left(state, person, role_before, rules):
         fired.append(trigger)
     return fired

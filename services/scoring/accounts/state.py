@@ -108,6 +108,9 @@ class AccountState:
     judged: tuple[int, str | None] = (-1, None)
     # When the tick is next due for a decoded account (AccountCache.schedule).
     due: float = float("inf")
+    # Events applied that the rules have not judged yet: the clock is past the watermark
+    # (accounts/watermark.py).
+    pending: bool = False
     by_user: dict[str, str] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)
     # Only a merge can leave the indexes other than reindex() would build them.

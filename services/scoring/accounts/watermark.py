@@ -1,0 +1,57 @@
+"""How far in event time every input topic has come, per cs.signals partition: the time up to
+which rules may judge an account (docs/contract.md, "Backfills and watermarks").
+
+The input topics are consumed at different rates, so in a backfill one topic's events reach
+scoring days of event time ahead of another's. A signal updates its account at once; the
+rules judge it at its clock only once the watermark has reached that clock, so an account is
+never judged on half its data. The watermark is the least newest-event-time over the source
+topics seen on the partition; a topic without new events for `idle_seconds` of processing
+time does not hold it back (a topic that has nothing more to say must not stop the others),
+and with every topic idle nothing holds it back.
+
+Records (accounts, stakeholders) carry no event time and hold nothing back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+EVENT_KINDS = ("usage", "login", "support", "survey")  # one per source topic
+
+
+@dataclass(slots=True)
+class _Source:
+    newest: float  # newest event time seen
+    heard: float  # processing time of its last event
+
+
+@dataclass
+class Watermarks:
+    idle_seconds: float
+    _sources: dict[int, dict[str, _Source]] = field(default_factory=dict)
+
+    def observe(self, partition: int, kind: str, ts: float, now: float) -> None:
+        """An event of `kind` at event time `ts` was read from `partition` at processing time
+        `now`."""
+        if kind not in EVENT_KINDS:
+            return
+        sources = self._sources.setdefault(partition, {})
+        source = sources.get(kind)
+        if source is None:
+            sources[kind] = _Source(ts, now)
+        else:
+            source.newest, source.heard = max(source.newest, ts), now
+
+    def of(self, partition: int, now: float) -> float:
+        """The partition's watermark at processing time `now`."""
+        busy = [
+            s.newest
+            for s in self._sources.get(partition, {}).values()
+            if now - s.heard < self.idle_seconds
+        ]
+        return min(busy) if busy else math.inf
+
+    def forget(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self._sources.pop(partition, None)
