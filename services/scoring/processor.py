@@ -71,6 +71,7 @@ class ScoringProcessor:
         )
         self._unrelayed = False  # a relay failed: stored triggers wait for the broker
         self._tick_round: tuple[float, list[str]] | None = None  # (wall, accounts left)
+        self._held: list[str] = []  # due, but the watermark has not reached their next day
         self.watermarks = Watermarks(settings.watermark_idle_seconds)
         # Accounts left for the rules until the watermark reaches their clock, by partition:
         # account -> its clock.
@@ -234,7 +235,7 @@ class ScoringProcessor:
                 judge = functools.partial(self._judge, scorecard=scorecard)
                 await self._store_visits(ready, judge, "signal", fence)
             await repository.prune_history(self.engine, wall)
-            self._tick_round = (wall, self.accounts.due(wall))
+            self._tick_round = (wall, self._due(wall))
         wall, remaining = self._tick_round
         chunk, rest = remaining[:TICK_CHUNK], remaining[TICK_CHUNK:]
         self._tick_round = (wall, rest) if rest else None
@@ -245,12 +246,29 @@ class ScoringProcessor:
         await self.relay_pending()
         return False
 
+    def _due(self, wall: float) -> list[str]:
+        """The accounts to visit in this round: those due, unless their partition's topics
+        have not reached their next day yet (a backfill under way): those are held, without
+        being decoded, and looked at again next round."""
+        ready, held = [], []
+        for account_id in dict.fromkeys([*self._held, *self.accounts.due(wall)]):
+            entry = self.accounts.entries.get(account_id)
+            if entry is None:  # another instance's now
+                continue
+            if entry.due <= self.watermarks.of(entry.partition, wall):
+                ready.append(account_id)
+            else:
+                held.append(account_id)
+        self._held = held
+        return ready
+
     async def _tick(self, account_ids: list[str], wall: float, fence: OffsetMoves) -> None:
         scorecard = self.scorecard.current
         live_window = self.settings.live_window_seconds
 
         def visit(state: AccountState) -> list[TriggerEvent]:
-            moved = tick_time(times_of(state), wall, live_window)
+            watermark = self.watermarks.of(state.partition, wall)
+            moved = tick_time(times_of(state), wall, live_window, watermark)
             if moved is None:  # filed under a day that has nothing for it any more
                 return []
             state.advance(moved)

@@ -84,7 +84,9 @@ async def test_a_round_of_the_tick_is_taken_a_chunk_per_call(
     fence = OffsetMoves(GROUP)
     fence.moves[SIGNALS] = (count, count)
 
-    wall[0] = at(0, hours=20)  # the next day, within a day of the logins: every account is due
+    # The next day, within a day of the logins, a minute after the batch (the logins are
+    # idle: nothing holds the tick back): every account is due.
+    wall[0] = at(0, hours=20) + 60
     assert await processor.tick(fence) is True  # the first chunk; more to come
     assert await processor.tick(fence) is False  # the last five; the round is over
 

@@ -183,3 +183,35 @@ async def test_an_account_left_waiting_is_judged_once_the_topics_go_idle(
         assert "acme:single_threaded:2026-09-01" in keys
     finally:
         await producer.stop()
+
+
+async def test_the_tick_moves_no_clock_past_the_watermark(
+    engine: AsyncEngine, database_url: str, broker: EmbeddedBroker
+) -> None:
+    """A backfill under way: the logins have come as far as 09-01, weeks behind the wall
+    clock. The tick leaves the account at its history's day until the logins go idle."""
+    settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
+    wall = [at(60)]
+    producer = create_producer(settings)
+    await producer.start()
+    try:
+        processor = ScoringProcessor(settings, engine, producer, clock=lambda: wall[0])
+        await processor.assign([SIGNALS])
+        batch = records([login("acme", "ana", 0), login("beta", "bo", 0)], 0)
+        moves = OffsetMoves("pulse-held")
+        moves.advance(SIGNALS, None, batch[-1])
+        await (await processor.process({SIGNALS: batch}, moves))()
+        fence = OffsetMoves("pulse-held")
+        fence.moves[SIGNALS] = (2, 2)
+        while await processor.tick(fence):
+            pass
+        assert processor.accounts.borrow("acme").now == at(0)
+        assert sorted(processor._held) == ["acme", "beta"]
+        wall[0] += 31  # the logins are idle: nothing holds the tick back
+        while await processor.tick(fence):
+            pass
+        # Judged where its live window ended, the day after its last login.
+        assert processor.accounts.borrow("acme").now == at(1)
+        assert processor._held == []
+    finally:
+        await producer.stop()

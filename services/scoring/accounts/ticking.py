@@ -7,7 +7,9 @@ new account that sends nothing is still judged). Every rule's window is whole da
 a day the clock's moves change nothing: an account is due at the next midnight of its clock,
 or at its start date's, whichever the tick may reach first. The clock moves to the wall clock
 inside a span; past every span it moves to the end of the last one, so an account whose span
-ended during an outage is judged as the tick would have judged it then, not forgotten.
+ended during an outage is judged as the tick would have judged it then, not forgotten. And it
+never moves past the watermark (accounts/watermark.py): in a backfill the topics are days
+behind the wall clock, and an account is judged where its history has come.
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ def spans(times: Times, live_window: float) -> list[tuple[float, float]]:
     return found
 
 
-def tick_time(times: Times, wall: float, live_window: float) -> float | None:
-    """Where the tick moves the clock at `wall`; None when that is not on a later day than
-    the clock (nothing would change)."""
+def tick_time(
+    times: Times, wall: float, live_window: float, until: float = math.inf
+) -> float | None:
+    """Where the tick moves the clock at `wall`, but not past `until` (the watermark: the
+    input topics have not come further); None when that is not on a later day than the
+    clock (nothing would change)."""
     reach = [min(wall, end) for begin, end in spans(times, live_window) if begin <= wall]
-    moved = max(reach, default=0.0)
+    moved = min(max(reach, default=0.0), until)
     return moved if moved and day_of(moved) > day_of(times.now) else None
 
 
