@@ -81,7 +81,7 @@ def build(now: datetime) -> Scenario:
         "arr": 120000,
         "csm": csm("sam"),
         "plan": {"name": "Growth", "period": "month", "limits": {"api_calls": 100000, "seats": 50}},
-        "renewal_date": "2027-03-01",
+        "renewal_date": (now + timedelta(days=100)).date().isoformat(),
     }
     departments = ["operations", "finance", "engineering", "operations", "sales"]
     for d in range(last_day):
@@ -104,11 +104,24 @@ def build(now: datetime) -> Scenario:
             if d % 10 == 0 and i == 0:  # the SSO system sometimes sends a login twice
                 s.days[s.day(d, 9).date()].append(("logins", dict(login)))
     last_month_begin = max(s.last_month_start, s.start + timedelta(hours=1))
-    for moment in s.spread(last_month_begin, s.month_start, 17):
+    last_month = s.spread(last_month_begin, s.month_start, 17)
+    for moment in last_month:
         s.event("product_usage", "acme", moment, metric="api_calls", value=5000)
     for moment in s.spread(s.month_start, history_end, 10):
         s.event("product_usage", "acme", moment, metric="api_calls", value=5000)
     s.expected[f"acme:plan_limit_80:api_calls:{s.last_month_start:%Y-%m}"] = "U0SAM"
+    # A tier 1 account renewing in 100 days is in its renewal window (120 days for tier 1).
+    s.expected[f"acme:renewal_window:{s.api_accounts['acme']['renewal_date']}"] = "U0SAM"
+    # Healthy, five core features in use, and near a plan limit: ready for expansion, judged
+    # at acme's first event after the sixteenth call of last month (80% of the limit).
+    eightieth = iso(last_month[15])
+    ready = min(
+        v["occurred_at"]
+        for e in s.days.values()
+        for _, v in e
+        if v["account_id"] == "acme" and v["occurred_at"] > eightieth
+    )
+    s.expected[f"acme:expansion_ready:{ready[:10]}"] = "U0SAM"
 
     # globex (cs.accounts): 70% of a 1,000-call limit this month, every event sent twice:
     # counted once, it stays under 80%, so no alert.

@@ -11,13 +11,13 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.slack import SlackServer
 from harness.waiting import wait_for
 from shared.config import Topics
 from shared.kafka import EmbeddedBroker
+from tests.helpers.pipeline import TopicCounter, produce, settled
 from tests.helpers.processes import pulse_env, pulse_up
 from tests.helpers.servers import SmtpServer
 from tests.scenario import build, scenario_now
@@ -53,44 +53,6 @@ async def producer(broker: EmbeddedBroker) -> Any:
     await producer.stop()
 
 
-async def _produce(producer: AIOKafkaProducer, topics: Topics, items: Any) -> int:
-    sent = []
-    for topic_field, value in items:
-        raw = value if isinstance(value, bytes) else orjson.dumps(value)
-        key = None if isinstance(value, bytes) else value["account_id"].encode()
-        sent.append(await producer.send(getattr(topics, topic_field), raw, key=key))
-    for future in sent:
-        await future
-    return len(sent)
-
-
-class TopicCounter:
-    """How many records a set of topics holds, counted by reading them. (Tansu answers
-    ListOffsets with the wrong end for multi-record batches, so end_offsets cannot be used.)"""
-
-    def __init__(self, broker: EmbeddedBroker, names: list[str]) -> None:
-        self.consumer = AIOKafkaConsumer(
-            *names,
-            bootstrap_servers=broker.bootstrap,
-            auto_offset_reset="earliest",
-            group_id=f"counter-{uuid.uuid4().hex[:8]}",
-            enable_auto_commit=False,
-        )
-        self.total = 0
-
-    async def __aenter__(self) -> TopicCounter:
-        await self.consumer.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.consumer.stop()
-
-    async def count(self) -> int:
-        batch = await self.consumer.getmany(timeout_ms=100)
-        self.total += sum(len(records) for records in batch.values())
-        return self.total
-
-
 async def test_one_usage_spike_becomes_one_trigger_one_slack_message_and_one_email(
     env: dict[str, str],
     engine: AsyncEngine,
@@ -107,7 +69,7 @@ async def test_one_usage_spike_becomes_one_trigger_one_slack_message_and_one_ema
             "csm": {"name": "Sam", "email": "sam@vendor.example", "slack": "U024BE7LH"},
             "plan": {"period": "month", "limits": {"api_calls": 100000}},
         }
-        await _produce(producer, topics, [("accounts", account)])
+        await produce(producer, topics, [("accounts", account)])
         usage = [
             (
                 "product_usage",
@@ -121,14 +83,14 @@ async def test_one_usage_spike_becomes_one_trigger_one_slack_message_and_one_ema
             )
             for i in range(2)
         ]
-        await _produce(producer, topics, usage)
+        await produce(producer, topics, usage)
 
         async def fired() -> list[dict[str, Any]]:
             return (await api.get("/v1/triggers?account_id=acme")).json()["triggers"]
 
         triggers = await wait_for(fired, what="the trigger in the API")
         await wait_for(lambda: slack_server.posted() and smtp_server.messages, what="delivery")
-        await _settled(engine, env, broker, topics)
+        await settled(engine, env, broker, topics)
         assert [t["dedup_key"] for t in triggers] == ["acme:plan_limit_80:api_calls:2026-11"]
         assert triggers[0]["summary"].startswith("Acme Corp used 82% of api_calls (82,000 of")
         [slack] = slack_server.posted()
@@ -166,11 +128,11 @@ async def test_a_new_users_first_weeks_give_exactly_the_implied_alerts_once(
         )
         assert stakeholder.status_code == 200, stakeholder.text
         expected_records = len(scenario.api_accounts) + 1
-        sent = await _produce(producer, topics, scenario.records + scenario.malformed)
+        sent = await produce(producer, topics, scenario.records + scenario.malformed)
         # History is sent a day at a time, each day once ingest has passed on the one before,
         # as a backfill in event-time order would arrive.
         for day in scenario.in_order():
-            sent += await _produce(producer, topics, day)
+            sent += await produce(producer, topics, day)
 
             async def passed_on(total: int = sent + expected_records) -> bool:
                 return await forwarded.count() >= total
@@ -181,7 +143,7 @@ async def test_a_new_users_first_weeks_give_exactly_the_implied_alerts_once(
             return len(slack_server.posted()) >= 3 and len(smtp_server.messages) >= 3
 
         await wait_for(all_alerts, timeout=60, what="three alerts by Slack and email")
-        await _settled(engine, env, broker, topics)
+        await settled(engine, env, broker, topics)
         await _assert_exactly_the_expected_alerts(api, scenario, slack_server, smtp_server)
         assert await forwarded.count() == sent + expected_records  # no message lost or added
         metrics = (await api.get("/metrics")).text
@@ -207,39 +169,11 @@ async def test_a_new_users_first_weeks_give_exactly_the_implied_alerts_once(
     # outright again while that replay is on its way; restarted: nothing new.
     replay = scenario.in_order()[-1]
     async with pulse_up(env, kill=True):
-        await _produce(producer, topics, replay)
+        await produce(producer, topics, replay)
     async with pulse_up(env) as (_, api):
         await _passed_on_twice(broker, topics, {value["event_id"] for _, value in replay})
-        await _settled(engine, env, broker, topics)
+        await settled(engine, env, broker, topics)
         await _assert_exactly_the_expected_alerts(api, scenario, slack_server, smtp_server)
-
-
-async def _settled(
-    engine: AsyncEngine, env: dict[str, str], broker: EmbeddedBroker, topics: Topics
-) -> None:
-    """Wait for the evidence that nothing more will happen: scoring has stored offsets past
-    every signal on the topic and relayed every trigger and dead letter it stored, alerts has
-    stored offsets past every trigger, and no delivery is pending."""
-    prefix = env["PULSE_CONSUMER_GROUP_PREFIX"]
-    async with (
-        TopicCounter(broker, [topics.signals]) as signals,
-        TopicCounter(broker, [topics.triggers]) as relayed,
-    ):
-
-        async def done() -> bool:
-            async with engine.connect() as conn:
-                scoring = await _stored(conn, f"{prefix}-scoring", topics.signals)
-                alerts = await _stored(conn, f"{prefix}-alerts", topics.triggers)
-                waiting = await conn.scalar(
-                    text(
-                        "SELECT (SELECT count(*) FROM triggers WHERE NOT published)"
-                        " + (SELECT count(*) FROM dead_letters WHERE NOT published)"
-                        " + (SELECT count(*) FROM deliveries WHERE status = 'pending')"
-                    )
-                )
-            return (scoring, alerts, waiting) == (await signals.count(), await relayed.count(), 0)
-
-        await wait_for(done, timeout=60, what="scoring and alerts to have taken in everything")
 
 
 async def _passed_on_twice(broker: EmbeddedBroker, topics: Topics, event_ids: set[str]) -> None:
@@ -259,18 +193,6 @@ async def _passed_on_twice(broker: EmbeddedBroker, topics: Topics, event_ids: se
         await wait_for(twice, timeout=60, what="ingest to pass on the replayed day")
     finally:
         await consumer.stop()
-
-
-async def _stored(conn: Any, group: str, topic: str) -> int:
-    """How many records of a fresh topic a group has stored its offsets past."""
-    total = await conn.scalar(
-        text(
-            "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"
-            " WHERE group_id = :group AND topic = :topic"
-        ),
-        {"group": group, "topic": topic},
-    )
-    return int(total)
 
 
 async def _assert_exactly_the_expected_alerts(

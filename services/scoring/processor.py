@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ from services.scoring.accounts.packing import times_of
 from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState, DedupWindow, is_explained
 from services.scoring.accounts.ticking import tick_time
+from services.scoring.accounts.time import day_of
 from services.scoring.accounts.watermark import Watermarks
 from services.scoring.health.history import Point, chart
 from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
@@ -73,9 +75,8 @@ class ScoringProcessor:
         self._tick_round: tuple[float, list[str]] | None = None  # (wall, accounts left)
         self._held: list[str] = []  # due, but the watermark has not reached their next day
         self.watermarks = Watermarks(settings.watermark_idle_seconds)
-        # Accounts left for the rules until the watermark reaches their clock, by partition:
-        # account -> its clock.
-        self.waiting: dict[int, dict[str, float]] = {}
+        # Accounts left for the rules until the watermark reaches their clock, by partition.
+        self.waiting: dict[int, dict[str, Waiting]] = {}
 
     async def assign(self, partitions: list[TopicPartition]) -> None:
         wanted = {tp.partition for tp in partitions}
@@ -132,14 +133,22 @@ class ScoringProcessor:
             state = self.accounts.touch(signal["account_id"], partition)
             arrived = record.timestamp / 1000
             health = state.health
-            if (ts := cast(dict[str, Any], signal).get("ts")) is not None:  # records have none
+            ts = cast(dict[str, Any], signal).get("ts")  # records have none
+            if ts is not None:
                 self.watermarks.observe(partition, signal["kind"], ts, work.started)
-            judge_until = self.watermarks.of(partition, work.started)
+            waiting = self.waiting.setdefault(partition, {})
+            # A waiting account waits on: the rules judge its events in order (_ready).
+            judge_until = (
+                -math.inf
+                if state.account_id in waiting
+                else self.watermarks.of(partition, work.started)
+            )
             work.fired += apply_signal(
                 state, signal, work.scorecard, self.dedup, arrived=arrived, judge_until=judge_until
             )
             if state.pending:
-                self.waiting.setdefault(partition, {})[state.account_id] = state.now
+                entry = waiting.setdefault(state.account_id, Waiting())
+                entry.wait(state.now, state.now if ts is None else ts)
         except Exception as exc:  # a malformed signal must not stop the partition
             if state is not None:
                 self._undo(state, work)
@@ -153,10 +162,10 @@ class ScoringProcessor:
             work.points.append(point)
 
     def _judge_waiting(self, work: _BatchWork) -> None:
-        """Judge the waiting accounts whose clock the watermark has reached, in the batch."""
-        for state in self._ready(work.started):
+        """Judge the waiting accounts the watermark has moved for, in the batch."""
+        for state, times in self._ready(work.started):
             try:
-                work.fired += self._judge(state, work.scorecard)
+                work.fired += self._judge(state, work.scorecard, times)
             except Exception:  # its events are applied and stored; the next one judges it
                 log.exception("the rules could not judge account %s", state.account_id)
                 continue
@@ -164,23 +173,31 @@ class ScoringProcessor:
             if point := chart(state, "signal", None):
                 work.points.append(point)
 
-    def _ready(self, now: float) -> list[AccountState]:
-        """The waiting accounts whose clock the watermark has reached at processing time
-        `now`, taken off the waiting list."""
+    def _ready(self, now: float) -> list[tuple[AccountState, list[float]]]:
+        """The waiting accounts the watermark has moved for at processing time `now`, and
+        the times to judge each at, in order: the first event of each day the watermark has
+        passed (as live processing judges an account at the day's first event), and its
+        clock once the watermark has reached it (it waits no more)."""
         ready = []
         for partition, waiting in self.waiting.items():
             watermark = self.watermarks.of(partition, now)
-            for account_id in [a for a, clock in waiting.items() if clock <= watermark]:
-                del waiting[account_id]
-                if account_id in self.accounts:
-                    state = self.accounts.touch(account_id, partition)
-                    if state.pending:
-                        ready.append(state)
+            for account_id, entry in list(waiting.items()):
+                times = entry.passed(watermark)
+                if entry.clock <= watermark:
+                    del waiting[account_id]
+                    times.append(entry.clock)
+                if times and account_id in self.accounts:
+                    ready.append((self.accounts.touch(account_id, partition), times))
         return ready
 
-    def _judge(self, state: AccountState, scorecard: Scorecard) -> list[TriggerEvent]:
-        state.pending = False
-        return evaluate(state, state.now, card_of(state, scorecard))
+    def _judge(
+        self, state: AccountState, scorecard: Scorecard, times: list[float]
+    ) -> list[TriggerEvent]:
+        card = card_of(state, scorecard)
+        fired = [t for at in times for t in evaluate(state, at, card)]
+        if times[-1] >= state.now:
+            state.pending = False
+        return fired
 
     def _undo(self, state: AccountState, work: _BatchWork) -> None:
         """Put an account back as it was before the signal that failed: as last packed, with
@@ -230,10 +247,13 @@ class ScoringProcessor:
         if self._tick_round is None:
             wall = self.clock()
             # Waiting accounts whose topics went idle since the last batch are judged now.
-            if ready := [s.account_id for s in self._ready(wall)]:
+            if ready := {s.account_id: times for s, times in self._ready(wall)}:
                 scorecard = self.scorecard.current
-                judge = functools.partial(self._judge, scorecard=scorecard)
-                await self._store_visits(ready, judge, "signal", fence)
+
+                def judge(state: AccountState) -> list[TriggerEvent]:
+                    return self._judge(state, scorecard, ready[state.account_id])
+
+                await self._store_visits(list(ready), judge, "signal", fence)
             await repository.prune_history(self.engine, wall)
             self._tick_round = (wall, self._due(wall))
         wall, remaining = self._tick_round
@@ -400,6 +420,29 @@ class ScoringProcessor:
             self._unrelayed = True
             return False
         return True
+
+
+class Waiting:
+    """An account the rules wait on: its clock, and the first event time of each day whose
+    events they have not judged."""
+
+    __slots__ = ("clock", "days")
+
+    def __init__(self) -> None:
+        self.clock = 0.0
+        self.days: dict[int, float] = {}
+
+    def wait(self, clock: float, at: float) -> None:
+        self.clock = clock
+        day = day_of(at)
+        self.days[day] = min(self.days.get(day, at), at)
+
+    def passed(self, watermark: float) -> list[float]:
+        """The days' times the watermark has passed, in order, taken off."""
+        times = sorted(t for t in self.days.values() if t <= watermark)
+        for at in times:
+            del self.days[day_of(at)]
+        return times
 
 
 class _BatchWork:

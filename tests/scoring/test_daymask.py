@@ -1,6 +1,6 @@
 """Day masks (accounts/daymask.py): which days a person was active, kept in one integer."""
 
-from services.scoring.accounts.daymask import count, mark, merge
+from services.scoring.accounts.daymask import count, last, mark, merge
 
 
 def test_marked_days_are_counted_in_any_window_within_the_width() -> None:
@@ -26,3 +26,11 @@ def test_two_masks_merge_into_their_days() -> None:
     one, other = mark(mark(None, 10, 64), 12, 64), mark(None, 40, 64)
     assert count(merge(one, other, 64), 0, 100) == 3
     assert merge(None, other, 64) == other
+
+
+def test_the_last_day_set_up_to_a_day() -> None:
+    days = None
+    for day in (10, 15, 20):
+        days = mark(days, day, 64)
+    assert [last(days, d) for d in (9, 10, 14, 15, 19, 20, 99)] == [None, 10, 10, 15, 15, 20, 20]
+    assert last(None, 5) is None

@@ -23,6 +23,11 @@ def mark(days: DayMask | None, day: int, width: int) -> DayMask:
     return [newest, mask]
 
 
+def reaches(days: DayMask | None, first: int, width: int) -> bool:
+    """Whether the mask still holds day `first` (a mask that moved on has forgotten it)."""
+    return not days or days[0] - first < width
+
+
 def count(days: DayMask | None, first: int, last: int) -> int:
     """How many of the days first..last are set."""
     if not days or last < first:
@@ -43,3 +48,15 @@ def merge(one: DayMask | None, other: DayMask | None, width: int) -> DayMask | N
     for day, bits in (one, other):
         mask |= bits << (newest - day)
     return [newest, mask & ((1 << width) - 1)]
+
+
+def last(days: DayMask | None, until: int) -> int | None:
+    """The latest day set on or before `until`, if any is within the mask."""
+    if not days:
+        return None
+    newest, mask = days
+    skip = max(newest - until, 0)
+    rest = mask >> skip
+    if not rest:
+        return None
+    return newest - skip - ((rest & -rest).bit_length() - 1)

@@ -30,8 +30,9 @@ SURVEY_DAYS = 180
 RESPONDENTS_KEPT = 200
 RECORDS_KEPT = 16
 # Each person's days of activity ("act") and of logins ("logins"), as day masks this many
-# days wide: seat_growth looks 60 days back, login_frequency_up 28.
-DAY_MASKS = {"act": 64, "logins": 32}
+# days wide: seat_growth looks 60 days back, login_frequency_up 28, and behind the watermark
+# the rules may judge a day weeks before the account's newest event.
+DAY_MASKS = {"act": 96, "logins": 64}
 
 
 _PERSON: dict[str, Any] = {"user_id": None, "email": None}

@@ -16,7 +16,7 @@ carry expansion_gated while the adoption gate is shut.
 from __future__ import annotations
 
 from services.scoring.accounts import daymask
-from services.scoring.accounts.state import AccountState, Person
+from services.scoring.accounts.state import DAY_MASKS, AccountState, Person
 from services.scoring.accounts.time import DAY, date_of, day_of, month_of
 from services.scoring.health.score import core_features, core_features_used
 from services.scoring.scorecard.model import Card
@@ -123,6 +123,8 @@ def check_login_frequency_up(state: AccountState, at: float, card: Card) -> Trig
     if not rule.enabled or cooling_down(state, "login_frequency_up", at, rule.cooldown_days):
         return None
     today = day_of(at)
+    if not _remembered(state, "logins", today - HABIT_DAYS[1]):
+        return None
     daily = [p for p in state.people.values() if _went_daily(p, today, rule.daily_days)]
     if len(daily) < rule.min_users:
         return None
@@ -158,6 +160,8 @@ def check_seat_growth(state: AccountState, at: float, card: Card) -> TriggerEven
     if not rule.enabled or cooling_down(state, "seat_growth", at, rule.cooldown_days):
         return None
     today = day_of(at)
+    if not _remembered(state, "act", today - 60):
+        return None
     masks = [person.get("act") for person in state.people.values()]
     now = sum(1 for days in masks if daymask.count(days, today - 30, today - 1))
     before = sum(1 for days in masks if daymask.count(days, today - 60, today - 31))
@@ -174,6 +178,14 @@ def check_seat_growth(state: AccountState, at: float, card: Card) -> TriggerEven
         "expansion_gated": not adoption_gate_open(state, at, card),
     }
     return fire_news(state, card, "seat_growth", date_of(at), at, summary, details)
+
+
+def _remembered(state: AccountState, mask: str, first_day: int) -> bool:
+    """Whether every person's day mask still holds `first_day`: judging a day far behind the
+    newest events (behind the watermark) is left to a later evaluation rather than done on
+    days forgotten."""
+    width = DAY_MASKS[mask]
+    return all(daymask.reaches(p.get(mask), first_day, width) for p in state.people.values())
 
 
 def _known_since(person: Person, day: int) -> bool:

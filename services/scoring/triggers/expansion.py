@@ -3,6 +3,8 @@ signal. A pure function, like rules.py."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.time import DAY, date_of
 from services.scoring.scorecard.model import Card
@@ -21,10 +23,15 @@ GROWTH = ("seat_growth", "login_frequency_up")
 
 
 def expansion_signals(state: AccountState, at: float) -> list[str]:
-    """The expansion signals present at `at`: active plan-limit triggers (by dedup_key),
-    and growth triggers fired in the last 30 days (by type)."""
+    """The expansion signals present at `at`: active plan-limit triggers fired by then (by
+    dedup_key), and growth triggers fired in the last 30 days (by type). Behind the
+    watermark, `at` may come before a plan limit the account's newer events reached."""
     active = state.rules.get("active", {}).values()
-    signals = sorted(t["dedup_key"] for t in active if t["type"] in PLAN_LIMITS)
+    signals = sorted(
+        t["dedup_key"]
+        for t in active
+        if t["type"] in PLAN_LIMITS and datetime.fromisoformat(t["fired_at"]).timestamp() <= at
+    )
     for kind in GROWTH:
         fired = last_fired(state, kind)
         if fired is not None and fired <= at < fired + SIGNAL_DAYS * DAY:
