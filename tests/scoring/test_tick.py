@@ -3,13 +3,9 @@ loop turn."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
-import orjson
 import pytest
-from aiokafka import TopicPartition
-from aiokafka.structs import ConsumerRecord
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,16 +16,9 @@ from services.scoring.tables import accounts, triggers
 from shared.db.tables import consumer_offsets
 from shared.kafka import EmbeddedBroker, create_producer
 from shared.offsets import Fenced, OffsetMoves
+from tests.helpers.scoring_runs import SIGNALS, records, scorer
 
-SIGNALS = TopicPartition("cs.signals", 0)
 GROUP = "pulse-scoring"
-
-
-def records(signals: list[dict[str, Any]]) -> list[ConsumerRecord[bytes, bytes]]:
-    return [
-        ConsumerRecord(SIGNALS.topic, 0, n, 0, 0, b"k", orjson.dumps(s), None, 0, 0, [])
-        for n, s in enumerate(signals)
-    ]
 
 
 async def stored_rows(engine: AsyncEngine) -> tuple[list[Any], list[Any]]:
@@ -91,52 +80,24 @@ async def test_a_round_of_the_tick_is_taken_a_chunk_per_call(
     assert await processor.tick(fence) is False  # the last five; the round is over
 
 
-async def ticked(processor: ScoringProcessor, fence: OffsetMoves) -> list[str]:
-    """Run a whole round of the tick; the trigger keys stored so far."""
-    while await processor.tick(fence):
-        pass
-    return sorted(key for (key,) in (await stored_rows(processor.engine))[1])
-
-
-@contextlib.asynccontextmanager
-async def scoring_at(settings: ScoringSettings, engine: AsyncEngine, wall: list[float]) -> Any:
-    """A processor with a started producer (its triggers are relayed), on `wall`'s clock."""
-    producer = create_producer(settings)
-    await producer.start()
-    try:
-        processor = ScoringProcessor(settings, engine, producer, clock=lambda: wall[0])
-        await processor.assign([SIGNALS])
-        yield processor
-    finally:
-        await producer.stop()
-
-
-async def one_batch(processor: ScoringProcessor, signals: list[dict[str, Any]]) -> OffsetMoves:
-    """Apply and store a batch; the fence for the ticks after it."""
-    batch = records(signals)
-    moves = OffsetMoves(GROUP)
-    moves.advance(SIGNALS, None, batch[-1])
-    await (await processor.process({SIGNALS: batch}, moves))()
-    fence = OffsetMoves(GROUP)
-    fence.moves[SIGNALS] = (len(batch), len(batch))
-    return fence
-
-
 async def test_the_tick_judges_a_new_account_that_sends_nothing(
     engine: AsyncEngine, database_url: str, broker: EmbeddedBroker
 ) -> None:
     settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
     wall = [at(0, hours=-8)]  # 2026-09-01 01:00
-    async with scoring_at(settings, engine, wall) as processor:
-        fence = await one_batch(processor, [account_record("new", start_date="2026-09-01")])
-        assert await ticked(processor, fence) == []
+    async with scorer(settings, engine, wall, GROUP) as scoring:
+        await scoring.batch([account_record("new", start_date="2026-09-01")])
+        await scoring.tick()
+        assert await scoring.keys("new") == []
         wall[0] = at(1, hours=-8)  # the next day: no login in the first 24 hours
-        assert await ticked(processor, fence) == ["new:onboarding_stalled:first_login"]
+        await scoring.tick()
+        assert await scoring.keys("new") == ["onboarding_stalled:first_login"]
         wall[0] = at(14, hours=-8)  # no core feature in 72 hours, no team in 14 days
-        assert await ticked(processor, fence) == [
-            "new:onboarding_stalled:first_core_feature",
-            "new:onboarding_stalled:first_login",
-            "new:onboarding_stalled:team",
+        await scoring.tick()
+        assert await scoring.keys("new") == [
+            "onboarding_stalled:first_core_feature",
+            "onboarding_stalled:first_login",
+            "onboarding_stalled:team",
         ]
 
 
@@ -147,17 +108,21 @@ async def test_an_account_is_judged_where_its_live_window_ended_after_an_outage(
     until 09-06: the account stopped being live on 09-02 09:00, and is judged there."""
     settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
     wall = [at(0, hours=1)]
-    async with scoring_at(settings, engine, wall) as processor:
-        record = account_record("acme", renewal_date="2026-12-01")
-        fence = await one_batch(processor, [record, login("acme", "u1", 0)])
+    async with scorer(settings, engine, wall, GROUP) as scoring:
+        await scoring.batch(
+            [account_record("acme", renewal_date="2026-12-01"), login("acme", "u1", 0)]
+        )
     # A restart after the outage: the accounts come from the database.
     wall[0] = at(5)
-    async with scoring_at(settings, engine, wall) as processor:
+    async with scorer(settings, engine, wall, GROUP) as scoring:
+        scoring.offset = 2
+        await scoring.tick()
         # One login of one person is not green: the renewal is at risk too.
-        fired = ["acme:renewal_at_risk:2026-12-01", "acme:renewal_window:2026-12-01"]
-        assert await ticked(processor, fence) == fired
+        fired = ["renewal_at_risk:2026-12-01", "renewal_window:2026-12-01"]
+        assert await scoring.keys("acme") == fired
         async with engine.connect() as conn:
             times = set((await conn.execute(select(triggers.c.fired_at))).scalars())
         assert {t.isoformat() for t in times} == {"2026-09-02T09:00:00+00:00"}
-        assert await ticked(processor, fence) == fired
-        assert processor.accounts.entries["acme"].due == float("inf")  # and no more
+        await scoring.tick()
+        assert await scoring.keys("acme") == fired
+        assert scoring.processor.accounts.entries["acme"].due == float("inf")  # and no more

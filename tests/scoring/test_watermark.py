@@ -8,21 +8,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import orjson
-from aiokafka import TopicPartition
-from aiokafka.structs import ConsumerRecord
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.signals import account_record, at, login, support, usage
 from services.scoring.accounts.watermark import Watermarks
-from services.scoring.processor import ScoringProcessor
 from services.scoring.settings import ScoringSettings
-from services.scoring.tables import triggers
-from shared.kafka import EmbeddedBroker, create_producer
-from shared.offsets import OffsetMoves
-
-SIGNALS = TopicPartition("cs.signals", 0)
+from shared.kafka import EmbeddedBroker
+from tests.helpers.scoring_runs import scorer
 
 
 def test_the_watermark_is_the_least_newest_time_of_the_busy_topics() -> None:
@@ -66,36 +58,14 @@ def history(account: str) -> dict[str, list[dict[str, Any]]]:
     return {"login": logins, "usage": use, "support": tickets}
 
 
-def records(signals: list[dict[str, Any]], first: int) -> list[ConsumerRecord[bytes, bytes]]:
-    return [
-        ConsumerRecord(SIGNALS.topic, 0, first + n, 0, 0, b"k", orjson.dumps(s), None, 0, 0, [])
-        for n, s in enumerate(signals)
-    ]
-
-
 async def fired_keys(
     settings: ScoringSettings, engine: AsyncEngine, account: str, batches: list[list[Any]]
 ) -> list[str]:
     """Score the batches in order; the trigger keys stored for the account, without its id."""
-    producer = create_producer(settings)
-    await producer.start()
-    try:
-        processor = ScoringProcessor(settings, engine, producer, clock=lambda: at(60))
-        await processor.assign([SIGNALS])
-        offset = 0
+    async with scorer(settings, engine, [at(60)], f"pulse-{account}") as scoring:
         for batch in batches:
-            moves = OffsetMoves(f"pulse-{account}")
-            batch_records = records(batch, offset)
-            moves.advance(SIGNALS, offset or None, batch_records[-1])
-            await (await processor.process({SIGNALS: batch_records}, moves))()
-            offset += len(batch)
-    finally:
-        await producer.stop()
-    async with engine.connect() as conn:
-        keys = (
-            await conn.execute(select(triggers.c.dedup_key).where(triggers.c.account_id == account))
-        ).scalars()
-        return sorted(key.split(":", 1)[1] for key in keys)
+            await scoring.batch(batch)
+        return await scoring.keys(account)
 
 
 def live(account: str) -> list[list[Any]]:
@@ -154,35 +124,22 @@ async def test_an_account_left_waiting_is_judged_once_the_topics_go_idle(
 ) -> None:
     settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
     wall = [at(60)]
-    producer = create_producer(settings)
-    await producer.start()
-    try:
-        processor = ScoringProcessor(settings, engine, producer, clock=lambda: wall[0])
-        await processor.assign([SIGNALS])
+    async with scorer(settings, engine, wall, "pulse-idle") as scoring:
         record = account_record("acme", start_date="2026-08-01")
-        batch = records([record, login("acme", "ana", 0), support("acme", 10, "t1", "opened")], 0)
-        moves = OffsetMoves("pulse-idle")
-        moves.advance(SIGNALS, None, batch[-1])
-        await (await processor.process({SIGNALS: batch}, moves))()
-        acme = processor.accounts.borrow("acme")
+        await scoring.batch([record, login("acme", "ana", 0), support("acme", 10, "t1", "opened")])
+        acme = scoring.processor.accounts.borrow("acme")
         # Judged at the login; the ticket, ten days ahead of the logins, waits.
         assert acme.pending and acme.rules["single_threaded"]["state"] == "pending"
-        fence = OffsetMoves("pulse-idle")
-        fence.moves[SIGNALS] = (3, 3)
         wall[0] += 29
-        await processor.tick(fence)
-        assert processor.accounts.borrow("acme").pending  # still within idle_seconds
+        await scoring.tick()
+        assert scoring.processor.accounts.borrow("acme").pending  # within idle_seconds
         wall[0] += 61
-        await processor.tick(fence)
-        acme = processor.accounts.borrow("acme")
-        assert not acme.pending and processor.waiting == {0: {}}
+        await scoring.tick()
+        acme = scoring.processor.accounts.borrow("acme")
+        assert not acme.pending and scoring.processor.waiting == {0: {}}
         # Judged at its clock, the ticket's day: one person for ten days.
         assert acme.rules["single_threaded"]["state"] == "firing"
-        async with engine.connect() as conn:
-            keys = (await conn.execute(select(triggers.c.dedup_key))).scalars().all()
-        assert "acme:single_threaded:2026-09-01" in keys
-    finally:
-        await producer.stop()
+        assert "single_threaded:2026-09-01" in await scoring.keys("acme")
 
 
 async def test_the_tick_moves_no_clock_past_the_watermark(
@@ -192,26 +149,14 @@ async def test_the_tick_moves_no_clock_past_the_watermark(
     clock. The tick leaves the account at its history's day until the logins go idle."""
     settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
     wall = [at(60)]
-    producer = create_producer(settings)
-    await producer.start()
-    try:
-        processor = ScoringProcessor(settings, engine, producer, clock=lambda: wall[0])
-        await processor.assign([SIGNALS])
-        batch = records([login("acme", "ana", 0), login("beta", "bo", 0)], 0)
-        moves = OffsetMoves("pulse-held")
-        moves.advance(SIGNALS, None, batch[-1])
-        await (await processor.process({SIGNALS: batch}, moves))()
-        fence = OffsetMoves("pulse-held")
-        fence.moves[SIGNALS] = (2, 2)
-        while await processor.tick(fence):
-            pass
+    async with scorer(settings, engine, wall, "pulse-held") as scoring:
+        await scoring.batch([login("acme", "ana", 0), login("beta", "bo", 0)])
+        await scoring.tick()
+        processor = scoring.processor
         assert processor.accounts.borrow("acme").now == at(0)
         assert sorted(processor._held) == ["acme", "beta"]
         wall[0] += 31  # the logins are idle: nothing holds the tick back
-        while await processor.tick(fence):
-            pass
+        await scoring.tick()
         # Judged where its live window ended, the day after its last login.
         assert processor.accounts.borrow("acme").now == at(1)
         assert processor._held == []
-    finally:
-        await producer.stop()
