@@ -182,3 +182,28 @@ def test_seat_growth_needs_three_more_and_a_fifth_more() -> None:
     run(big, account_record("big", **STARTED), *habit("big", twenty, list(range(31))))
     fired = run(big, *habit("big", [*twenty, "n1", "n2", "n3"], [31, 32]))  # 23 < 1.2 x 20
     assert keys(fired, "seat_growth") == []
+
+
+def test_seat_growth_follows_the_tier_and_waits_out_its_cooldown() -> None:
+    card = parse(b'tiers:\n  "1": {rules: {seat_growth: {min_added: 1, min_ratio: 1.0}}}\n', "t")
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", tier=1, **STARTED), card=card)
+    run(acme, *habit("acme", ["u1", "u2"], list(range(31))), card=card)
+    fired = run(acme, *habit("acme", ["u1", "u2", "u3"], [31, 32]), card=card)
+    assert keys(fired, "seat_growth") == ["acme:seat_growth:2026-10-03"]
+    # A fourth person a week later: growth again, but within the 30 days' cooldown.
+    fired = run(acme, *habit("acme", ["u1", "u2", "u3", "u4"], list(range(38, 45))), card=card)
+    assert keys(fired, "seat_growth") == []
+    # Cooled down on 11-02 (day 62): four active against three the 30 days before.
+    fired = run(acme, *habit("acme", ["u1", "u2", "u3", "u4"], [62]), card=card)
+    assert keys(fired, "seat_growth") == ["acme:seat_growth:2026-11-02"]
+
+
+def test_login_frequency_up_counts_logins_sent_out_of_order() -> None:
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", name="Acme", **STARTED))
+    trio = ["u1", "u2", "u3"]
+    shuffled = habit("acme", trio, WEEKLY_THEN_DAILY[:-1])[::-1]  # newest first
+    assert keys(run(acme, *shuffled), "login_frequency_up") == []
+    fired = run(acme, *habit("acme", trio, [28]))
+    assert keys(fired, "login_frequency_up") == ["acme:login_frequency_up:2026-09-29"]

@@ -151,3 +151,15 @@ def test_onboarding_is_not_judged_once_the_first_30_days_are_over() -> None:
     acme = onboarding(start_date="2026-07-01")  # over by day 0
     assert keys(run(acme, usage("acme", 0, feature="a")), "onboarding_stalled") == []
     assert "onboarding" not in acme.rules
+
+
+def test_onboarding_follows_the_tiers_deadlines() -> None:
+    card = parse(
+        b'tiers:\n  "1": {rules: {onboarding_stalled: {first_login_hours: 48, team_size: 2}}}\n',
+        "t.yaml",
+    )
+    acme = AccountState("acme", 0)
+    run(acme, account_record("acme", tier=1, start_date="2026-09-01"), card=card)
+    team = [login("acme", user, d) for d in range(1, 15) for user in ("u1", "u2")]
+    fired = run(acme, usage("acme", 1, user_id="u1", feature="a"), *team, card=card)
+    assert keys(fired, "onboarding_stalled") == []  # a login on day 1 is within 48 hours

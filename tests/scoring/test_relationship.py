@@ -8,6 +8,7 @@ from typing import Any
 
 from harness.signals import account_record, login, stakeholder, support
 from services.scoring.accounts.state import AccountState
+from services.scoring.scorecard.loading import parse
 from tests.helpers.rules import of, run
 
 
@@ -81,3 +82,22 @@ def test_champion_quiet_watches_key_roles_only_and_not_people_who_left() -> None
         "acme:champion_quiet:dana@acme.com:2026-09-01"
     ]
     assert keys(fired, "champion_left") == ["acme:champion_left:dana@acme.com"]
+
+
+def test_champion_quiet_follows_the_tiers_quiet_days_and_a_late_login_ends_it() -> None:
+    card = parse(b'tiers:\n  "1": {rules: {champion_quiet: {quiet_days: 10}}}\n', "t.yaml")
+    acme = AccountState("acme", 0)
+    run(
+        acme,
+        account_record("acme", name="Acme", tier=1, start_date="2026-08-01"),
+        stakeholder("acme", "dana@acme.com", name="Dana", role="champion", status="active"),
+        login("acme", "dana", 0, email="dana@acme.com"),
+        card=card,
+    )
+    fired = run(acme, *others(range(1, 11)), card=card)
+    assert keys(fired, "champion_quiet") == ["acme:champion_quiet:dana@acme.com:2026-09-01"]
+    # A login of hers on day 5, sent late: she was not quiet after all; the episode ends.
+    ended = run(acme, login("acme", "dana", 5, email="dana@acme.com"), card=card)
+    assert keys(ended, "champion_quiet", "resolved") == [
+        "acme:champion_quiet:dana@acme.com:2026-09-01"
+    ]
