@@ -55,6 +55,10 @@ class Processor(Protocol):
         part of it per call; True while there is more, which the loop asks for on its next
         turn. What it stores carries `fence` (ConsumerLoop._fence)."""
 
+    async def idle(self, fence: OffsetMoves) -> None:
+        """Work waiting for the input to go quiet, run on each turn that brought no record
+        (cheap when there is none). What it stores carries `fence`."""
+
 
 class ConsumerLoop:
     def __init__(
@@ -108,6 +112,9 @@ class ConsumerLoop:
                 )
                 async with self.lock:
                     await self._handle(batch)
+                    if not batch:
+                        await self._landed()
+                        await self.processor.idle(self._fence())
                     await self._maybe_tick()
                 if self._joined:
                     self.readiness.ok(self.name)

@@ -47,6 +47,7 @@ def env(
         # The accounts in their first 30 days and the day after the history are the tick's:
         # a tick every two seconds rather than every minute.
         PULSE_TICK_SECONDS="2",
+        PULSE_WATERMARK_IDLE_SECONDS="30",  # the contract's, while the default is off
     )
 
 

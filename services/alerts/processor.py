@@ -90,5 +90,8 @@ class TriggerProcessor:
     async def revoke(self, partitions: list[TopicPartition]) -> None:
         pass
 
+    async def idle(self, fence: OffsetMoves) -> None:
+        """Nothing waits for the input to go quiet: deliveries run on their own clock."""
+
     async def tick(self, fence: OffsetMoves) -> bool:
         return False

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -75,8 +74,10 @@ class ScoringProcessor:
         self._tick_round: tuple[float, list[str]] | None = None  # (wall, accounts left)
         self._held: list[str] = []  # due, but the watermark has not reached their next day
         self.watermarks = Watermarks(settings.watermark_idle_seconds)
-        # Accounts left for the rules until the watermark reaches their clock, by partition.
-        self.waiting: dict[int, dict[str, Waiting]] = {}
+        # The accounts with days waiting for the rules (AccountState.waiting), by partition:
+        # account -> the time of its first day waiting, to know without decoding when the
+        # watermark has passed it.
+        self.waiting: dict[int, dict[str, float]] = {}
 
     async def assign(self, partitions: list[TopicPartition]) -> None:
         wanted = {tp.partition for tp in partitions}
@@ -85,6 +86,9 @@ class ScoringProcessor:
         async for rows in repository.load_partitions(self.engine, wanted):
             for account_id, partition, blob in rows:
                 self.accounts.load(account_id, partition, blob)
+        for account_id in self.accounts.loaded_waiting:
+            self._note_waiting(self.accounts.borrow(account_id))
+        self.accounts.loaded_waiting.clear()
         ACCOUNTS_LOADED.set(len(self.accounts))
         # The loop reloads after a write that reported failure, which may have landed all
         # the same: its triggers are stored but were never relayed. They go out now, not at
@@ -136,27 +140,19 @@ class ScoringProcessor:
             ts = cast(dict[str, Any], signal).get("ts")  # records have none
             if ts is not None:
                 self.watermarks.observe(partition, signal["kind"], ts, work.started)
-            waiting = self.waiting.setdefault(partition, {})
-            # A waiting account waits on: the rules judge its events in order (_ready).
-            judge_until = (
-                -math.inf
-                if state.account_id in waiting
-                else self.watermarks.of(partition, work.started)
-            )
+            judge_until = self.watermarks.of(partition, work.started)
             work.fired += apply_signal(
                 state, signal, work.scorecard, self.dedup, arrived=arrived, judge_until=judge_until
             )
-            if state.pending:
-                entry = waiting.setdefault(state.account_id, Waiting())
-                entry.wait(state.now, state.now if ts is None else ts)
+            self._note_waiting(state)
         except Exception as exc:  # a malformed signal must not stop the partition
             if state is not None:
                 self._undo(state, work)
             work.set_aside(record, f"scoring could not apply signal: {type(exc).__name__}: {exc}")
             return
         work.applied(state, record, signal)
-        # Charted after a full evaluation only, never after a quiet event (apply.is_quiet):
-        # the history is then the same however batches are cut and accounts kept.
+        # Charted after health was computed, never after a quiet event (apply.is_quiet): the
+        # history is then the same however batches are cut and accounts kept.
         evaluated = state.health is not health and not state.health_stale
         if evaluated and (point := chart(state, "signal", signal["signal_id"])):
             work.points.append(point)
@@ -173,30 +169,44 @@ class ScoringProcessor:
             if point := chart(state, "signal", None):
                 work.points.append(point)
 
+    def _note_waiting(self, state: AccountState) -> None:
+        waiting = self.waiting.setdefault(state.partition, {})
+        if state.waiting:
+            waiting[state.account_id] = min(state.waiting.values())
+        else:
+            waiting.pop(state.account_id, None)
+
     def _ready(self, now: float) -> list[tuple[AccountState, list[float]]]:
-        """The waiting accounts the watermark has moved for at processing time `now`, and
-        the times to judge each at, in order: the first event of each day the watermark has
-        passed (as live processing judges an account at the day's first event), and its
-        clock once the watermark has reached it (it waits no more)."""
+        """The waiting accounts the watermark has passed a day of at processing time `now`,
+        and the times to judge each at, in order: the first event of each such day (as live
+        processing judges an account at the day's first event), and its clock once the
+        watermark has reached it. Their days are taken off AccountState.waiting."""
         ready = []
         for partition, waiting in self.waiting.items():
             watermark = self.watermarks.of(partition, now)
-            for account_id, entry in list(waiting.items()):
-                times = entry.passed(watermark)
-                if entry.clock <= watermark:
+            for account_id in [a for a, first in waiting.items() if first <= watermark]:
+                if account_id not in self.accounts:
                     del waiting[account_id]
-                    times.append(entry.clock)
-                if times and account_id in self.accounts:
-                    ready.append((self.accounts.touch(account_id, partition), times))
+                    continue
+                state = self.accounts.touch(account_id, partition)
+                times = sorted(at for at in state.waiting.values() if at <= watermark)
+                for at in times:
+                    del state.waiting[day_of(at)]
+                if state.now <= watermark:
+                    state.waiting.clear()
+                    times.append(state.now)
+                self._note_waiting(state)
+                ready.append((state, times))
         return ready
 
     def _judge(
         self, state: AccountState, scorecard: Scorecard, times: list[float]
     ) -> list[TriggerEvent]:
+        """Judge the account at each time, in order; its health is then its clock's."""
         card = card_of(state, scorecard)
         fired = [t for at in times for t in evaluate(state, at, card)]
-        if times[-1] >= state.now:
-            state.pending = False
+        if state.waiting:
+            refresh_health(state, card)
         return fired
 
     def _undo(self, state: AccountState, work: _BatchWork) -> None:
@@ -246,14 +256,7 @@ class ScoringProcessor:
         a lost database."""
         if self._tick_round is None:
             wall = self.clock()
-            # Waiting accounts whose topics went idle since the last batch are judged now.
-            if ready := {s.account_id: times for s, times in self._ready(wall)}:
-                scorecard = self.scorecard.current
-
-                def judge(state: AccountState) -> list[TriggerEvent]:
-                    return self._judge(state, scorecard, ready[state.account_id])
-
-                await self._store_visits(list(ready), judge, "signal", fence)
+            await self.idle(fence)
             await repository.prune_history(self.engine, wall)
             self._tick_round = (wall, self._due(wall))
         wall, remaining = self._tick_round
@@ -265,6 +268,19 @@ class ScoringProcessor:
             return True
         await self.relay_pending()
         return False
+
+    async def idle(self, fence: OffsetMoves) -> None:
+        """Judge the waiting accounts whose topics went idle since the last batch (a turn
+        that brought no record, or the tick), stored with `fence`."""
+        if not any(self.waiting.values()):
+            return
+        if ready := {s.account_id: times for s, times in self._ready(self.clock())}:
+            scorecard = self.scorecard.current
+
+            def judge(state: AccountState) -> list[TriggerEvent]:
+                return self._judge(state, scorecard, ready[state.account_id])
+
+            await self._store_visits(list(ready), judge, "signal", fence)
 
     def _due(self, wall: float) -> list[str]:
         """The accounts to visit in this round: those due, unless their partition's topics
@@ -420,29 +436,6 @@ class ScoringProcessor:
             self._unrelayed = True
             return False
         return True
-
-
-class Waiting:
-    """An account the rules wait on: its clock, and the first event time of each day whose
-    events they have not judged."""
-
-    __slots__ = ("clock", "days")
-
-    def __init__(self) -> None:
-        self.clock = 0.0
-        self.days: dict[int, float] = {}
-
-    def wait(self, clock: float, at: float) -> None:
-        self.clock = clock
-        day = day_of(at)
-        self.days[day] = min(self.days.get(day, at), at)
-
-    def passed(self, watermark: float) -> list[float]:
-        """The days' times the watermark has passed, in order, taken off."""
-        times = sorted(t for t in self.days.values() if t <= watermark)
-        for at in times:
-            del self.days[day_of(at)]
-        return times
 
 
 class _BatchWork:

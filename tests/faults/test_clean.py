@@ -28,6 +28,7 @@ async def test_the_clean_run_fires_every_kind_of_trigger_and_delivers_each_once(
         "low_adoption",
         "usage_decline",
         "support_spike",
+        "expansion_ready",
     }
     assert len(clean["slack"]) == len(clean["triggers"]) == len(clean["email"])
     assert all(n == 1 for n in (clean["slack"] + clean["email"]).values())

@@ -48,11 +48,19 @@ class Scorer:
 
     async def tick(self) -> None:
         """A whole round of the tick."""
+        fence = self.fence()
+        while await self.processor.tick(fence):
+            pass
+
+    async def idle(self) -> None:
+        """A turn of the loop that brought no record."""
+        await self.processor.idle(self.fence())
+
+    def fence(self) -> OffsetMoves:
         fence = OffsetMoves(self.group)
         if self.offset:
             fence.moves[SIGNALS] = (self.offset, self.offset)
-        while await self.processor.tick(fence):
-            pass
+        return fence
 
     async def keys(self, account_id: str) -> list[str]:
         """The account's trigger keys stored so far, without the account id."""

@@ -41,7 +41,11 @@ def history(suffix: str) -> dict[int, list[dict[str, Any]]]:
 async def test_a_history_fires_the_same_replayed_as_live(
     engine: AsyncEngine, database_url: str, broker: EmbeddedBroker
 ) -> None:
-    settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
+    settings = ScoringSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=broker.bootstrap,
+        watermark_idle_seconds=30,
+    )
     wall = [at(0)]
     async with scorer(settings, engine, wall, "pulse-live") as live:
         for day, signals in history("-live").items():

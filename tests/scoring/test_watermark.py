@@ -91,7 +91,11 @@ def skewed(account: str) -> list[list[Any]]:
 async def test_a_skewed_backfill_fires_what_the_same_events_fire_in_order(
     engine: AsyncEngine, database_url: str, broker: EmbeddedBroker
 ) -> None:
-    settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
+    settings = ScoringSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=broker.bootstrap,
+        watermark_idle_seconds=30,
+    )
     in_order = await fired_keys(settings, engine, "live", live("live"))
     assert in_order == ["support_spike:2026-09-17"]
     backfilled = await fired_keys(settings, engine, "back", skewed("back"))
@@ -122,21 +126,27 @@ async def test_judging_at_once_misjudges_the_same_backfill(
 async def test_an_account_left_waiting_is_judged_once_the_topics_go_idle(
     engine: AsyncEngine, database_url: str, broker: EmbeddedBroker
 ) -> None:
-    settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
+    settings = ScoringSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=broker.bootstrap,
+        watermark_idle_seconds=30,
+    )
     wall = [at(60)]
     async with scorer(settings, engine, wall, "pulse-idle") as scoring:
         record = account_record("acme", start_date="2026-08-01")
         await scoring.batch([record, login("acme", "ana", 0), support("acme", 10, "t1", "opened")])
         acme = scoring.processor.accounts.borrow("acme")
-        # Judged at the login; the ticket, ten days ahead of the logins, waits.
-        assert acme.pending and acme.rules["single_threaded"]["state"] == "pending"
+        # Judged at the login; the ticket, ten days ahead of the logins, waits; its health
+        # is up to date all the same.
+        assert list(acme.waiting) == [20707] and acme.rules["single_threaded"]["state"] == "pending"
+        assert acme.health["components"]["support"]["inputs"]["open_tickets"] == 1
         wall[0] += 29
-        await scoring.tick()
-        assert scoring.processor.accounts.borrow("acme").pending  # within idle_seconds
-        wall[0] += 61
-        await scoring.tick()
+        await scoring.idle()
+        assert scoring.processor.accounts.borrow("acme").waiting  # within idle_seconds
+        wall[0] += 2
+        await scoring.idle()  # a turn without records, the topics idle
         acme = scoring.processor.accounts.borrow("acme")
-        assert not acme.pending and scoring.processor.waiting == {0: {}}
+        assert not acme.waiting and scoring.processor.waiting == {0: {}}
         # Judged at its clock, the ticket's day: one person for ten days.
         assert acme.rules["single_threaded"]["state"] == "firing"
         assert "single_threaded:2026-09-01" in await scoring.keys("acme")
@@ -147,7 +157,11 @@ async def test_the_tick_moves_no_clock_past_the_watermark(
 ) -> None:
     """A backfill under way: the logins have come as far as 09-01, weeks behind the wall
     clock. The tick leaves the account at its history's day until the logins go idle."""
-    settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=broker.bootstrap)
+    settings = ScoringSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=broker.bootstrap,
+        watermark_idle_seconds=30,
+    )
     wall = [at(60)]
     async with scorer(settings, engine, wall, "pulse-held") as scoring:
         await scoring.batch([login("acme", "ana", 0), login("beta", "bo", 0)])

@@ -72,10 +72,10 @@ def apply_signal(
     counts (the processor puts back the rest of the account).
 
     The rules judge the account at its clock only if the clock is not past `judge_until`
-    (the watermark, accounts/watermark.py); otherwise the account is left `pending`, for the
-    processor to judge once the watermark has come that far. The rules of one moment (a
-    ticket's spike, a survey answer, a plan limit at a usage event) judge the event at once,
-    at its own time."""
+    (the watermark, accounts/watermark.py) and nothing older waits; otherwise the event's day
+    is left in `state.waiting`, for the processor to judge once the watermark has come that
+    far, and only health is brought up to date. The rules of one moment (a ticket's spike, a
+    survey answer, a plan limit at a usage event) judge the event at once, at its own time."""
     key = signal_key(signal["signal_id"])
     if state.knows(key):
         return []
@@ -111,10 +111,10 @@ def _apply(
         _apply_survey(state, signal, ts)
     else:
         raise ValueError(f"unknown signal kind {signal['kind']!r}")
-    if quiet:
-        return _quiet_limits(state, touched, ts, rules)
-    if state.now > judge_until:
+    if state.waiting or state.now > judge_until:
         fired = _defer(state, touched, ts, rules)
+    elif quiet:
+        return _quiet_limits(state, touched, ts, rules)
     else:
         fired = evaluate(state, state.now, rules, metrics=touched, metrics_at=ts)
     if signal["kind"] == "support":
@@ -190,12 +190,15 @@ def _quiet_limits(
 
 
 def _defer(state: AccountState, metrics: list[str], ts: float, rules: Card) -> list[TriggerEvent]:
-    """Leave the account for the processor to judge later, remembering that an event on a
-    past day changed what the day rules read."""
-    state.pending = True
-    if day_of(ts) < day_of(state.now):
+    """Leave the event's day for the processor to judge later (and remember that an event on
+    a past day changed what the day rules read); health is the account's at once."""
+    day = day_of(ts)
+    state.waiting[day] = min(state.waiting.get(day, ts), ts)
+    if day < day_of(state.now):
         state.judged = (-1, None)
-    return _quiet_limits(state, metrics, ts, rules)
+    fired = [t for m in metrics for t in check_plan_limits(state, m, ts, rules)]
+    refresh_health(state, rules)
+    return [t.model_copy(update={"health": health_of(state)}) for t in fired]
 
 
 def refresh_health(state: AccountState, rules: Card) -> None:
@@ -352,7 +355,7 @@ def _apply_record(
         ended = end_removed_limits(state, rules, state.now)
         # A new plan can put any metric over (or back under) its limit, in the current period.
         limits = list(state.plan.get("limits", {}))
-        if state.now > judge_until:
+        if state.waiting or state.now > judge_until:
             return ended + _defer(state, limits, state.now, rules)
         return ended + evaluate(state, state.now, rules, metrics=limits, metrics_at=state.now)
     person = state.person(email=signal["email"])
@@ -362,7 +365,7 @@ def _apply_record(
     rules = card_of(state, scorecard)
     fired = (
         _defer(state, [], state.now, rules)
-        if state.now > judge_until
+        if state.waiting or state.now > judge_until
         else evaluate(state, state.now, rules)
     )
     if trigger := champion_left(state, person, role_before, rules):

@@ -58,6 +58,7 @@ class AccountCache:
         self.hot: OrderedDict[str, None] = OrderedDict()  # the decoded, least recent first
         self.last_packed: dict[str, bytes | None] = {}  # of each decoded account
         self.due_on: dict[int, list[str]] = {}  # day -> accounts due at its midnight
+        self.loaded_waiting: list[str] = []  # loaded with days waiting for the rules
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -82,6 +83,8 @@ class AccountCache:
         )
         self.entries[account_id] = Packed(partition, due, blob)
         self._file(account_id, due)
+        if times is not None and times.waiting:
+            self.loaded_waiting.append(account_id)
         self.hot.pop(account_id, None)
         self.last_packed.pop(account_id, None)
 

@@ -2,8 +2,9 @@
 does not hold decoded (cache.py).
 
 A packed blob is one version byte, the account's times (Times: its clock, its newest event
-time and its start date, 8 bytes each, so that loading a million accounts finds those the
-tick must visit without unpacking anything), then the JSON document compressed with
+time and its start date, 8 bytes each, and whether days wait for the rules, so that loading a
+million accounts finds those the tick and the watermark must visit without unpacking
+anything), then the JSON document compressed with
 Zstandard against a preset dictionary. A state document's keys and wording repeat in every
 account; the dictionary holds them once, so a typical document packs to a fraction of what
 plain Zstandard makes of it (docs/performance.md, Memory).
@@ -28,7 +29,7 @@ from services.scoring.accounts.state import AccountState
 VERSION_1 = 1
 VERSION_2 = 2
 _HEADER_1 = struct.Struct("<Bd")  # version, clock
-_HEADER_2 = struct.Struct("<Bddd")  # version, clock, newest event time, start date
+_HEADER_2 = struct.Struct("<Bddd?")  # version, clock, newest event, start date, waiting
 _HEADERS = {VERSION_1: _HEADER_1, VERSION_2: _HEADER_2}
 
 
@@ -38,10 +39,11 @@ class Times(NamedTuple):
     now: float  # the account's clock
     newest: float  # its newest event time (the clock without the tick's moves)
     start: float  # its start_date's 00:00 UTC; 0.0 without one
+    waiting: bool = False  # days wait for the rules (behind the watermark)
 
 
 def times_of(state: AccountState) -> Times:
-    return Times(state.now, state.newest, state.start_date_at)
+    return Times(state.now, state.newest, state.start_date_at, bool(state.waiting))
 
 
 DICTIONARY_1 = (

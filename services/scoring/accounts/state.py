@@ -109,9 +109,9 @@ class AccountState:
     judged: tuple[int, str | None] = (-1, None)
     # When the tick is next due for a decoded account (AccountCache.schedule).
     due: float = float("inf")
-    # Events applied that the rules have not judged yet: the clock is past the watermark
-    # (accounts/watermark.py).
-    pending: bool = False
+    # Days whose events the rules have not judged yet (the clock is past the watermark,
+    # accounts/watermark.py): day -> the time of its first such event.
+    waiting: dict[int, float] = field(default_factory=dict)
     by_user: dict[str, str] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)
     # Only a merge can leave the indexes other than reindex() would build them.
@@ -281,6 +281,7 @@ class AccountState:
             "seen_before": list(self.seen_before),
             "seen_since": self.seen_since,
             "rules": self.rules,
+            "waiting": list(self.waiting.items()),
             "recent_records": self.recent_records,
             "health": _numbers_of(self.health),
             "health_stale": self.health_stale,
@@ -323,6 +324,7 @@ class AccountState:
             seen_before=dict.fromkeys(data.get("seen_before", ())),
             seen_since=data.get("seen_since", 0.0),
             rules=data["rules"],
+            waiting={int(day): at for day, at in data.get("waiting", ())},
             recent_records=data["recent_records"],
             health=data["health"],
             health_stale=data["health_stale"],
