@@ -303,6 +303,8 @@ class ScoringProcessor:
         live_window = self.settings.live_window_seconds
 
         def visit(state: AccountState) -> list[TriggerEvent]:
+            if state.waiting:  # the watermark's to judge, in order (_ready)
+                return []
             watermark = self.watermarks.of(state.partition, wall)
             moved = tick_time(times_of(state), wall, live_window, watermark)
             if moved is None:  # filed under a day that has nothing for it any more
@@ -324,7 +326,7 @@ class ScoringProcessor:
         states = [self.accounts.borrow(a) for a in account_ids]
         dirty, fired, kept, points = [], [], [], []
         for state in states:
-            before = (state.health.get("score"), orjson.dumps(state.rules))
+            before = _judged(state)
             try:
                 fired_now = visit(state)
             except Exception:  # one account's fault must not stop every account's tick
@@ -335,7 +337,7 @@ class ScoringProcessor:
                 points.append(point)
             fired += fired_now
             kept.append(state)
-            if (state.health.get("score"), orjson.dumps(state.rules)) != before:
+            if _judged(state) != before:
                 dirty.append(state)
         rows, failed = self._rows(dirty, scorecard)
         unstored = {state.account_id for state, _ in failed}
@@ -436,6 +438,11 @@ class ScoringProcessor:
             self._unrelayed = True
             return False
         return True
+
+
+def _judged(state: AccountState) -> tuple[Any, ...]:
+    """What a visit outside a batch may change that must be stored."""
+    return state.health.get("score"), orjson.dumps(state.rules), tuple(state.waiting)
 
 
 class _BatchWork:
