@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -138,8 +139,8 @@ class ScoringProcessor:
             arrived = record.timestamp / 1000
             health = state.health
             ts = cast(dict[str, Any], signal).get("ts")  # records have none
-            if ts is not None:
-                self.watermarks.observe(partition, signal["kind"], ts, work.started)
+            if isinstance(ts, float | int) and math.isfinite(ts):  # a bad one is dead-lettered
+                self.watermarks.observe(partition, signal["kind"], float(ts), work.started)
             judge_until = self.watermarks.of(partition, work.started)
             work.fired += apply_signal(
                 state, signal, work.scorecard, self.dedup, arrived=arrived, judge_until=judge_until
@@ -150,7 +151,7 @@ class ScoringProcessor:
                 self._undo(state, work)
             work.set_aside(record, f"scoring could not apply signal: {type(exc).__name__}: {exc}")
             return
-        work.applied(state, record, signal)
+        work.applied(state, record, signal, judge_until)
         # Charted after health was computed, never after a quiet event (apply.is_quiet): the
         # history is then the same however batches are cut and accounts kept.
         evaluated = state.health is not health and not state.health_stale
@@ -213,9 +214,17 @@ class ScoringProcessor:
         """Put an account back as it was before the signal that failed: as last packed, with
         the batch's signals since then applied again (their triggers are already kept)."""
         restored = self.accounts.restore(state.account_id, state.partition)
-        for record, signal in work.since_packed.get(state.account_id, []):
+        for record, signal, judge_until in work.since_packed.get(state.account_id, []):
             arrived = record.timestamp / 1000
-            apply_signal(restored, signal, work.scorecard, self.dedup, arrived=arrived)
+            apply_signal(
+                restored,
+                signal,
+                work.scorecard,
+                self.dedup,
+                arrived=arrived,
+                judge_until=judge_until,
+            )
+        self._note_waiting(restored)
         restored.last_point, restored.daily = state.last_point, state.daily  # charted already
         if state.account_id in work.dirty:
             work.dirty[state.account_id] = restored
@@ -234,7 +243,7 @@ class ScoringProcessor:
         for state, reason in failed:
             self.accounts.restore(state.account_id, state.partition)
             work.points = [p for p in work.points if p["account_id"] != state.account_id]
-            for record, signal in work.since_packed.pop(state.account_id, []):
+            for record, signal, _ in work.since_packed.pop(state.account_id, []):
                 work.set_aside(record, reason, counted=signal["kind"])
         for row in built:
             self.accounts.packed(row["account_id"], row["state"])
@@ -460,13 +469,16 @@ class _BatchWork:
         self.rows: dict[str, AccountRow] = {}
         self.fired: list[TriggerEvent] = []
         self.letters: list[dict[str, object]] = []
-        self.since_packed: dict[str, list[tuple[ConsumerRecord, Signal]]] = {}
+        # Each with the watermark it was applied under, to apply it again the same way.
+        self.since_packed: dict[str, list[tuple[ConsumerRecord, Signal, float]]] = {}
         self.kinds: Counter[str] = Counter()
         self.points: list[Point] = []
 
-    def applied(self, state: AccountState, record: ConsumerRecord, signal: Signal) -> None:
+    def applied(
+        self, state: AccountState, record: ConsumerRecord, signal: Signal, judge_until: float
+    ) -> None:
         self.dirty[state.account_id] = state
-        self.since_packed.setdefault(state.account_id, []).append((record, signal))
+        self.since_packed.setdefault(state.account_id, []).append((record, signal, judge_until))
         self.kinds[signal["kind"]] += 1
 
     def set_aside(self, record: ConsumerRecord, reason: str, counted: str | None = None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.signals import account_record, at, login, support, usage
@@ -174,3 +175,23 @@ async def test_the_tick_moves_no_clock_past_the_watermark(
         # Judged where its live window ended, the day after its last login.
         assert processor.accounts.borrow("acme").now == at(1)
         assert processor._held == []
+
+
+@pytest.mark.parametrize("idle_seconds", [0, 30])
+async def test_a_signal_with_a_bad_event_time_moves_no_watermark(
+    engine: AsyncEngine, database_url: str, broker: EmbeddedBroker, idle_seconds: int
+) -> None:
+    """It is dead-lettered, and the good signals after it are applied as if it never came,
+    with the watermark on or off."""
+    settings = ScoringSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=broker.bootstrap,
+        watermark_idle_seconds=idle_seconds,
+    )
+    async with scorer(settings, engine, [at(60)], "pulse-bad-time") as scoring:
+        bad = {**login("acme", "ana", 0), "ts": "yesterday"}
+        await scoring.batch([bad, login("acme", "ana", 1), login("acme", "bo", 2)])
+        acme = scoring.processor.accounts.borrow("acme")
+        assert sorted(acme.by_user) == ["ana", "bo"] and acme.now == at(2)
+        if idle_seconds:
+            assert scoring.processor.watermarks.of(0, at(60)) == at(2)
