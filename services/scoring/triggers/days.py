@@ -3,8 +3,9 @@ and seat_growth. Pure functions, like rules.py.
 
 usage_decline, login_frequency_up and seat_growth read whole past days (as far as D-60..D-1),
 which only change with the clock's date or a late event on a past day: they are judged once
-per account, date and scorecard (AccountState.judged), and again after a late event, not at
-every event. low_adoption counts today's feature use too, so every evaluation judges it (a
+per account, date and scorecard (AccountState.judged), not at every event; usage_decline also
+again after a late event, the two that go through every person at the next day's judgement.
+low_adoption counts today's feature use too, so every evaluation judges it (a
 look at a few features).
 
 low_adoption and usage_decline are episodes, recorded by their active_triggers entry alone:
@@ -41,9 +42,15 @@ def check_days(state: AccountState, at: float, card: Card, late: bool) -> list[T
     if trigger := check_low_adoption(state, at, card):
         fired.append(trigger)
     judged = (day_of(at), card.version)
-    if state.judged != judged or late:
+    new_day = state.judged != judged
+    if new_day or late:
         state.judged = judged
-        for check in (check_usage_decline, check_login_frequency_up, check_seat_growth):
+        if trigger := check_usage_decline(state, at, card):
+            fired.append(trigger)
+    # The people's rules go through every person: once a day, a late event included in the
+    # next day's judgement (a backfill sent out of order makes nearly every event late).
+    if new_day:
+        for check in (check_login_frequency_up, check_seat_growth):
             if trigger := check(state, at, card):
                 fired.append(trigger)
     return fired
@@ -85,9 +92,8 @@ def check_usage_decline(state: AccountState, at: float, card: Card) -> TriggerEv
     rule = card.rules.usage_decline
     if not rule.enabled:
         return None
-    today = day_of(at)
-    recent = _events_on(state, today, RECENT_DAYS)
-    baseline = _events_on(state, today, BASELINE_DAYS) / 2
+    recent, before = _recent_and_baseline(state, day_of(at))
+    baseline = before / 2
     if is_active(state, "usage_decline"):
         if recent < (1 - rule.rearm_drop) * baseline:
             return None
@@ -120,7 +126,9 @@ def check_login_frequency_up(state: AccountState, at: float, card: Card) -> Trig
     daily_days or more of days D-14..D-1; someone first active after D-28 does not count (the
     start of their data is no change of habit)."""
     rule = card.rules.login_frequency_up
-    if not rule.enabled or cooling_down(state, "login_frequency_up", at, rule.cooldown_days):
+    if not rule.enabled or len(state.people) < rule.min_users:
+        return None
+    if cooling_down(state, "login_frequency_up", at, rule.cooldown_days):
         return None
     today = day_of(at)
     if not _remembered(state, "logins", today - HABIT_DAYS[1]):
@@ -157,14 +165,21 @@ def check_seat_growth(state: AccountState, at: float, card: Card) -> TriggerEven
     """Active people on days D-30..D-1 >= before + min_added and >= min_ratio x before, where
     before (at least 1) is the active people on days D-60..D-31."""
     rule = card.rules.seat_growth
-    if not rule.enabled or cooling_down(state, "seat_growth", at, rule.cooldown_days):
+    if not rule.enabled or len(state.people) < 1 + rule.min_added:  # before 1, after 1 + added
+        return None
+    if cooling_down(state, "seat_growth", at, rule.cooldown_days):
         return None
     today = day_of(at)
-    if not _remembered(state, "act", today - 60):
-        return None
-    masks = [person.get("act") for person in state.people.values()]
-    now = sum(1 for days in masks if daymask.count(days, today - 30, today - 1))
-    before = sum(1 for days in masks if daymask.count(days, today - 60, today - 31))
+    now = before = 0
+    width = DAY_MASKS["act"]
+    for person in state.people.values():
+        days = person.get("act")
+        if not days:
+            continue
+        if not daymask.reaches(days, today - 60, width):
+            return None  # a day forgotten: judged again once the clock has caught up
+        now += daymask.count(days, today - 30, today - 1) > 0
+        before += daymask.count(days, today - 60, today - 31) > 0
     if before < 1 or now < before + rule.min_added or now < rule.min_ratio * before:
         return None
     note_firing(state, "seat_growth", at)
@@ -201,7 +216,14 @@ def _who(person: Person) -> str:
     return str(person.get("email") or person.get("user_id") or "")
 
 
-def _events_on(state: AccountState, today: int, days: tuple[int, int]) -> int:
-    """Activity events on days today-last..today-first."""
-    first, last = days
-    return sum(state.activity.get(today - back, 0) for back in range(first, last + 1))
+def _recent_and_baseline(state: AccountState, today: int) -> tuple[int, int]:
+    """Activity events on days RECENT_DAYS and BASELINE_DAYS back from today, in one pass
+    over the (at most 60) days kept."""
+    recent = baseline = 0
+    for day, events in state.activity.items():
+        back = today - day
+        if RECENT_DAYS[0] <= back <= RECENT_DAYS[1]:
+            recent += events
+        elif BASELINE_DAYS[0] <= back <= BASELINE_DAYS[1]:
+            baseline += events
+    return recent, baseline

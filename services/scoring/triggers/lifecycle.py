@@ -28,13 +28,20 @@ def check_renewal(state: AccountState, at: float, card: Card) -> list[TriggerEve
     renewal = (state.profile or {}).get("renewal_date")
     if not renewal:
         return []
+    done: dict[str, str] = state.rules.get("renewal", {})
+    band = state.health.get("band")
+    window = card.rules.renewal_window.enabled and done.get("window") != renewal
+    at_risk = (
+        card.rules.renewal_at_risk.enabled
+        and band not in ("green", "none", None)
+        and done.get("at_risk") != renewal
+    )
     days = card.rules.renewal_window.days
     ends = start_of_date(renewal)
-    if not ends - days * DAY <= at < ends:
+    if not (window or at_risk) or not ends - days * DAY <= at < ends:
         return []
-    done: dict[str, str] = state.rules.get("renewal", {})
     days_left = day_of(ends) - day_of(at)
-    band, score = state.health.get("band"), state.health.get("score")
+    score = state.health.get("score")
     details: dict[str, Any] = {
         "renewal_date": renewal,
         "days_left": days_left,
@@ -44,19 +51,17 @@ def check_renewal(state: AccountState, at: float, card: Card) -> list[TriggerEve
         "score": score,
     }
     fired = []
-    if card.rules.renewal_window.enabled and done.get("window") != renewal:
+    if window:
         summary = f"{state.name} renews on {renewal}, in {days_left} days"
         fired.append(fire_news(state, card, "renewal_window", renewal, at, summary, details))
         done["window"] = renewal
-    at_risk = band not in ("green", "none", None)
-    if card.rules.renewal_at_risk.enabled and at_risk and done.get("at_risk") != renewal:
+    if at_risk:
         summary = (
             f"{state.name} renews on {renewal}, in {days_left} days, with health {score} ({band})"
         )
         fired.append(fire_news(state, card, "renewal_at_risk", renewal, at, summary, details))
         done["at_risk"] = renewal
-    if done:
-        state.rules["renewal"] = done
+    state.rules["renewal"] = done
     return fired
 
 
