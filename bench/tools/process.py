@@ -80,7 +80,7 @@ async def run(accounts: int, events: int, batch: int) -> None:
         async def no_relay(fired: Any) -> bool:  # no broker: the outbox keeps them
             return True
 
-        processor._relay = no_relay  # type: ignore[method-assign]
+        processor.relay.triggers = no_relay  # type: ignore[method-assign]
         collecting = CollectorTime()
         gc.callbacks.append(collecting)
         started = time.process_time()

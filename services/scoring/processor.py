@@ -13,7 +13,6 @@ import functools
 import logging
 import math
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
@@ -30,14 +29,15 @@ from services.scoring.accounts.packing import times_of
 from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState, DedupWindow, is_explained
 from services.scoring.accounts.ticking import tick_time
-from services.scoring.accounts.time import day_of
-from services.scoring.accounts.watermark import Watermarks
+from services.scoring.accounts.watermark import WaitingAccounts, Watermarks
+from services.scoring.batch import BatchWork
 from services.scoring.health.history import Point, chart
 from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
+from services.scoring.relay import Relay
 from services.scoring.scorecard.live import LiveScorecard
 from services.scoring.scorecard.loading import Scorecard
 from services.scoring.settings import ScoringSettings
-from shared.contracts.signals import Signal, decode_signal
+from shared.contracts.signals import decode_signal
 from shared.contracts.triggers import TriggerEvent
 from shared.deadletter import DeadLetterOutbox
 from shared.metrics import BATCH_RECORDS, FLUSH_SECONDS
@@ -71,14 +71,11 @@ class ScoringProcessor:
         self.dead_letters = DeadLetterOutbox(
             engine, producer, topic=settings.topics.dead_letter, service="scoring"
         )
-        self._unrelayed = False  # a relay failed: stored triggers wait for the broker
+        self.relay = Relay(engine, producer, settings.topics.triggers, self.dead_letters)
         self._tick_round: tuple[float, list[str]] | None = None  # (wall, accounts left)
         self._held: list[str] = []  # due, but the watermark has not reached their next day
         self.watermarks = Watermarks(settings.watermark_idle_seconds)
-        # The accounts with days waiting for the rules (AccountState.waiting), by partition:
-        # account -> the time of its first day waiting, to know without decoding when the
-        # watermark has passed it.
-        self.waiting: dict[int, dict[str, float]] = {}
+        self.waiting = WaitingAccounts(self.watermarks)
 
     async def assign(self, partitions: list[TopicPartition]) -> None:
         wanted = {tp.partition for tp in partitions}
@@ -88,7 +85,7 @@ class ScoringProcessor:
             for account_id, partition, blob in rows:
                 self.accounts.load(account_id, partition, blob)
         for account_id in self.accounts.loaded_waiting:
-            self._note_waiting(self.accounts.borrow(account_id))
+            self.waiting.note(self.accounts.borrow(account_id))
         self.accounts.loaded_waiting.clear()
         ACCOUNTS_LOADED.set(len(self.accounts))
         # The loop reloads after a write that reported failure, which may have landed all
@@ -100,15 +97,14 @@ class ScoringProcessor:
         given_up = {tp.partition for tp in partitions}
         self.accounts.drop(given_up)
         self.watermarks.forget(given_up)
-        for partition in given_up:
-            self.waiting.pop(partition, None)
+        self.waiting.forget(given_up)
         ACCOUNTS_LOADED.set(len(self.accounts))
 
     async def process(self, batch: Batch, offsets: OffsetMoves) -> Commit:
         """Apply the batch in memory; return the write that stores it, offsets included."""
-        if self._unrelayed:  # the broker is back, since records arrive: catch up first
-            await self.relay_pending()
-        work = _BatchWork(self.dead_letters, self.scorecard.current, self.clock())
+        if self.relay.behind:  # the broker is back, since records arrive: catch up first
+            await self.relay.pending()
+        work = BatchWork(self.dead_letters, self.scorecard.current, self.clock())
         for tp, records in batch.items():
             for count, record in enumerate(records, 1):
                 self._apply(record, tp.partition, work)
@@ -127,7 +123,7 @@ class ScoringProcessor:
         rows = list(work.rows.values())
         return functools.partial(self._write, rows, work.fired, offsets, work.letters, work.points)
 
-    def _apply(self, record: ConsumerRecord, partition: int, work: _BatchWork) -> None:
+    def _apply(self, record: ConsumerRecord, partition: int, work: BatchWork) -> None:
         """Apply one record, or dead-letter it: a signal that fails leaves its account as
         if it had never come (see _undo), and the partition moves on."""
         state = None
@@ -145,7 +141,7 @@ class ScoringProcessor:
             work.fired += apply_signal(
                 state, signal, work.scorecard, self.dedup, arrived=arrived, judge_until=judge_until
             )
-            self._note_waiting(state)
+            self.waiting.note(state)
         except Exception as exc:  # a malformed signal must not stop the partition
             if state is not None:
                 self._undo(state, work)
@@ -158,9 +154,9 @@ class ScoringProcessor:
         if evaluated and (point := chart(state, "signal", signal["signal_id"])):
             work.points.append(point)
 
-    def _judge_waiting(self, work: _BatchWork) -> None:
+    def _judge_waiting(self, work: BatchWork) -> None:
         """Judge the waiting accounts the watermark has moved for, in the batch."""
-        for state, times in self._ready(work.started):
+        for state, times in self.waiting.ready(self.accounts, work.started):
             try:
                 work.fired += self._judge(state, work.scorecard, times)
             except Exception:  # its events are applied and stored; the next one judges it
@@ -169,36 +165,6 @@ class ScoringProcessor:
             work.dirty[state.account_id] = state
             if point := chart(state, "signal", None):
                 work.points.append(point)
-
-    def _note_waiting(self, state: AccountState) -> None:
-        waiting = self.waiting.setdefault(state.partition, {})
-        if state.waiting:
-            waiting[state.account_id] = min(state.waiting.values())
-        else:
-            waiting.pop(state.account_id, None)
-
-    def _ready(self, now: float) -> list[tuple[AccountState, list[float]]]:
-        """The waiting accounts the watermark has passed a day of at processing time `now`,
-        and the times to judge each at, in order: the first event of each such day (as live
-        processing judges an account at the day's first event), and its clock once the
-        watermark has reached it. Their days are taken off AccountState.waiting."""
-        ready = []
-        for partition, waiting in self.waiting.items():
-            watermark = self.watermarks.of(partition, now)
-            for account_id in [a for a, first in waiting.items() if first <= watermark]:
-                if account_id not in self.accounts:
-                    del waiting[account_id]
-                    continue
-                state = self.accounts.touch(account_id, partition)
-                times = sorted(at for at in state.waiting.values() if at <= watermark)
-                for at in times:
-                    del state.waiting[day_of(at)]
-                if state.now <= watermark:
-                    state.waiting.clear()
-                    times.append(state.now)
-                self._note_waiting(state)
-                ready.append((state, times))
-        return ready
 
     def _judge(
         self, state: AccountState, scorecard: Scorecard, times: list[float]
@@ -210,7 +176,7 @@ class ScoringProcessor:
             refresh_health(state, card)
         return fired
 
-    def _undo(self, state: AccountState, work: _BatchWork) -> None:
+    def _undo(self, state: AccountState, work: BatchWork) -> None:
         """Put an account back as it was before the signal that failed: as last packed, with
         the batch's signals since then applied again (their triggers are already kept)."""
         restored = self.accounts.restore(state.account_id, state.partition)
@@ -224,12 +190,12 @@ class ScoringProcessor:
                 arrived=arrived,
                 judge_until=judge_until,
             )
-        self._note_waiting(restored)
+        self.waiting.note(restored)
         restored.last_point, restored.daily = state.last_point, state.daily  # charted already
         if state.account_id in work.dirty:
             work.dirty[state.account_id] = restored
 
-    def _settle(self, work: _BatchWork, keep: int) -> None:
+    def _settle(self, work: BatchWork, keep: int) -> None:
         """Build the rows of the dirty accounts now (the states change again before the write
         runs), and pack all but the `keep` most recently used, with the bytes just packed.
         An account whose row cannot be built goes back to how it was last packed, and its
@@ -281,9 +247,11 @@ class ScoringProcessor:
     async def idle(self, fence: OffsetMoves) -> None:
         """Judge the waiting accounts whose topics went idle since the last batch (a turn
         that brought no record, or the tick), stored with `fence`."""
-        if not any(self.waiting.values()):
+        if not self.waiting:
             return
-        if ready := {s.account_id: times for s, times in self._ready(self.clock())}:
+        if ready := {
+            s.account_id: times for s, times in self.waiting.ready(self.accounts, self.clock())
+        }:
             scorecard = self.scorecard.current
 
             def judge(state: AccountState) -> list[TriggerEvent]:
@@ -367,15 +335,7 @@ class ScoringProcessor:
             self.accounts.refile(state.account_id)
 
     async def relay_pending(self) -> None:
-        """Publish triggers and dead letters stored but not yet relayed (after a crash or a
-        broker outage)."""
-        self._unrelayed = True  # until this pass has relayed everything
-        relayed = True
-        # Until none is left: a resolution waits for its firing, relayed in the pass before.
-        while relayed and (pending := await repository.unpublished_triggers(self.engine)):
-            relayed = await self._relay(pending)
-        relayed = await self._relay_dead_letters() and relayed
-        self._unrelayed = not relayed
+        await self.relay.pending()
 
     def _rows(
         self, dirty: Iterable[AccountState], scorecard: Scorecard
@@ -414,76 +374,11 @@ class ScoringProcessor:
         for trigger in new:
             TRIGGERS_FIRED.labels(trigger.type).inc()
             log.info("trigger %s: %s", trigger.dedup_key, trigger.summary)
-        await self._relay(new)
+        await self.relay.triggers(new)
         if letters:
-            await self._relay_dead_letters()
-
-    async def _relay_dead_letters(self) -> bool:
-        try:
-            await self.dead_letters.relay()
-        except Exception as exc:  # stored already: relayed again with the next batch or tick
-            log.warning("relaying dead letters failed (%s); will retry", exc)
-            self._unrelayed = True
-            return False
-        return True
-
-    async def _relay(self, fired: list[TriggerEvent]) -> bool:
-        """Whether every trigger went out (else they wait, stored, for relay_pending)."""
-        if not fired:
-            return True
-        try:
-            sends = [
-                await self.producer.send(
-                    self.settings.topics.triggers,
-                    value=t.to_json(),
-                    key=t.account_id.encode(),
-                )
-                for t in fired
-            ]
-            await asyncio.gather(*sends)
-            await repository.mark_published(self.engine, fired)
-        except Exception as exc:  # stored already: relayed again with the next batch or tick
-            log.warning("relaying %d triggers failed (%s); will retry", len(fired), exc)
-            self._unrelayed = True
-            return False
-        return True
+            await self.relay.letters()
 
 
 def _judged(state: AccountState) -> tuple[Any, ...]:
     """What a visit outside a batch may change that must be stored."""
     return state.health.get("score"), orjson.dumps(state.rules), tuple(state.waiting)
-
-
-class _BatchWork:
-    """What one batch has done so far: the accounts changed since their rows were built,
-    the rows built, triggers fired, dead letters, and the signals applied to each account
-    since it was last packed (to undo a failure)."""
-
-    def __init__(
-        self, dead_letters: DeadLetterOutbox, scorecard: Scorecard, started: float
-    ) -> None:
-        self.dead_letters = dead_letters
-        self.scorecard = scorecard  # one for the whole batch, whatever a reload does meanwhile
-        self.started = started  # processing time (the watermark's idle clock)
-        self.dirty: dict[str, AccountState] = {}
-        self.rows: dict[str, AccountRow] = {}
-        self.fired: list[TriggerEvent] = []
-        self.letters: list[dict[str, object]] = []
-        # Each with the watermark it was applied under, to apply it again the same way.
-        self.since_packed: dict[str, list[tuple[ConsumerRecord, Signal, float]]] = {}
-        self.kinds: Counter[str] = Counter()
-        self.points: list[Point] = []
-
-    def applied(
-        self, state: AccountState, record: ConsumerRecord, signal: Signal, judge_until: float
-    ) -> None:
-        self.dirty[state.account_id] = state
-        self.since_packed.setdefault(state.account_id, []).append((record, signal, judge_until))
-        self.kinds[signal["kind"]] += 1
-
-    def set_aside(self, record: ConsumerRecord, reason: str, counted: str | None = None) -> None:
-        """Dead-letter a record (`counted`: the kind it was counted as applied under)."""
-        self.letters.append(self.dead_letters.letter(record, reason))
-        if counted is not None:
-            self.kinds[counted] -= 1
-        self.kinds["rejected"] += 1

@@ -17,6 +17,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from services.scoring.accounts.cache import AccountCache
+from services.scoring.accounts.state import AccountState
+from services.scoring.accounts.time import day_of
+
 EVENT_KINDS = ("usage", "login", "support", "survey")  # one per source topic
 
 
@@ -55,3 +59,51 @@ class Watermarks:
     def forget(self, partitions: set[int]) -> None:
         for partition in partitions:
             self._sources.pop(partition, None)
+
+
+class WaitingAccounts:
+    """The accounts with days waiting for the rules (AccountState.waiting), by partition:
+    account -> the time of its first day waiting, to know without decoding an account when
+    the watermark has passed it."""
+
+    def __init__(self, watermarks: Watermarks) -> None:
+        self.watermarks = watermarks
+        self._first: dict[int, dict[str, float]] = {}
+
+    def __bool__(self) -> bool:
+        return any(self._first.values())
+
+    def note(self, state: AccountState) -> None:
+        """Follow an account after its waiting days changed (or did not)."""
+        waiting = self._first.setdefault(state.partition, {})
+        if state.waiting:
+            waiting[state.account_id] = min(state.waiting.values())
+        else:
+            waiting.pop(state.account_id, None)
+
+    def forget(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self._first.pop(partition, None)
+
+    def ready(self, accounts: AccountCache, now: float) -> list[tuple[AccountState, list[float]]]:
+        """The waiting accounts the watermark has passed a day of at processing time `now`,
+        and the times to judge each at, in order: the first event of each such day (as live
+        processing judges an account at the day's first event), and its clock once the
+        watermark has reached it. Their days are taken off AccountState.waiting."""
+        ready = []
+        for partition, waiting in self._first.items():
+            watermark = self.watermarks.of(partition, now)
+            for account_id in [a for a, first in waiting.items() if first <= watermark]:
+                if account_id not in accounts:
+                    del waiting[account_id]
+                    continue
+                state = accounts.touch(account_id, partition)
+                times = sorted(at for at in state.waiting.values() if at <= watermark)
+                for at in times:
+                    del state.waiting[day_of(at)]
+                if state.now <= watermark:
+                    state.waiting.clear()
+                    times.append(state.now)
+                self.note(state)
+                ready.append((state, times))
+        return ready
