@@ -3,7 +3,6 @@ Slack's Web API stood in by a local server, email through a real SMTP server."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -17,8 +16,8 @@ from harness.slack import SlackServer
 from harness.waiting import wait_for
 from shared.config import Topics
 from shared.kafka import EmbeddedBroker
-from tests.helpers.pipeline import TopicCounter, produce, settled
-from tests.helpers.processes import pulse_env, pulse_up
+from tests.helpers.pipeline import TopicCounter, e2e_env, produce, settled
+from tests.helpers.processes import pulse_up
 from tests.helpers.servers import SmtpServer
 from tests.scenario import build, scenario_now
 
@@ -32,16 +31,13 @@ def env(
     slack_server: SlackServer,
     smtp_server: SmtpServer,
 ) -> dict[str, str]:
-    return pulse_env(
-        bootstrap=broker.bootstrap,
-        database_url=database_url,
-        topics=topics,
-        group_prefix=f"e2e{uuid.uuid4().hex[:8]}",
-        PULSE_SLACK_BOT_TOKEN="xoxb-test-token",
-        PULSE_SLACK_API_URL=slack_server.url,
-        PULSE_SMTP_HOST=smtp_server.host,
-        PULSE_SMTP_PORT=str(smtp_server.port),
-        PULSE_SMTP_STARTTLS="false",
+    return e2e_env(
+        broker,
+        database_url,
+        topics,
+        slack_server,
+        smtp_server,
+        "e2e",
     )
 
 

@@ -12,9 +12,36 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from harness.slack import SlackServer
 from harness.waiting import wait_for
 from shared.config import Topics
 from shared.kafka import EmbeddedBroker
+from tests.helpers.processes import pulse_env
+from tests.helpers.servers import SmtpServer
+
+
+def e2e_env(
+    broker: EmbeddedBroker,
+    database_url: str,
+    topics: Topics,
+    slack: SlackServer,
+    smtp: SmtpServer,
+    prefix: str,
+    **extra: str,
+) -> dict[str, str]:
+    """`pulse up`'s environment for an end-to-end run: Slack's stand-in and the SMTP server."""
+    return pulse_env(
+        bootstrap=broker.bootstrap,
+        database_url=database_url,
+        topics=topics,
+        group_prefix=f"{prefix}{uuid.uuid4().hex[:8]}",
+        PULSE_SLACK_BOT_TOKEN="xoxb-test-token",
+        PULSE_SLACK_API_URL=slack.url,
+        PULSE_SMTP_HOST=smtp.host,
+        PULSE_SMTP_PORT=str(smtp.port),
+        PULSE_SMTP_STARTTLS="false",
+        **extra,
+    )
 
 
 async def produce(producer: AIOKafkaProducer, topics: Topics, items: Any) -> int:

@@ -71,6 +71,15 @@ class Scorer:
             return sorted(key.split(":", 1)[1] for key in keys)
 
 
+def watermarked(database_url: str, bootstrap: str, idle_seconds: float = 30) -> ScoringSettings:
+    """Scoring's settings with the watermark on (the contract's 30 idle seconds by default)."""
+    return ScoringSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
+        watermark_idle_seconds=idle_seconds,
+    )
+
+
 @asynccontextmanager
 async def scorer(
     settings: ScoringSettings, engine: AsyncEngine, wall: list[float], group: str

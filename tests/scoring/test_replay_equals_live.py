@@ -9,9 +9,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.signals import account_record, at, login, stakeholder, usage
-from services.scoring.settings import ScoringSettings
 from shared.kafka import EmbeddedBroker
-from tests.helpers.scoring_runs import scorer
+from tests.helpers.scoring_runs import scorer, watermarked
 
 DAYS = 41
 
@@ -41,11 +40,7 @@ def history(suffix: str) -> dict[int, list[dict[str, Any]]]:
 async def test_a_history_fires_the_same_replayed_as_live(
     engine: AsyncEngine, database_url: str, broker: EmbeddedBroker
 ) -> None:
-    settings = ScoringSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=broker.bootstrap,
-        watermark_idle_seconds=30,
-    )
+    settings = watermarked(database_url, broker.bootstrap)
     wall = [at(0)]
     async with scorer(settings, engine, wall, "pulse-live") as live:
         for day, signals in history("-live").items():
