@@ -186,3 +186,13 @@ def test_no_component_appears_with_the_passing_of_time_alone() -> None:
             now = {n for n, c in health["components"].items() if c["score"] is not None}
             assert with_data is None or now <= with_data, (history[0]["kind"], day, now)
             with_data = now
+
+
+def test_health_judged_on_a_day_before_the_first_login_counts_no_activity_yet() -> None:
+    """A backfill's ticket can come before anyone's first login: the day it is judged on
+    (behind the watermark) had no activity yet, whatever came later."""
+    state = _state(support("acme", 3, "T-1", "opened"), login("acme", "u1", 5))
+    before = compute_health(state, at(3), card_of(state, BUILT_IN))
+    assert before["components"]["activity"]["why"] == "no login or usage yet"
+    after = compute_health(state, at(5), card_of(state, BUILT_IN))
+    assert after["components"]["activity"]["why"] == "active on 1 of the last 1 days"

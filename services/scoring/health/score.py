@@ -89,8 +89,11 @@ def engaged_people(state: AccountState, at: float, window_days: int) -> list[Per
     return roster(state, at, window_days).engaged
 
 
-def has_activity(state: AccountState) -> bool:
-    """Whether anyone at the account has logged in or used the product yet."""
+def has_activity(state: AccountState, today: int) -> bool:
+    """Whether anyone at the account had logged in or used the product by `today` (a day
+    judged behind the watermark can come before the first activity)."""
+    if state.first_seen and day_of(state.first_seen) > today:
+        return False
     return bool(state.activity) or any(p["last_seen"] for p in state.people.values())
 
 
@@ -301,7 +304,7 @@ def compute_health(
     window = card.rules.single_threaded.engaged_window_days
     if people is None:
         people = roster(state, at, window)
-    active = has_activity(state)
+    active = has_activity(state, today)
     adoption_window = card.rules.low_adoption.window_days
     parts = {
         "adoption": adoption(
