@@ -257,7 +257,8 @@ class ScoringProcessor:
             def judge(state: AccountState) -> list[TriggerEvent]:
                 return self._judge(state, scorecard, ready[state.account_id])
 
-            await self._store_visits(list(ready), judge, "signal", fence)
+            # Their waiting days were taken off already: each is stored, changed or not.
+            await self._store_visits(list(ready), judge, "signal", fence, store_all=True)
 
     def _due(self, wall: float) -> list[str]:
         """The accounts to visit in this round: those due, unless their partition's topics
@@ -297,8 +298,10 @@ class ScoringProcessor:
         visit: Callable[[AccountState], list[TriggerEvent]],
         kind: str,
         fence: OffsetMoves,
+        store_all: bool = False,
     ) -> None:
-        """Evaluate accounts outside a batch (`visit`), and store what changed with `fence`."""
+        """Evaluate accounts outside a batch (`visit`), and store what changed (or all, with
+        `store_all`) with `fence`."""
         scorecard = self.scorecard.current
         states = [self.accounts.borrow(a) for a in account_ids]
         dirty, fired, kept, points = [], [], [], []
@@ -314,7 +317,7 @@ class ScoringProcessor:
                 points.append(point)
             fired += fired_now
             kept.append(state)
-            if _judged(state) != before:
+            if store_all or _judged(state) != before:
                 dirty.append(state)
         rows, failed = self._rows(dirty, scorecard)
         unstored = {state.account_id for state, _ in failed}
