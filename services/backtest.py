@@ -30,7 +30,7 @@ from shared.clock import utcnow
 from shared.config import BaseServiceSettings
 from shared.contracts.signals import decode_signal
 from shared.errors import ConfigurationError
-from shared.kafka import create_reader, topic_partitions
+from shared.kafka import create_reader, partition_counts
 
 SHOWN_ACCOUNTS = 10  # accounts listed per trigger type in the text report
 
@@ -138,13 +138,16 @@ async def read_from_beginning(
     reader = create_reader(settings)
     await reader.start()
     try:
-        on_cluster = await reader.topics()
-        # Asked of the cluster: the reader's own metadata may not know a topic yet.
+        # Asked of the cluster for these topics alone: the reader's metadata may not know a
+        # topic yet, and a listing of every topic is as large as the cluster.
+        counts = await partition_counts(settings, topics)
+        for topic in topics:
+            if topic not in counts and progress is not None:
+                print(f"pulse backtest: {topic} is not on the cluster, nothing read", file=progress)
         partitions = [
             TopicPartition(topic, partition)
-            for topic in topics
-            if topic in on_cluster
-            for partition in range(await topic_partitions(settings, topic))
+            for topic, count in counts.items()
+            for partition in range(count)
         ]
         reader.assign(partitions)
         begins = await reader.beginning_offsets(partitions)

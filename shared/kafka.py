@@ -325,18 +325,34 @@ async def current_partitions(producer: AIOKafkaProducer, topic: str) -> int:
 
 async def topic_partitions(settings: BaseServiceSettings, topic: str) -> int:
     """The topic's partition count, asked of the cluster."""
+    counts = await partition_counts(settings, [topic])
+    if topic not in counts:
+        servers = settings.kafka_bootstrap_servers
+        raise ConfigurationError(f"{topic} is not on the cluster at {servers}")
+    return counts[topic]
+
+
+async def partition_counts(settings: BaseServiceSettings, topics: list[str]) -> dict[str, int]:
+    """Each topic's partition count, asked of the cluster; a topic the cluster does not have
+    is left out. (Only topics listed are described: describing a missing topic creates it on
+    a cluster that auto-creates topics.)"""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await _start(admin, settings)
     try:
-        [described] = await admin.describe_topics([topic])
+        listed = set(await admin.list_topics())
+        wanted = [topic for topic in topics if topic in listed]
+        described = await admin.describe_topics(wanted) if wanted else []
     finally:
         await admin.close()
-    if described["error_code"] or not described["partitions"]:
-        raise ConfigurationError(
-            f"{topic} is not on the cluster at {settings.kafka_bootstrap_servers} "
-            f"(error code {described['error_code']})"
-        )
-    return len(described["partitions"])
+    counts = {}
+    for topic in described:
+        if topic["error_code"] or not topic["partitions"]:
+            raise ConfigurationError(
+                f"{topic['topic']} cannot be described by {settings.kafka_bootstrap_servers} "
+                f"(error code {topic['error_code']})"
+            )
+        counts[topic["topic"]] = len(topic["partitions"])
+    return counts
 
 
 class KeyedBatches:

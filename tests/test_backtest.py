@@ -102,15 +102,17 @@ async def test_a_backtest_of_the_topics_fires_what_the_same_events_in_a_file_fir
     env = {
         "PULSE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
         **{f"PULSE_TOPIC_{name.upper()}": getattr(topics, name) for name in Topics.model_fields},
+        "PULSE_TOPIC_SURVEYS": f"{topics.surveys}.never-created",  # the fixture has no survey
     }
     read = await run_pulse("backtest", "--topics", "--compare", str(EAGER), "--json", env=env)
     assert read.code == 0, read.err
+    assert f"{topics.surveys}.never-created is not on the cluster, nothing read" in read.err
     from_topics = json.loads(read.out)
     filed = await run_pulse(
         "backtest", "--input", str(EVENTS), "--compare", str(EAGER), "--json", env={}
     )
     from_file = json.loads(filed.out)
-    assert from_topics["events"] == from_file["events"] == 84
+    assert from_topics["events"] == from_file["events"] == 84, read.err
     assert from_topics["rejected"] == {}  # the file's bad lines never made it to a topic
     assert [c["fired"] for c in from_topics["scorecards"]] == [
         c["fired"] for c in from_file["scorecards"]
