@@ -9,6 +9,11 @@ SIGNALS_APPLIED = Counter(
 )
 TRIGGERS_FIRED = Counter("pulse_triggers_fired_total", "Triggers fired", ["type"])
 ACCOUNTS_LOADED = Gauge("pulse_scoring_accounts_in_memory", "Accounts held by this instance")
+ACCOUNTS_WAITING = Gauge(
+    "pulse_scoring_accounts_waiting",
+    "Accounts of this instance with days the rules have not judged yet: their topics have not "
+    "all come that far (the watermark)",
+)
 SCORECARD_RELOADS = Counter(
     "pulse_scorecard_reloads_total", "Scorecard reloads, by outcome (loaded, invalid)", ["outcome"]
 )

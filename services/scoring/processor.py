@@ -32,7 +32,12 @@ from services.scoring.accounts.ticking import tick_time
 from services.scoring.accounts.watermark import WaitingAccounts, Watermarks
 from services.scoring.batch import BatchWork
 from services.scoring.health.history import Point, chart
-from services.scoring.metrics import ACCOUNTS_LOADED, SIGNALS_APPLIED, TRIGGERS_FIRED
+from services.scoring.metrics import (
+    ACCOUNTS_LOADED,
+    ACCOUNTS_WAITING,
+    SIGNALS_APPLIED,
+    TRIGGERS_FIRED,
+)
 from services.scoring.relay import Relay
 from services.scoring.scorecard.live import LiveScorecard
 from services.scoring.scorecard.loading import Scorecard
@@ -87,7 +92,7 @@ class ScoringProcessor:
         for account_id in self.accounts.loaded_waiting:
             self.waiting.note(self.accounts.borrow(account_id))
         self.accounts.loaded_waiting.clear()
-        ACCOUNTS_LOADED.set(len(self.accounts))
+        self._gauge()
         # The loop reloads after a write that reported failure, which may have landed all
         # the same: its triggers are stored but were never relayed. They go out now, not at
         # the next tick.
@@ -98,7 +103,7 @@ class ScoringProcessor:
         self.accounts.drop(given_up)
         self.watermarks.forget(given_up)
         self.waiting.forget(given_up)
-        ACCOUNTS_LOADED.set(len(self.accounts))
+        self._gauge()
 
     async def process(self, batch: Batch, offsets: OffsetMoves) -> Commit:
         """Apply the batch in memory; return the write that stores it, offsets included."""
@@ -116,7 +121,7 @@ class ScoringProcessor:
                     await asyncio.sleep(0)  # lets the previous batch's write make progress
         self._judge_waiting(work)
         self._settle(work, keep=self.accounts.hot_limit)
-        ACCOUNTS_LOADED.set(len(self.accounts))
+        self._gauge()
         for kind, count in work.kinds.items():
             SIGNALS_APPLIED.labels(kind, "rejected" if kind == "rejected" else "applied").inc(count)
         BATCH_RECORDS.labels("scoring").observe(work.kinds.total())
@@ -259,6 +264,11 @@ class ScoringProcessor:
 
             # Their waiting days were taken off already: each is stored, changed or not.
             await self._store_visits(list(ready), judge, "signal", fence, store_all=True)
+            self._gauge()
+
+    def _gauge(self) -> None:
+        ACCOUNTS_LOADED.set(len(self.accounts))
+        ACCOUNTS_WAITING.set(len(self.waiting))
 
     def _due(self, wall: float) -> list[str]:
         """The accounts to visit in this round: those due, unless their partition's topics

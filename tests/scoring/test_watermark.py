@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.signals import account_record, at, login, support, usage
@@ -129,6 +130,7 @@ async def test_an_account_left_waiting_is_judged_once_the_topics_go_idle(
         # is up to date all the same.
         assert list(acme.waiting) == [20707] and acme.rules["single_threaded"]["state"] == "pending"
         assert acme.health["components"]["support"]["inputs"]["open_tickets"] == 1
+        assert REGISTRY.get_sample_value("pulse_scoring_accounts_waiting") == 1
         wall[0] += 29
         await scoring.idle()
         assert scoring.processor.accounts.borrow("acme").waiting  # within idle_seconds
@@ -136,6 +138,7 @@ async def test_an_account_left_waiting_is_judged_once_the_topics_go_idle(
         await scoring.idle()  # a turn without records, the topics idle
         acme = scoring.processor.accounts.borrow("acme")
         assert not acme.waiting and not scoring.processor.waiting
+        assert REGISTRY.get_sample_value("pulse_scoring_accounts_waiting") == 0
         # Judged at its clock, the ticket's day: one person for ten days.
         assert acme.rules["single_threaded"]["state"] == "firing"
         assert "single_threaded:2026-09-01" in await scoring.keys("acme")

@@ -70,8 +70,8 @@ class WaitingAccounts:
         self.watermarks = watermarks
         self._first: dict[int, dict[str, float]] = {}
 
-    def __bool__(self) -> bool:
-        return any(self._first.values())
+    def __len__(self) -> int:
+        return sum(len(waiting) for waiting in self._first.values())
 
     def note(self, state: AccountState) -> None:
         """Follow an account after its waiting days changed (or did not)."""
