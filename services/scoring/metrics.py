@@ -14,6 +14,10 @@ ACCOUNTS_WAITING = Gauge(
     "Accounts of this instance with days the rules have not judged yet: their topics have not "
     "all come that far (the watermark)",
 )
+DAYS_WAITED = Counter(
+    "pulse_scoring_waited_days_total",
+    "Days of an account judged late, once the watermark passed them (a topic lagged)",
+)
 SCORECARD_RELOADS = Counter(
     "pulse_scorecard_reloads_total", "Scorecard reloads, by outcome (loaded, invalid)", ["outcome"]
 )

@@ -21,10 +21,11 @@ import pytest
 
 from harness.waiting import wait_for
 from services.alerts.settings import AlertsSettings
-from tests.helpers.fault_checks import assert_same, once_each, resent
-from tests.helpers.fault_runs import Run
-from tests.helpers.fault_workload import WORKLOAD
-from tests.helpers.processes import API_COMMANDS, PulseProcess
+from shared.kafka import EmbeddedBroker
+from tests.helpers.fault_checks import assert_matches_workload, assert_same, once_each, resent
+from tests.helpers.fault_runs import Run, private_run
+from tests.helpers.fault_workload import SMALL, WORKLOAD, Workload
+from tests.helpers.processes import API_COMMANDS, PulseProcess, pulse_up
 
 SEED = 20261123
 KILLS = 10  # per service
@@ -94,11 +95,22 @@ class Deployment:
 
 
 async def kill_at_random_points(run: Run, clean: dict[str, Any], commands: list[str]) -> None:
-    plan = plan_kills(commands, len(WORKLOAD.steps))
+    result, deployment = await run_with_kills(run, commands, WORKLOAD)
+    # State, triggers, delivery rows and every alert reaching its receiver: exactly as clean.
+    assert_same(once_each(result), clean, WORKLOAD)
+    assert_sent_once(run, result, deployment)
+
+
+async def run_with_kills(
+    run: Run, commands: list[str], workload: Workload, **env: str
+) -> tuple[dict[str, Any], Deployment]:
+    """The workload streamed while each command is killed at KILLS random points and
+    restarted; the snapshot once everything has settled."""
+    plan = plan_kills(commands, len(workload.steps))
     # Tansu gives a member restarted after a kill its partitions only after about two
     # session timeouts (11.5 s at the suite's 6 s, at most 7.5 s at 3 s, measured); the
     # kills are what is tested, not that wait.
-    deployment = Deployment(run.env(PULSE_KAFKA_SESSION_TIMEOUT_MS="3000"), commands)
+    deployment = Deployment(run.env(PULSE_KAFKA_SESSION_TIMEOUT_MS="3000", **env), commands)
     # The relay's 250 takes a while after it has the email (and filed the archive's copy): a
     # kill then is RFC 1047's lost OK, which only the archive search keeps from a resend.
     run.smtp.answer_delay = 0.1
@@ -117,19 +129,22 @@ async def kill_at_random_points(run: Run, clean: dict[str, Any], commands: list[
             else:
                 beside.append(asyncio.create_task(killing))
         await asyncio.gather(*now)
-        if step == len(WORKLOAD.steps) - 1:
+        if step == len(workload.steps) - 1:
             await asyncio.gather(*beside)  # every kill lands before the stream ends
 
+    [api_command] = [c for c in commands if c in API_COMMANDS]
     try:
         await deployment.ready()
-        await run.drive(WORKLOAD, after_send=kill)
+        await run.drive(workload, after_send=kill)
         await deployment.ready()
         await run.settle()
-        [api_command] = [c for c in commands if c in API_COMMANDS]
+        scoring = deployment.processes["scoring" if "scoring" in commands else "up"]
+        if await settle_waiting(scoring):  # the last days judged once the topics went idle
+            await run.settle()
         async with httpx.AsyncClient(
             base_url=deployment.processes[api_command].url, timeout=15
         ) as api:
-            result = await run.snapshot(api, WORKLOAD)
+            result = await run.snapshot(api, workload)
     except BaseException:
         deployment.print_output()
         raise
@@ -139,11 +154,26 @@ async def kill_at_random_points(run: Run, clean: dict[str, Any], commands: list[
         await deployment.stop()
     print(
         f"{' + '.join(commands)}: {len(deployment.killed)} kills at steps {sorted(plan)}, "
-        f"{WORKLOAD.events} events: {time.monotonic() - started:.1f}s"
+        f"{workload.events} events: {time.monotonic() - started:.1f}s"
     )
     assert len(deployment.killed) == KILLS * len(commands)
-    # State, triggers, delivery rows and every alert reaching its receiver: exactly as clean.
-    assert_same(once_each(result), clean, WORKLOAD)
+    return result, deployment
+
+
+async def settle_waiting(scoring: PulseProcess) -> bool:
+    """Wait until scoring has judged every account waiting on the watermark; whether any
+    was."""
+    waiting = await scoring.metric("pulse_scoring_accounts_waiting")
+    if waiting:
+
+        async def judged() -> bool:
+            return await scoring.metric("pulse_scoring_accounts_waiting") == 0
+
+        await wait_for(judged, timeout=60, what="the accounts waiting on the watermark")
+    return bool(waiting)
+
+
+def assert_sent_once(run: Run, result: dict[str, Any], deployment: Deployment) -> None:
     # A kill between the relay's 250 and the stored outcome leaves an email in doubt (at most
     # the SMTP connections of each killed worker); its retry finds the archive's copy and
     # sends nothing. Without the archive these would be sent twice.
@@ -172,3 +202,40 @@ async def test_kill_9_of_each_split_service_at_random_points_changes_nothing(
     clean: dict[str, Any], run: Run
 ) -> None:
     await kill_at_random_points(run, clean, ["ingest", "scoring", "alerts"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+async def test_kill_9_with_the_watermark_on_fires_the_same_triggers_per_account(
+    broker: EmbeddedBroker, run: Run
+) -> None:
+    """With the watermark on, a day an account waited on is judged once its topics have come
+    that far, seeing the later events already applied: a key's date depends on the order the
+    topics were read (docs/contract.md, section 10, "Watermark"). What a kill -9 must not
+    change: which triggers each account gets, the plan limits exactly, and one alert per
+    trigger and receiver."""
+    on = {"PULSE_WATERMARK_IDLE_SECONDS": "2"}
+    async with (
+        private_run(broker.bootstrap) as reference,
+        pulse_up(reference.env(**on)) as (up, api),
+    ):
+        await reference.drive(SMALL)
+        await reference.settle()
+        if await settle_waiting(up):
+            await reference.settle()
+        clean = await reference.snapshot(api, SMALL)
+        # The steps send one kind at a time: accounts did wait for the other topics.
+        assert await up.metric("pulse_scoring_waited_days_total") > 0
+    result, deployment = await run_with_kills(run, ["up"], SMALL, **on)
+    assert_matches_workload(clean, SMALL)
+    assert_matches_workload(once_each(result), SMALL)
+    assert per_account(result) == per_account(clean)
+    assert_sent_once(run, result, deployment)
+
+
+def per_account(result: dict[str, Any]) -> dict[str, list[str]]:
+    """account_id -> the types of the triggers it got, sorted (with repeats)."""
+    types: dict[str, list[str]] = defaultdict(list)
+    for _, kind, account_id, _ in result["triggers"].values():
+        types[account_id].append(kind)
+    return {account_id: sorted(kinds) for account_id, kinds in sorted(types.items())}

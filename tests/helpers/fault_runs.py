@@ -315,6 +315,10 @@ class Run:
             # Wall-clock ticks would differ between runs; the workload's accounts are never
             # live by the wall clock anyway (a live run sets its own).
             "PULSE_TICK_SECONDS": "3600",
+            # Compared key by key with the clean run: with the watermark on, a key's date
+            # depends on the order the topics were read (docs/contract.md, section 10,
+            # "Watermark"), and test_kill runs kill -9 with it on to check what it keeps.
+            "PULSE_WATERMARK_IDLE_SECONDS": "0",
             # The snapshot reads three routes per account; the API's rate limit would only
             # make it wait (tests/security checks the limit itself).
             "PULSE_API_RATE_PER_SECOND": "0",

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from services.scoring.accounts.cache import AccountCache
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.time import day_of
+from services.scoring.metrics import DAYS_WAITED
 
 EVENT_KINDS = ("usage", "login", "support", "survey")  # one per source topic
 
@@ -101,6 +102,7 @@ class WaitingAccounts:
                 times = sorted(at for at in state.waiting.values() if at <= watermark)
                 for at in times:
                     del state.waiting[day_of(at)]
+                DAYS_WAITED.inc(len(times))
                 if state.now <= watermark:
                     state.waiting.clear()
                     times.append(state.now)
