@@ -47,8 +47,8 @@ class ScoringSettings(BaseServiceSettings):
     live_window_seconds: int = Field(default=86400, ge=0)
     # An input topic without new events for this long (processing time) no longer holds
     # back the watermark the rules wait for (docs/contract.md, "Backfills and watermarks");
-    # 0, the default until the fault runs are deterministic with it: the rules judge at once.
-    watermark_idle_seconds: float = Field(default=0.0, ge=0)
+    # 0 turns the watermark off: the rules judge every event at once.
+    watermark_idle_seconds: float = Field(default=30.0, ge=0)
     # The most accounts kept decoded, the most recently used, between batches and within
     # one; the others are kept packed, a fraction of the size, and decoded when an
     # event touches them.
