@@ -19,11 +19,10 @@ from pydantic import ValidationError
 
 from services.scoring.scorecard.model import Card
 from shared.errors import ConfigurationError
+from shared.yamlfile import Loc, locate, problem, read_mapping
 
 DEFAULT_TEXT = files("services.scoring.scorecard").joinpath("default.yaml").read_text()
 BUILT_IN = "the built-in scorecard"
-
-Loc = tuple[str | int, ...]
 
 
 class ScorecardError(ConfigurationError):
@@ -58,22 +57,24 @@ def load(path: str | Path | None) -> Scorecard:
 
 
 def parse(text: bytes, source: str) -> Scorecard:
-    root, data = _read_yaml(text, source)
+    root, data = read_mapping(
+        text, source, ScorecardError, "a scorecard is a mapping of keys (core_features, ...)"
+    )
     if "version" in data:
-        raise ScorecardError(_problem(source, root, ("version",), "unknown key (it is computed)"))
+        raise ScorecardError(problem(source, root, ("version",), "unknown key (it is computed)"))
     merged = _merge(yaml.safe_load(DEFAULT_TEXT), data)
     overrides = merged.pop("tiers")
     errors: list[str] = []
     top = _validate(merged, (), root, source, errors, top_valid=True)
     tiers: dict[int, Card] = {}
     if not isinstance(overrides, dict):
-        errors.append(_problem(source, root, ("tiers",), "a mapping of tier numbers is expected"))
+        errors.append(problem(source, root, ("tiers",), "a mapping of tier numbers is expected"))
         overrides = {}
     for key, override in overrides.items():
         tier = _tier_number(key)
         if tier is None:
             where = ("tiers", key)
-            errors.append(_problem(source, root, where, "a tier is a positive whole number"))
+            errors.append(problem(source, root, where, "a tier is a positive whole number"))
             continue
         where = ("tiers", key)
         card = _validate(_merge(merged, override), where, root, source, errors, top is not None)
@@ -88,22 +89,6 @@ def parse(text: bytes, source: str) -> Scorecard:
         top.model_copy(update={"version": version}),
         {tier: card.model_copy(update={"version": version}) for tier, card in tiers.items()},
     )
-
-
-def _read_yaml(text: bytes, source: str) -> tuple[yaml.Node | None, dict[str, Any]]:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScorecardError(f"{source}{line}: not valid YAML: {problem}") from None
-    if data is None:
-        return root, {}
-    if not isinstance(data, dict):
-        raise ScorecardError(f"{source}:1: a scorecard is a mapping of keys (core_features, ...)")
-    return root, data
 
 
 def _merge(base: Any, over: Any) -> Any:
@@ -136,11 +121,11 @@ def _validate(
     except ValidationError as exc:
         for error in exc.errors():
             loc = tuple(part for part in error["loc"] if part != "[key]")
-            in_override = _find(root, (*prefix, *loc))[1]
+            in_override = locate(root, (*prefix, *loc))[1]
             if prefix and not in_override and not top_valid:
                 continue
             where = (*prefix, *loc) if in_override else loc
-            errors.append(_problem(source, root, where, _message(error), shown=(*prefix, *loc)))
+            errors.append(problem(source, root, where, _message(error), shown=(*prefix, *loc)))
         return None
 
 
@@ -150,32 +135,3 @@ def _message(error: Any) -> str:
     if error["loc"][:1] == ("playbooks",) and error["type"] == "literal_error":
         return "not a trigger type of the catalogue (docs/contract.md)"
     return str(error["msg"])
-
-
-def _problem(
-    source: str, root: yaml.Node | None, loc: Loc, message: str, shown: Loc | None = None
-) -> str:
-    node, _ = _find(root, loc)
-    line = f":{node.start_mark.line + 1}" if node is not None else ""
-    key = ".".join(str(part) for part in (shown or loc)) or "(top level)"
-    return f"{source}{line}: {key}: {message}"
-
-
-def _find(root: yaml.Node | None, loc: Loc) -> tuple[yaml.Node | None, bool]:
-    """The node at `loc` in the file (the key's node for a mapping entry), or the deepest
-    one on its way; and whether the whole path is in the file."""
-    node, found = root, root
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if str(key_node.value) == str(part):
-                    found, child = key_node, value_node
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            child = node.value[part] if part < len(node.value) else None
-            found = child or found
-        if child is None:
-            return found, False
-        node = child
-    return found, True
