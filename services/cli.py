@@ -9,6 +9,7 @@ pulse token create | list | revoke   manage API tokens (docs/operations.md, Secu
 pulse deliveries skip --channel C    end the pending deliveries of a channel gone for good
 pulse accounts repartition           with scoring stopped, follow a new partition count
 pulse scorecard show | check FILE    print the built-in scorecard, or validate one
+pulse routes show | check FILE       print the built-in routing, or validate a routing file
 pulse backtest --scorecard F (--input EVENTS.jsonl | --topics) [--compare G] [--json]
                                      what a scorecard would fire on past events
 """
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> None:
     scorecard_actions.add_parser("show", help="print the built-in scorecard (docs/scorecard.md)")
     check_cmd = scorecard_actions.add_parser("check", help="validate a scorecard file")
     check_cmd.add_argument("file")
+    routes_cmd = commands.add_parser("routes", help="show or check a routing file")
+    routes_actions = routes_cmd.add_subparsers(dest="routes_command", required=True)
+    routes_actions.add_parser("show", help="print the routing used without PULSE_ROUTES")
+    routes_check_cmd = routes_actions.add_parser("check", help="validate a routing file")
+    routes_check_cmd.add_argument("file")
     backtest_cmd = commands.add_parser(
         "backtest", help="replay past events through a scorecard (nothing written or sent)"
     )
@@ -129,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         "demo": _demo,
         "migrate": _migrate,
         "scorecard": _scorecard,
+        "routes": _routes,
         "backtest": _backtest,
         "bench": _bench,
     }
@@ -341,6 +348,20 @@ async def _scorecard(args: argparse.Namespace, stop: asyncio.Event) -> None:
     card = loading.load(args.file)  # a ScorecardError names each problem's line
     tiers = ", ".join(str(t) for t in sorted(card.tiers)) or "none"
     print(f"{args.file}: valid, version {card.version}, tier overrides: {tiers}")
+
+
+async def _routes(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    from services.alerts.routing import loading
+
+    if args.routes_command == "show":
+        print(loading.DEFAULT_TEXT, end="")
+        return
+    routing = loading.load_routes(args.file)  # a RoutesError names each problem's line
+    receivers = ", ".join(receiver.name for receiver in routing.receivers)
+    print(
+        f"{args.file}: valid, receivers: {receivers}; {len(routing.inhibit_rules)} inhibit "
+        f"rules, {len(routing.escalations)} escalations"
+    )
 
 
 async def _backtest(args: argparse.Namespace, stop: asyncio.Event) -> None:

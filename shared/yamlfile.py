@@ -46,6 +46,12 @@ def problem(
     return f"{source}{line}: {key}: {message}"
 
 
+def line_of(root: yaml.Node | None, loc: Loc) -> int:
+    """The line `loc` is on (of the deepest key on its way the file has; 0 for none)."""
+    node, _ = locate(root, loc)
+    return node.start_mark.line + 1 if node is not None else 0
+
+
 def locate(root: yaml.Node | None, loc: Loc) -> tuple[yaml.Node | None, bool]:
     """The node at `loc` in the file (the key's node for a mapping entry), or the deepest
     one on its way; and whether the whole path is in the file."""
