@@ -13,6 +13,7 @@ from urllib.parse import quote
 import orjson
 
 from services.alerts.models import Account
+from services.alerts.routing.model import CSM_RECEIVER
 from shared.clock import as_utc, iso
 from shared.contracts.triggers import TriggerEvent
 
@@ -85,9 +86,12 @@ def account_link(public_url: str | None, account_id: str) -> str | None:
     return f"{public_url.rstrip('/')}/v1/accounts/{quote(account_id, safe='')}/health"
 
 
-def message_id(dedup_key: str) -> str:
-    """The same for every send of one alert, so a resend is recognizably the same message."""
-    return f"<{hashlib.sha256(dedup_key.encode()).hexdigest()}@accountpulse>"
+def message_id(dedup_key: str, receiver: str = CSM_RECEIVER) -> str:
+    """The same for every send of one alert to one receiver, so a resend is recognizably the
+    same message (the CSM's is what it was before receivers: a retry across an upgrade finds
+    it in the archive)."""
+    key = dedup_key if receiver == CSM_RECEIVER else f"{dedup_key}\n{receiver}"
+    return f"<{hashlib.sha256(key.encode()).hexdigest()}@accountpulse>"
 
 
 def console_line(trigger: TriggerEvent, account: Account) -> str:
@@ -102,10 +106,15 @@ def console_line(trigger: TriggerEvent, account: Account) -> str:
 
 
 def slack_message(
-    trigger: TriggerEvent, account: Account, channel: str, link: str | None
+    trigger: TriggerEvent,
+    account: Account,
+    channel: str,
+    link: str | None,
+    receiver: str = CSM_RECEIVER,
 ) -> dict[str, Any]:
     """The chat.postMessage body: a text fallback (notifications, screen readers), Block Kit
-    for the message itself, and metadata other Slack apps can act on."""
+    for the message itself, and metadata other Slack apps can act on (and that tells one
+    receiver's copy from another's in a shared channel)."""
     return {
         "channel": channel,
         "text": slack_text(trigger, account),
@@ -117,6 +126,7 @@ def slack_message(
                 "account_id": trigger.account_id,
                 "dedup_key": trigger.dedup_key,
                 "trigger_id": trigger.trigger_id,
+                "receiver": receiver,
             },
         },
         "unfurl_links": False,
@@ -195,7 +205,13 @@ def _slack_escape(text: str) -> str:
 
 
 def email_message(
-    trigger: TriggerEvent, account: Account, *, sender: str, recipient: str, link: str | None
+    trigger: TriggerEvent,
+    account: Account,
+    *,
+    sender: str,
+    recipient: str,
+    link: str | None,
+    receiver: str = CSM_RECEIVER,
 ) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = _header(f"[{trigger.severity.upper()}] {account.name}: {title(trigger)}")
@@ -203,7 +219,7 @@ def email_message(
     message["To"] = recipient
     # Date and Message-ID come from the trigger, not the clock: a resend is the same message.
     message["Date"] = format_datetime(as_utc(trigger.fired_at))
-    message["Message-ID"] = message_id(trigger.dedup_key)
+    message["Message-ID"] = message_id(trigger.dedup_key, receiver)
     message["X-Pulse-Trigger-Type"] = _header(trigger.type)
     message["X-Pulse-Account-Id"] = _header(trigger.account_id)
     message["X-Pulse-Dedup-Key"] = _header(trigger.dedup_key)

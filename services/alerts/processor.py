@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts import repository
+from services.alerts.routing.model import RoutingFile
 from services.alerts.settings import AlertsSettings
 from shared.clock import utcnow
 from shared.contracts.messages import Rejected
@@ -34,12 +35,14 @@ class TriggerProcessor:
         settings: AlertsSettings,
         engine: AsyncEngine,
         producer: AIOKafkaProducer,
+        routing: RoutingFile,
         channels: Sequence[str],
         on_added: Callable[[], None],
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.producer = producer
+        self.routing = routing
         self.channels = list(channels)
         self.on_added = on_added
         self.dead_letters = DeadLetterOutbox(
@@ -67,7 +70,7 @@ class TriggerProcessor:
                 if trigger.status == "firing":
                     triggers.append(trigger)
         async with self.engine.begin() as conn:
-            await repository.add(conn, triggers, self.channels, utcnow())
+            await repository.add(conn, triggers, self.channels, utcnow(), self.routing)
             await self.dead_letters.store(conn, letters)
             await offsets.store(conn)
         if triggers:

@@ -1,4 +1,5 @@
-"""The `deliveries` table: one row per (dedup_key, channel), the unit of exactly-once alerting.
+"""The `deliveries` table: one row per (dedup_key, receiver, channel), the unit of exactly-once
+alerting.
 
 A row is created `pending` when its trigger is consumed (in the transaction that stores the
 consumer offsets), claimed by one worker under a lease, then ends `delivered`, `failed` (a
@@ -11,7 +12,7 @@ seconds, and a worker that dies mid-send frees its rows when the lease runs out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,9 @@ from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from services.alerts.routing.loading import BUILT_IN_ROUTING
+from services.alerts.routing.model import RoutingFile
+from services.alerts.routing.plan import deliveries_of
 from services.alerts.tables import deliveries
 from shared.contracts.triggers import TriggerEvent
 from shared.db.bulk import insert
@@ -36,7 +40,9 @@ class Claimed:
     """A delivery this worker holds the lease on, for its attempt number `attempts`."""
 
     dedup_key: str
+    receiver: str
     channel: str
+    target: str | None  # the receiver's channel or address; None: the account's CSM's
     trigger_id: str
     account_id: str
     payload: str
@@ -48,19 +54,25 @@ class Claimed:
 
 
 async def add(
-    conn: AsyncConnection, triggers: Iterable[TriggerEvent], channels: Iterable[str], now: datetime
+    conn: AsyncConnection,
+    triggers: Iterable[TriggerEvent],
+    channels: Collection[str],
+    now: datetime,
+    routing: RoutingFile = BUILT_IN_ROUTING,
 ) -> None:
-    """A pending row per (trigger, channel); rows that exist already are left alone, which is
-    what makes a redelivered or duplicated trigger (same dedup_key) alert only once."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    channels = list(channels)
+    """A pending row per (trigger, receiver, channel) its routes give; rows that exist already
+    are left alone, which is what makes a redelivered or duplicated trigger (same dedup_key)
+    alert each receiver only once."""
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for trigger in triggers:
-        for channel in channels:
+        for delivery in deliveries_of(routing, trigger, channels):
             rows.setdefault(
-                (trigger.dedup_key, channel),
+                (trigger.dedup_key, delivery.receiver, delivery.channel),
                 {
                     "dedup_key": trigger.dedup_key,
-                    "channel": channel,
+                    "receiver": delivery.receiver,
+                    "channel": delivery.channel,
+                    "target": delivery.target,
                     "trigger_id": trigger.trigger_id,
                     "account_id": trigger.account_id,
                     "payload": trigger.to_json().decode(),
@@ -73,7 +85,7 @@ async def add(
     if not rows:
         return
     statement = insert(conn, deliveries).on_conflict_do_nothing(
-        index_elements=["dedup_key", "channel"]
+        index_elements=["dedup_key", "receiver", "channel"]
     )
     await conn.execute(statement, list(rows.values()))
 
@@ -120,7 +132,7 @@ def _claim(
 ) -> Any:
     c = deliveries.c
     due = (
-        select(c.dedup_key, c.channel)
+        select(c.dedup_key, c.receiver, c.channel)
         .where(_claimable(now) & (c.channel == channel))
         .order_by(c.next_attempt_at)
         .limit(limit)
@@ -132,13 +144,15 @@ def _claim(
     chosen = due.cte("due")
     return (
         update(deliveries)
-        .where(tuple_(c.dedup_key, c.channel).in_(select(chosen)) & _claimable(now))
+        .where(tuple_(c.dedup_key, c.receiver, c.channel).in_(select(chosen)) & _claimable(now))
         .values(
             lease_until=lease_until, attempts=c.attempts + 1, in_doubt=c.lease_until.is_not(None)
         )
         .returning(
             c.dedup_key,
+            c.receiver,
             c.channel,
+            c.target,
             c.trigger_id,
             c.account_id,
             c.payload,
@@ -212,6 +226,7 @@ async def finish(engine: AsyncEngine, outcomes: Sequence[tuple[Claimed, Outcome]
                 update(deliveries)
                 .where(
                     (c.dedup_key == row.dedup_key)
+                    & (c.receiver == row.receiver)
                     & (c.channel == row.channel)
                     & (c.attempts == row.attempts)
                     & (c.status == PENDING)

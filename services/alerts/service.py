@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts import senders
 from services.alerts.processor import TriggerProcessor
+from services.alerts.routing.loading import load_routes
 from services.alerts.settings import AlertsSettings
 from services.alerts.worker import DeliveryWorker, scrubber
 from shared.kafka import create_consumer, create_producer, create_reader, ensure_topics
@@ -48,6 +49,13 @@ async def run_alerts(
             httpx.AsyncClient(timeout=settings.delivery_timeout_seconds)
         )
         channels = senders.build(settings, client)
+        routing = load_routes(settings.routes)
+        if not_applied := routing.not_applied():
+            log.warning(
+                "alerts: %s uses what is not applied yet: %s (docs/alerting.md)",
+                settings.routes,
+                "; ".join(not_applied),
+            )
         producer = create_producer(settings)
         await producer.start()
         stack.push_async_callback(producer.stop)
@@ -66,6 +74,7 @@ async def run_alerts(
             settings=settings,
             engine=engine,
             producer=producer,
+            routing=routing,
             channels=list(channels),
             on_added=worker.nudge,
         )

@@ -39,6 +39,8 @@ class AlertsSettings(BaseServiceSettings):
     delivery_poll_seconds: float = Field(default=0.5, gt=0)
     # Base URL of the API used in alert links; none when unset.
     public_url: str | None = None
+    # The routing file (docs/alerting.md); unset: every trigger to the account's CSM.
+    routes: str | None = None
 
     @model_validator(mode="after")
     def _check_archive(self) -> AlertsSettings:

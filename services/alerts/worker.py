@@ -238,14 +238,14 @@ class DeliveryWorker:
         except ValidationError as exc:
             return Outcome(FAILED, None, f"stored trigger unreadable: {describe(exc)}")
         account = Account.of(trigger)
-        recipient = sender.recipient(account)
+        recipient = row.target or sender.recipient(account)
         if recipient is None:
             return Outcome(SKIPPED, None, sender.no_recipient)
         timeout = self.settings.delivery_timeout_seconds
         try:
             async with asyncio.timeout(timeout):
                 await sender.send(
-                    trigger, account, recipient, Attempt(row.attempts, row.created_at)
+                    trigger, account, recipient, Attempt(row.attempts, row.created_at, row.receiver)
                 )
         except DeliveryError as exc:
             status = FAILED if exc.permanent else RETRY

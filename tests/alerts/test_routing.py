@@ -251,3 +251,13 @@ async def test_pulse_routes_shows_the_built_in_routing_and_checks_a_file(tmp_pat
         f"pulse routes: {bad}:13: route.group_wait: 'soon' is not a duration: a number and a "
         "unit, such as 30s, 5m, 24h\n"
     )
+
+
+def test_the_parts_not_applied_yet_are_named() -> None:
+    assert parse_routes(ROUTES, "routes.yaml").not_applied() == [
+        "webhook receivers (no delivery is made for them)",
+        "group_by, group_wait and group_interval (one message per trigger)",
+        "inhibit_rules",
+        "escalations",
+    ]
+    assert load_routes(None).not_applied() == []

@@ -63,6 +63,7 @@ async def test_one_trigger_one_slack_message_and_one_email(
             "account_id": "acme",
             "dedup_key": key,
             "trigger_id": event["trigger_id"],
+            "receiver": "csm",
         },
     }
     blocks = body["blocks"]

@@ -107,3 +107,6 @@ def _message(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown key"
     return str(error["msg"]).removeprefix("Value error, ")
+
+
+BUILT_IN_ROUTING = load_routes(None)

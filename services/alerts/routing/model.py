@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validat
 from services.alerts.routing.matchers import Matcher, MatcherError, parse_matcher
 
 ACCOUNT_CSM = "account_csm"  # a receiver's channel or address: the account's CSM's
+# The built-in routing's one receiver, and that of every delivery made before routing files.
+CSM_RECEIVER = "csm"
 _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _UNIT_SECONDS = {
     "ms": 0.001,
@@ -106,3 +108,22 @@ class RoutingFile(_Strict):
     route: Route
     inhibit_rules: list[InhibitRule] = []
     escalations: list[Escalation] = []
+
+    def not_applied(self) -> list[str]:
+        """The parts of this file the alerts service reads but does not act on yet
+        (docs/alerting.md, "Where things stand")."""
+        parts = []
+        if any(receiver.webhook for receiver in self.receivers):
+            parts.append("webhook receivers (no delivery is made for them)")
+        if _groups(self.route):
+            parts.append("group_by, group_wait and group_interval (one message per trigger)")
+        if self.inhibit_rules:
+            parts.append("inhibit_rules")
+        if self.escalations:
+            parts.append("escalations")
+        return parts
+
+
+def _groups(route: Route) -> bool:
+    grouping = (route.group_by, route.group_wait, route.group_interval)
+    return any(part is not None for part in grouping) or any(map(_groups, route.routes))

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from services.alerts.models import Account
+from services.alerts.routing.model import CSM_RECEIVER
 from shared.contracts.triggers import TriggerEvent
 
 
@@ -18,6 +19,9 @@ class Attempt:
 
     number: int  # 1 for the first try
     since: datetime  # when the delivery was created: nothing sent for it is older
+    # Whose delivery it is: one alert may go to several receivers on one channel, and a
+    # sender that looks for an earlier try must find this receiver's.
+    receiver: str = CSM_RECEIVER
 
     @property
     def is_retry(self) -> bool:

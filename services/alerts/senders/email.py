@@ -52,6 +52,7 @@ class EmailSender:
             sender=s.email_from,
             recipient=recipient,
             link=messages.account_link(s.public_url, trigger.account_id),
+            receiver=attempt.receiver,
         )
         # Without an archive a retry is sent again, with the same Message-ID (derived from
         # the dedup_key), by which mail systems recognise a copy of a message they hold.

@@ -31,6 +31,7 @@ import httpx
 
 from services.alerts import messages
 from services.alerts.models import Account
+from services.alerts.routing.model import CSM_RECEIVER
 from services.alerts.senders.base import Attempt, DeliveryError
 from shared.contracts.triggers import TriggerEvent
 
@@ -71,7 +72,7 @@ class SlackSender:
         self.default_channel = default_channel
         self.public_url = public_url
         # Posts whose attempt ended before Slack answered, by dedup_key.
-        self._unanswered: dict[str, asyncio.Task[None]] = {}
+        self._unanswered: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     def recipient(self, account: Account) -> str | None:
         return account.csm_slack or self.default_channel
@@ -79,36 +80,36 @@ class SlackSender:
     async def send(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
     ) -> None:
-        key = trigger.dedup_key
-        if await self._earlier_post_landed(key):
+        key, receiver = trigger.dedup_key, attempt.receiver
+        if await self._earlier_post_landed((key, receiver)):
             log.info("alerts: Slack took %s from an earlier attempt after all; not again", key)
             return
-        if attempt.is_retry and await self._already_posted(key, recipient, attempt.since):
+        if attempt.is_retry and await self._already_posted(key, receiver, recipient, attempt.since):
             log.info("alerts: %s was already in Slack; not posting it again", key)
             return
         post = asyncio.create_task(self._post(trigger, account, recipient, attempt))
         try:
             await asyncio.shield(post)
         except asyncio.CancelledError:  # the worker's timeout: Slack may still take the post
-            self._unanswered[key] = post
-            post.add_done_callback(lambda done: self._forget(key, done))
+            self._unanswered[(key, receiver)] = post
+            post.add_done_callback(lambda done: self._forget((key, receiver), done))
             raise
 
-    async def _earlier_post_landed(self, dedup_key: str) -> bool:
+    async def _earlier_post_landed(self, delivery: tuple[str, str]) -> bool:
         """Waits for Slack's answer to an earlier attempt's post still under way, if any (the
         worker's timeout bounds the wait); whether Slack took that post."""
-        post = self._unanswered.get(dedup_key)
+        post = self._unanswered.get(delivery)
         if post is None:
             return False
         await asyncio.wait([post])
         return not post.cancelled() and post.exception() is None
 
-    def _forget(self, dedup_key: str, post: asyncio.Task[None]) -> None:
-        if self._unanswered.get(dedup_key) is post:
-            del self._unanswered[dedup_key]
+    def _forget(self, delivery: tuple[str, str], post: asyncio.Task[None]) -> None:
+        if self._unanswered.get(delivery) is post:
+            del self._unanswered[delivery]
         error = None if post.cancelled() else post.exception()
         if error is not None:
-            log.info("alerts: late answer to the post of %s: %s", dedup_key, self._scrub(error))
+            log.info("alerts: late answer to the post of %s: %s", delivery[0], self._scrub(error))
 
     async def _post(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
@@ -116,21 +117,24 @@ class SlackSender:
         link = messages.account_link(self.public_url, trigger.account_id)
         answer = await self._call(
             "chat.postMessage",
-            json=messages.slack_message(trigger, account, recipient, link),
+            json=messages.slack_message(trigger, account, recipient, link, attempt.receiver),
         )
-        late = self._unanswered.get(trigger.dedup_key) is asyncio.current_task()
+        delivery = (trigger.dedup_key, attempt.receiver)
+        late = self._unanswered.get(delivery) is asyncio.current_task()
         if attempt.is_retry or late:
-            await self._delete_if_second(trigger.dedup_key, answer, attempt.since)
+            await self._delete_if_second(delivery, answer, attempt.since)
 
     async def _delete_if_second(
-        self, dedup_key: str, answer: dict[str, Any], since: datetime
+        self, delivery: tuple[str, str], answer: dict[str, Any], since: datetime
     ) -> None:
-        """Deletes the message Slack just took if an older one carries the same key."""
+        """Deletes the message Slack just took if an older one carries the same key for the
+        same receiver."""
+        dedup_key, receiver = delivery
         conversation, ts = answer.get("channel"), answer.get("ts")
         if not (isinstance(conversation, str) and isinstance(ts, str)):
             return
         try:
-            posted = await self._posts_of(dedup_key, conversation, since)
+            posted = await self._posts_of(dedup_key, receiver, conversation, since)
             if not any(Decimal(other) < Decimal(ts) for other in posted):
                 return
             await self._call("chat.delete", data={"channel": conversation, "ts": ts})
@@ -141,12 +145,14 @@ class SlackSender:
             return
         log.warning("alerts: %s was in Slack twice; deleted the later message", dedup_key)
 
-    async def _already_posted(self, dedup_key: str, recipient: str, since: datetime) -> bool:
+    async def _already_posted(
+        self, dedup_key: str, receiver: str, recipient: str, since: datetime
+    ) -> bool:
         try:
             conversation = await self._conversation_of(recipient)
             if conversation is None:
                 return False
-            return bool(await self._posts_of(dedup_key, conversation, since))
+            return bool(await self._posts_of(dedup_key, receiver, conversation, since))
         except DeliveryError as exc:
             if not exc.permanent:
                 raise  # Slack is in trouble: retry later rather than risk a second post
@@ -155,8 +161,11 @@ class SlackSender:
             )
         return False
 
-    async def _posts_of(self, dedup_key: str, conversation: str, since: datetime) -> list[str]:
-        """The ts of each message in the conversation carrying this key, posted since `since`."""
+    async def _posts_of(
+        self, dedup_key: str, receiver: str, conversation: str, since: datetime
+    ) -> list[str]:
+        """The ts of each message in the conversation carrying this key for this receiver,
+        posted since `since`."""
         oldest = _epoch(since) - LOOKUP_SLACK_SECONDS
         found: list[str] = []
         cursor = ""
@@ -171,7 +180,9 @@ class SlackSender:
                     **({"cursor": cursor} if cursor else {}),
                 },
             )
-            found += [str(m["ts"]) for m in page.get("messages") or [] if _carries(m, dedup_key)]
+            found += [
+                str(m["ts"]) for m in page.get("messages") or [] if _carries(m, dedup_key, receiver)
+            ]
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
             if not cursor:
                 break
@@ -204,12 +215,17 @@ class SlackSender:
         return check_response(response)
 
 
-def _carries(message: Any, dedup_key: str) -> bool:
+def _carries(message: Any, dedup_key: str, receiver: str) -> bool:
     metadata = message.get("metadata") if isinstance(message, dict) else None
     if not isinstance(metadata, dict) or metadata.get("event_type") != "pulse_trigger":
         return False
     payload = metadata.get("event_payload")
-    return isinstance(payload, dict) and payload.get("dedup_key") == dedup_key
+    return (
+        isinstance(payload, dict)
+        and payload.get("dedup_key") == dedup_key
+        # Messages posted before receivers existed were the CSM's.
+        and payload.get("receiver", CSM_RECEIVER) == receiver
+    )
 
 
 def _epoch(moment: datetime) -> float:

@@ -1,0 +1,70 @@
+"""From a trigger event to its deliveries: the labels its routes match, the receivers the
+route tree picks, and one delivery per receiver and channel this service sends."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from services.alerts.routing.matchers import Labels
+from services.alerts.routing.model import ACCOUNT_CSM, Receiver, RoutingFile
+from services.alerts.routing.tree import destinations
+from shared.contracts.triggers import TriggerEvent
+
+CONSOLE = "console"  # the channel of a service with neither Slack nor SMTP configured
+
+
+@dataclass(frozen=True)
+class Delivery:
+    receiver: str
+    channel: str
+    target: str | None  # the receiver's channel or address; None: the account's CSM's
+
+
+def labels_of(trigger: TriggerEvent) -> Labels:
+    """What a matcher sees of a trigger: its type, category, severity, status, account_id,
+    the account's tier and segment, the account's labels, and its dedup_key."""
+    account = trigger.account
+    labels = {str(k): str(v) for k, v in ((account.labels if account else None) or {}).items()}
+    own = {
+        "type": trigger.type,
+        "category": trigger.category or "",
+        "severity": trigger.severity,
+        "status": trigger.status,
+        "account_id": trigger.account_id,
+        "tier": "" if account is None or account.tier is None else str(account.tier),
+        "segment": (account.segment if account else None) or "",
+        "dedup_key": trigger.dedup_key,
+    }
+    return {**labels, **{k: v for k, v in own.items() if v != ""}}
+
+
+def deliveries_of(
+    routing: RoutingFile, trigger: TriggerEvent, channels: Collection[str]
+) -> list[Delivery]:
+    """One delivery per receiver the trigger routes to and channel of that receiver that is
+    among `channels` (those this service sends)."""
+    receivers = {receiver.name: receiver for receiver in routing.receivers}
+    found = []
+    for destination in destinations(routing.route, labels_of(trigger)):
+        for channel, target in _channels(receivers[destination.receiver]):
+            if channel in channels:
+                found.append(Delivery(destination.receiver, channel, target))
+        if CONSOLE in channels:  # nothing configured: each receiver's alerts are printed
+            found.append(Delivery(destination.receiver, CONSOLE, None))
+    return found
+
+
+def _channels(receiver: Receiver) -> list[tuple[str, str | None]]:
+    found: list[tuple[str, str | None]] = []
+    if receiver.slack is not None:
+        found.append(("slack", _fixed(receiver.slack.channel)))
+    if receiver.email is not None:
+        found.append(("email", _fixed(receiver.email.to)))
+    if receiver.webhook is not None:
+        found.append(("webhook", receiver.webhook.url))
+    return found
+
+
+def _fixed(target: str) -> str | None:
+    return None if target == ACCOUNT_CSM else target
