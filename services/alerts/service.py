@@ -48,8 +48,8 @@ async def run_alerts(
         client = await stack.enter_async_context(
             httpx.AsyncClient(timeout=settings.delivery_timeout_seconds)
         )
-        channels = senders.build(settings, client)
         routing = load_routes(settings.routes)
+        channels = senders.build(settings, client, routing)
         if not_applied := routing.not_applied():
             log.warning(
                 "alerts: %s uses what is not applied yet: %s (docs/alerting.md)",

@@ -113,8 +113,6 @@ class RoutingFile(_Strict):
         """The parts of this file the alerts service reads but does not act on yet
         (docs/alerting.md, "Where things stand")."""
         parts = []
-        if any(receiver.webhook for receiver in self.receivers):
-            parts.append("webhook receivers (no delivery is made for them)")
         if _groups(self.route):
             parts.append("group_by, group_wait and group_interval (one message per trigger)")
         if self.inhibit_rules:

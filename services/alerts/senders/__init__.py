@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import httpx
 
+from services.alerts.routing.model import RoutingFile
 from services.alerts.senders.base import Attempt, DeliveryError, Sender
 from services.alerts.senders.console import ConsoleSender
 from services.alerts.senders.email import EmailSender
 from services.alerts.senders.slack import SlackSender
+from services.alerts.senders.webhook import WebhookSender, signers
 from services.alerts.settings import AlertsSettings
 
 __all__ = [
@@ -17,12 +19,16 @@ __all__ = [
     "EmailSender",
     "Sender",
     "SlackSender",
+    "WebhookSender",
     "build",
 ]
 
 
-def build(settings: AlertsSettings, client: httpx.AsyncClient) -> dict[str, Sender]:
-    """The enabled channels: Slack with a bot token, email with an SMTP host, else the console."""
+def build(
+    settings: AlertsSettings, client: httpx.AsyncClient, routing: RoutingFile
+) -> dict[str, Sender]:
+    """The enabled channels: Slack with a bot token, email with an SMTP host, else the
+    console; and webhooks when the routing file has webhook receivers."""
     senders: dict[str, Sender] = {}
     if settings.slack_bot_token and settings.slack_bot_token.get_secret_value():
         senders["slack"] = SlackSender(
@@ -36,4 +42,8 @@ def build(settings: AlertsSettings, client: httpx.AsyncClient) -> dict[str, Send
         senders["email"] = EmailSender(settings)
     if not senders:
         senders["console"] = ConsoleSender()
+    if any(receiver.webhook for receiver in routing.receivers):
+        senders["webhook"] = WebhookSender(
+            client, signers(routing), settings.delivery_timeout_seconds
+        )
     return senders

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+import httpx
+
 from services.alerts.models import Account
 from services.alerts.routing.model import CSM_RECEIVER
 from shared.contracts.triggers import TriggerEvent
@@ -59,3 +61,11 @@ class Sender(Protocol):
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
     ) -> None:
         """Deliver one alert; raise DeliveryError (or anything else: retried) on failure."""
+
+
+def retry_after_of(response: httpx.Response) -> float | None:
+    """The receiver's Retry-After, in seconds (None when it gives none we can read)."""
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None

@@ -32,7 +32,7 @@ import httpx
 from services.alerts import messages
 from services.alerts.models import Account
 from services.alerts.routing.model import CSM_RECEIVER
-from services.alerts.senders.base import Attempt, DeliveryError
+from services.alerts.senders.base import Attempt, DeliveryError, retry_after_of
 from shared.contracts.triggers import TriggerEvent
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ def _epoch(moment: datetime) -> float:
 
 def check_response(response: httpx.Response) -> dict[str, Any]:
     """Slack's answer, or DeliveryError unless Slack accepted the call."""
-    retry_after = _retry_after(response)
+    retry_after = retry_after_of(response)
     if response.status_code == 429:
         raise DeliveryError("Slack rate limit (HTTP 429)", retry_after=retry_after)
     if response.status_code >= 500:
@@ -263,13 +263,6 @@ def _json(response: httpx.Response) -> dict[str, Any] | None:
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers["Retry-After"]))
-    except (KeyError, ValueError):
-        return None
 
 
 def _snippet(response: httpx.Response) -> str:
