@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from aiokafka import AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts import repository
+from services.alerts import repository, silences
 from services.alerts.routing.model import RoutingFile
 from services.alerts.settings import AlertsSettings
 from shared.clock import utcnow
@@ -70,7 +70,9 @@ class TriggerProcessor:
                 if trigger.status == "firing":
                     triggers.append(trigger)
         async with self.engine.begin() as conn:
-            await repository.add(conn, triggers, self.channels, utcnow(), self.routing)
+            now = utcnow()
+            in_force = await silences.in_force(conn, now) if triggers else []
+            await repository.add(conn, triggers, self.channels, now, self.routing, in_force)
             await self.dead_letters.store(conn, letters)
             await offsets.store(conn)
         if triggers:

@@ -23,7 +23,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from services.alerts.routing.loading import BUILT_IN_ROUTING
 from services.alerts.routing.model import RoutingFile
-from services.alerts.routing.plan import deliveries_of
+from services.alerts.routing.plan import deliveries_of, labels_of
+from services.alerts.silences import Silence, muting
 from services.alerts.tables import deliveries
 from shared.contracts.triggers import TriggerEvent
 from shared.db.bulk import insert
@@ -33,6 +34,7 @@ PENDING = "pending"
 DELIVERED = "delivered"
 FAILED = "failed"
 SKIPPED = "skipped"
+SILENCED = "silenced"  # a silence muted it: never sent
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,15 @@ async def add(
     channels: Collection[str],
     now: datetime,
     routing: RoutingFile = BUILT_IN_ROUTING,
+    in_force: Sequence[Silence] = (),
 ) -> None:
-    """A pending row per (trigger, receiver, channel) its routes give; rows that exist already
-    are left alone, which is what makes a redelivered or duplicated trigger (same dedup_key)
-    alert each receiver only once."""
+    """A pending row per (trigger, receiver, channel) its routes give, `silenced` while a
+    silence in force mutes the trigger; rows that exist already are left alone, which is what
+    makes a redelivered or duplicated trigger (same dedup_key) alert each receiver only
+    once."""
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for trigger in triggers:
+        silence = muting(in_force, labels_of(trigger), now)
         for delivery in deliveries_of(routing, trigger, channels):
             rows.setdefault(
                 (trigger.dedup_key, delivery.receiver, delivery.channel),
@@ -76,7 +81,8 @@ async def add(
                     "trigger_id": trigger.trigger_id,
                     "account_id": trigger.account_id,
                     "payload": trigger.to_json().decode(),
-                    "status": PENDING,
+                    "status": PENDING if silence is None else SILENCED,
+                    "last_error": None if silence is None else silenced_by(silence),
                     "attempts": 0,
                     "next_attempt_at": now,
                     "created_at": now,
@@ -88,6 +94,11 @@ async def add(
         index_elements=["dedup_key", "receiver", "channel"]
     )
     await conn.execute(statement, list(rows.values()))
+
+
+def silenced_by(silence: Silence) -> str:
+    """The reason a silenced delivery keeps."""
+    return f"silenced by {silence.silence_id} ({silence.created_by}: {silence.comment})"
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:

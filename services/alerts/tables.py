@@ -43,3 +43,19 @@ deliveries = Table(
     Column("in_doubt", Boolean, nullable=False, server_default=false()),
     Index("ix_deliveries_due", "status", "channel", "next_attempt_at"),
 )
+
+
+# Alertmanager's silences: while one is in force (starts_at <= now < ends_at), a delivery of a
+# trigger whose labels its matchers all match is recorded `silenced` and never sent.
+silences = Table(
+    "silences",
+    metadata,
+    Column("silence_id", String(36), primary_key=True),
+    Column("matchers", Text, nullable=False),  # [{name, value, isRegex, isEqual}] as JSON
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_silences_ends", "ends_at"),
+)

@@ -26,12 +26,14 @@ from datetime import timedelta
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts import repository
+from services.alerts import repository, silences
 from services.alerts.metrics import DELIVERIES, DELIVERIES_IN_DOUBT, DELIVERIES_PENDING
 from services.alerts.models import Account
-from services.alerts.repository import DELIVERED, FAILED, SKIPPED, Claimed
+from services.alerts.repository import DELIVERED, FAILED, SILENCED, SKIPPED, Claimed
+from services.alerts.routing.plan import labels_of
 from services.alerts.senders import Attempt, DeliveryError, Sender
 from services.alerts.settings import AlertsSettings
+from services.alerts.silences import Silence, muting
 from shared.clock import utcnow
 from shared.contracts.messages import describe
 from shared.contracts.triggers import TriggerEvent
@@ -65,7 +67,7 @@ def scrubber(secrets: Iterable[str | None]) -> Callable[[str], str]:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # DELIVERED, RETRY, FAILED or SKIPPED
+    status: str  # DELIVERED, RETRY, FAILED, SKIPPED or SILENCED
     recipient: str | None
     error: str = ""
     retry_after: float | None = None
@@ -198,10 +200,13 @@ class DeliveryWorker:
         if not claimed:
             return
         in_flight = self._in_flight[channel]
+        # A silence set after a delivery was created still mutes it before it goes.
+        async with self.engine.connect() as conn:
+            in_force = await silences.in_force(conn, utcnow())
         for row in claimed:
             if row.in_doubt:
                 self._report_in_doubt(row)
-            task = asyncio.create_task(self._deliver(row))
+            task = asyncio.create_task(self._deliver(row, in_force))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
 
@@ -216,8 +221,8 @@ class DeliveryWorker:
             row.attempts,
         )
 
-    async def _deliver(self, row: Claimed) -> None:
-        outcome = await self._attempt(row)
+    async def _deliver(self, row: Claimed, in_force: list[Silence]) -> None:
+        outcome = await self._attempt(row, in_force)
         try:
             await self._record(row, outcome)
         except Exception as exc:
@@ -231,12 +236,14 @@ class DeliveryWorker:
                 self.scrub(f"{type(exc).__name__}: {exc}"),
             )
 
-    async def _attempt(self, row: Claimed) -> Outcome:
+    async def _attempt(self, row: Claimed, in_force: list[Silence]) -> Outcome:
         sender = self.senders[row.channel]
         try:
             trigger = TriggerEvent.model_validate_json(row.payload)
         except ValidationError as exc:
             return Outcome(FAILED, None, f"stored trigger unreadable: {describe(exc)}")
+        if silence := muting(in_force, labels_of(trigger), utcnow()):
+            return Outcome(SILENCED, None, repository.silenced_by(silence))
         account = Account.of(trigger)
         recipient = row.target or sender.recipient(account)
         if recipient is None:
@@ -295,6 +302,8 @@ class DeliveryWorker:
             log.warning("alerts: %s failed, will retry: %s", what, error)
         elif status == FAILED:
             log.error("alerts: %s failed for good: %s", what, error)
+        elif status == SILENCED:
+            log.info("alerts: %s not sent: %s", what, error)
         else:
             log.warning("alerts: skipped %s: %s", what, error)
 

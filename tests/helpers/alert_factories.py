@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -19,6 +20,7 @@ from harness.slack import SlackServer
 from services.alerts.service import run_alerts
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import deliveries
+from shared.clock import iso, utcnow
 from shared.contracts.triggers import TriggerEvent, parse_trigger
 from shared.readiness import Readiness
 from tests.helpers.servers import SmtpServer
@@ -122,3 +124,19 @@ def emails_for(server: SmtpServer, dedup_key: str) -> list:
 def parsed(event: dict[str, Any]) -> TriggerEvent:
     """A trigger event as alerts reads it off cs.triggers."""
     return parse_trigger(orjson.dumps(event), max_bytes=1 << 20)
+
+
+def silence_body(**overrides: object) -> dict[str, object]:
+    """A silence as POST /v1/silences takes it: acme's renewal triggers, for a week."""
+    now = utcnow()
+    return {
+        "matchers": [
+            {"name": "account_id", "value": "acme", "isRegex": False},
+            {"name": "type", "value": "renewal_.*", "isRegex": True, "isEqual": True},
+        ],
+        "startsAt": iso(now - timedelta(minutes=1)),
+        "endsAt": iso(now + timedelta(days=7)),
+        "createdBy": "sam@vendor.example",
+        "comment": "renewal handled by the account team this quarter",
+        **overrides,
+    }

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -34,10 +35,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.signals import login, usage
 from harness.waiting import wait_for
+from services.alerts.tables import silences
 from services.cli import UpSettings
 from services.scoring import tokens
 from services.scoring.api.admission import is_protected
 from services.scoring.triggers.rules import trigger_id_of
+from shared.clock import utcnow
 from tests.helpers.in_process import scoring
 from tests.helpers.processes import bearer
 
@@ -75,6 +78,10 @@ OPERATIONS = {
     "GET /v1/accounts/{account_id}/stakeholders",
     "GET /v1/triggers",
     "GET /v1/triggers/{trigger_id}",
+    "POST /v1/silences",
+    "GET /v1/silences",
+    "GET /v1/silences/{silence_id}",
+    "DELETE /v1/silences/{silence_id}",
 }
 CALLERS = ["write token", "read token", "no token", "unknown token"]
 # The API serves /metrics, behind its guard, when PULSE_METRICS_PORT is unset (as here).
@@ -85,6 +92,7 @@ SEEDED = {
     "account_id": "acme",
     "email": "dana@acme.com",
     "trigger_id": trigger_id_of("acme:plan_limit_80:api_calls:2026-09"),
+    "silence_id": "5ee0c3e5-0000-4000-8000-000000000001",
 }
 
 
@@ -154,7 +162,7 @@ def reached(caller: str, operation: str) -> Callable[[int], bool]:
         return lambda status: status == 200
     if caller in ("no token", "unknown token"):
         return lambda status: status == 401
-    if caller == "read token" and method == "PUT":
+    if caller == "read token" and method in ("PUT", "POST", "DELETE"):
         return lambda status: status == 403
     return lambda status: 200 <= status < 300
 
@@ -183,6 +191,19 @@ async def seeded_api(
             return bool(answer.json()["triggers"])
 
         await wait_for(fired, what="acme's plan_limit_80")
+        async with engine.begin() as conn:
+            now = utcnow()
+            await conn.execute(
+                silences.insert().values(
+                    silence_id=SEEDED["silence_id"],
+                    matchers='[{"name": "account_id", "value": "acme", "isRegex": false}]',
+                    starts_at=now,
+                    ends_at=now + timedelta(days=7),
+                    created_by="ops",
+                    comment="seeded",
+                    updated_at=now,
+                )
+            )
         callers = {
             "write token": bearer(writer),
             "read token": bearer(reader),

@@ -73,6 +73,21 @@ def read_answers(model: type[BaseModel], *, one_account: bool = False) -> dict[s
     return {"response_model": None, "responses": responses}
 
 
+def act_answers(model: type[BaseModel], *, unknown: str | None = None) -> dict[str, Any]:
+    """The answers of a route that acts on the database itself (a silence): `model` on 200,
+    400 for a body FastAPI cannot decode, 403 for a read token, 422, and 404 with `unknown`
+    (what is missing) for a route about one thing."""
+    responses: Answers = {
+        200: {"model": model},
+        400: {"model": models.Refusal, "description": "a body that is not UTF-8 text"},
+        403: FORBIDDEN,
+        422: INVALID,
+    }
+    if unknown:
+        responses[404] = {"model": models.Refusal, "description": unknown}
+    return {"response_model": None, "responses": responses}
+
+
 def write_answers(record: type[BaseModel]) -> Answers:
     """A PUT's answers: the normalized record, on 200 once applied or 202 if not yet."""
     return {

@@ -17,7 +17,14 @@ from services.scoring.api.auth import GUARDED
 from services.scoring.api.errors import add_error_handlers
 from services.scoring.api.fast_health import HealthReads
 from services.scoring.api.guard import ApiGuard
-from services.scoring.api.routes import accounts, history, operations, stakeholders, triggers
+from services.scoring.api.routes import (
+    accounts,
+    history,
+    operations,
+    silences,
+    stakeholders,
+    triggers,
+)
 from services.scoring.api.writes import RecordWriter
 from services.scoring.scorecard.live import LiveScorecard
 from services.scoring.settings import ScoringSettings
@@ -67,7 +74,7 @@ def create_app(
 
 def _v1() -> APIRouter:
     v1 = APIRouter()
-    for resource in (accounts, history, stakeholders, triggers):
+    for resource in (accounts, history, stakeholders, triggers, silences):
         v1.include_router(resource.router)
     return v1
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from services.alerts.silences import compile_matcher
 from services.scoring.scorecard.model import TriggerType as TriggerType  # the catalogue's
 from shared.contracts.inputs import AccountRecord
 from shared.contracts.triggers import TriggerEvent
@@ -189,3 +190,55 @@ class NotReady(BaseModel):
     status: Literal["not ready"]
     problems: dict[str, str] = Field(description="{part: reason}")
     notices: dict[str, str] | None = Field(None, description=NOTICES)
+
+
+class SilenceMatcher(BaseModel):
+    """Alertmanager's matcher (its camelCase names): name, value, whether value is a regular
+    expression (matched whole), and whether the label must equal (or must not match) it."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100, examples=["type"])
+    value: str = Field(max_length=500, examples=["renewal_.*"])
+    isRegex: bool = False
+    isEqual: bool = True
+
+    @model_validator(mode="after")
+    def _compiles(self) -> SilenceMatcher:
+        compile_matcher(self.model_dump())  # a MatcherError (a ValueError) names the regex
+        return self
+
+
+class SilenceIn(BaseModel):
+    """A silence to create, in Alertmanager's shape."""
+
+    matchers: list[SilenceMatcher] = Field(min_length=1, max_length=20)
+    startsAt: datetime
+    endsAt: datetime
+    createdBy: str = Field(min_length=1, max_length=200)
+    comment: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _span(self) -> SilenceIn:
+        if self.startsAt.tzinfo is None or self.endsAt.tzinfo is None:
+            raise ValueError("startsAt and endsAt need a time zone (Z or +hh:mm)")
+        if self.endsAt <= self.startsAt:
+            raise ValueError("endsAt must come after startsAt")
+        return self
+
+
+class SilenceState(BaseModel):
+    state: Literal["pending", "active", "expired"]
+
+
+class Silence(BaseModel):
+    id: str
+    matchers: list[SilenceMatcher]
+    startsAt: datetime
+    endsAt: datetime
+    createdBy: str
+    comment: str
+    updatedAt: datetime
+    status: SilenceState
+
+
+class SilenceCreated(BaseModel):
+    silenceID: str
