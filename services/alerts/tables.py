@@ -42,6 +42,9 @@ deliveries = Table(
     # An attempt followed one that ended without an outcome: the receiver may have it twice.
     Column("in_doubt", Boolean, nullable=False, server_default=false()),
     Index("ix_deliveries_due", "status", "channel", "next_attempt_at"),
+    # GET /v1/alerts: the newest first, of every account or of one.
+    Index("ix_deliveries_created", "created_at"),
+    Index("ix_deliveries_account", "account_id", "created_at"),
 )
 
 
@@ -58,4 +61,14 @@ silences = Table(
     Column("comment", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_silences_ends", "ends_at"),
+)
+
+
+# Who acknowledged an alert, and when: the first acknowledgement of a trigger is kept.
+acknowledgements = Table(
+    "acknowledgements",
+    metadata,
+    Column("trigger_id", String(64), primary_key=True),
+    Column("acknowledged_by", String(200), nullable=False),
+    Column("acknowledged_at", DateTime(timezone=True), nullable=False),
 )

@@ -31,16 +31,20 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.signals import login, usage
 from harness.waiting import wait_for
+from services.alerts import repository
 from services.alerts.tables import silences
 from services.cli import UpSettings
 from services.scoring import tokens
 from services.scoring.api.admission import is_protected
+from services.scoring.tables import triggers
 from services.scoring.triggers.rules import trigger_id_of
 from shared.clock import utcnow
+from shared.contracts.triggers import TriggerEvent
 from tests.helpers.in_process import scoring
 from tests.helpers.processes import bearer
 
@@ -82,6 +86,9 @@ OPERATIONS = {
     "GET /v1/silences",
     "GET /v1/silences/{silence_id}",
     "DELETE /v1/silences/{silence_id}",
+    "GET /v1/alerts",
+    "POST /v1/alerts/{trigger_id}/ack",
+    "POST /v1/alerts/{trigger_id}/snooze",
 }
 CALLERS = ["write token", "read token", "no token", "unknown token"]
 # The API serves /metrics, behind its guard, when PULSE_METRICS_PORT is unset (as here).
@@ -193,6 +200,12 @@ async def seeded_api(
         await wait_for(fired, what="acme's plan_limit_80")
         async with engine.begin() as conn:
             now = utcnow()
+            # The alerts service's deliveries of acme's trigger, for /v1/alerts to act on.
+            stored = await conn.scalar(
+                select(triggers.c.payload).where(triggers.c.trigger_id == SEEDED["trigger_id"])
+            )
+            fired = TriggerEvent.model_validate_json(stored)
+            await repository.add(conn, [fired], ["slack", "email"], now)
             await conn.execute(
                 silences.insert().values(
                     silence_id=SEEDED["silence_id"],

@@ -19,6 +19,7 @@ from services.scoring.api.fast_health import HealthReads
 from services.scoring.api.guard import ApiGuard
 from services.scoring.api.routes import (
     accounts,
+    alerts,
     history,
     operations,
     silences,
@@ -74,7 +75,7 @@ def create_app(
 
 def _v1() -> APIRouter:
     v1 = APIRouter()
-    for resource in (accounts, history, stakeholders, triggers, silences):
+    for resource in (accounts, history, stakeholders, triggers, silences, alerts):
         v1.include_router(resource.router)
     return v1
 

@@ -242,3 +242,49 @@ class Silence(BaseModel):
 
 class SilenceCreated(BaseModel):
     silenceID: str
+
+
+DeliveryStatus = Literal["pending", "delivered", "failed", "skipped", "silenced"]
+
+
+class AlertDelivery(BaseModel):
+    """One delivery of an alert: a trigger to one receiver on one channel."""
+
+    trigger_id: str
+    dedup_key: str
+    account_id: str
+    receiver: str
+    channel: str
+    status: DeliveryStatus
+    attempts: int
+    recipient: str | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+
+class AlertPage(BaseModel):
+    alerts: list[AlertDelivery] = Field(description="the newest first")
+    next_cursor: str | None = Field(description="null on the last page; else pass as cursor")
+
+
+class AckIn(BaseModel):
+    by: str = Field(min_length=1, max_length=200, examples=["sam@vendor.example"])
+
+
+class Acknowledgement(BaseModel):
+    trigger_id: str
+    acknowledged_by: str
+    acknowledged_at: datetime
+
+
+class SnoozeIn(BaseModel):
+    days: int = Field(ge=1, le=365, examples=[7])
+    by: str = Field(min_length=1, max_length=200, examples=["sam@vendor.example"])
+
+
+class Snoozed(BaseModel):
+    silenceID: str
+    endsAt: datetime

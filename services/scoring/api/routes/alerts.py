@@ -1,0 +1,134 @@
+"""/v1/alerts: every delivery of every alert, with its acknowledgement; acknowledging an alert
+and snoozing it (a silence on its account and type). Acting needs a write token."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from sqlalchemy import and_, or_, select
+
+from services.alerts import acknowledgements, silences
+from services.alerts.tables import acknowledgements as acks
+from services.alerts.tables import deliveries
+from services.scoring.api import models
+from services.scoring.api.answers import act_answers, read_answers
+from services.scoring.api.cursors import decode_cursor, encode_cursor, moment_part, text_part
+from services.scoring.api.deps import Reads
+from services.scoring.api.params import ACCOUNT_ID_MAX, NO_NUL
+from shared.clock import iso, utcnow
+from shared.db.engine import read_rows
+
+router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+TriggerId = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL)]
+NO_ALERT = "no alert was made of a trigger with this id"
+
+
+@router.get("", **read_answers(models.AlertPage))
+async def list_alerts(
+    reads: Reads,
+    account_id: Annotated[
+        str | None, Query(min_length=1, max_length=ACCOUNT_ID_MAX, pattern=NO_NUL)
+    ] = None,
+    status: models.DeliveryStatus | None = None,
+    receiver: Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    c = deliveries.c
+    order = (c.created_at, c.dedup_key, c.receiver, c.channel)
+    query = (
+        select(deliveries, acks.c.acknowledged_by, acks.c.acknowledged_at)
+        .join(acks, acks.c.trigger_id == c.trigger_id, isouter=True)
+        .order_by(*(column.desc() for column in order))
+        .limit(limit + 1)
+    )
+    for column, wanted in ((c.account_id, account_id), (c.status, status), (c.receiver, receiver)):
+        if wanted:
+            query = query.where(column == wanted)
+    if cursor:
+        moment, key, to, channel = decode_cursor(
+            cursor, moment_part, text_part, text_part, text_part
+        )
+        query = query.where(
+            or_(
+                c.created_at < moment,
+                and_(c.created_at == moment, _before(key, to, channel)),
+            )
+        )
+    rows = await read_rows(reads, query)
+    more = len(rows) > limit
+    last = rows[limit - 1] if more else None
+    return {
+        "alerts": [_shown(row) for row in rows[:limit]],
+        "next_cursor": (
+            encode_cursor([iso(last.created_at), last.dedup_key, last.receiver, last.channel])
+            if last
+            else None
+        ),
+    }
+
+
+def _before(key: str, to: str, channel: str) -> Any:
+    c = deliveries.c
+    return or_(
+        c.dedup_key < key,
+        and_(c.dedup_key == key, c.receiver < to),
+        and_(c.dedup_key == key, c.receiver == to, c.channel < channel),
+    )
+
+
+def _shown(row: Any) -> dict[str, Any]:
+    return {
+        "trigger_id": row.trigger_id,
+        "dedup_key": row.dedup_key,
+        "account_id": row.account_id,
+        "receiver": row.receiver,
+        "channel": row.channel,
+        "status": row.status,
+        "attempts": row.attempts,
+        "recipient": row.recipient,
+        "last_error": row.last_error,
+        "created_at": iso(row.created_at),
+        "delivered_at": iso(row.delivered_at) if row.delivered_at else None,
+        "acknowledged_by": row.acknowledged_by,
+        "acknowledged_at": iso(row.acknowledged_at) if row.acknowledged_at else None,
+    }
+
+
+@router.post("/{trigger_id}/ack", **act_answers(models.Acknowledgement, unknown=NO_ALERT))
+async def acknowledge(reads: Reads, trigger_id: TriggerId, ack: models.AckIn) -> dict[str, Any]:
+    """The alert is being handled: kept with who said so (the first acknowledgement stays)."""
+    if await acknowledgements.alerted(reads, trigger_id) is None:
+        raise HTTPException(404, f"{NO_ALERT}: {trigger_id!r}")
+    kept = await acknowledgements.acknowledge(reads, trigger_id, ack.by, utcnow())
+    return {
+        "trigger_id": kept.trigger_id,
+        "acknowledged_by": kept.by,
+        "acknowledged_at": iso(kept.at),
+    }
+
+
+@router.post("/{trigger_id}/snooze", **act_answers(models.Snoozed, unknown=NO_ALERT))
+async def snooze(reads: Reads, trigger_id: TriggerId, snooze: models.SnoozeIn) -> dict[str, Any]:
+    """A silence on the alert's account and trigger type for `days` days."""
+    alert = await acknowledgements.alerted(reads, trigger_id)
+    if alert is None:
+        raise HTTPException(404, f"{NO_ALERT}: {trigger_id!r}")
+    now = utcnow()
+    ends = now + timedelta(days=snooze.days)
+    silence_id = await silences.create(
+        reads,
+        matchers=[
+            {"name": "account_id", "value": alert.account_id, "isRegex": False, "isEqual": True},
+            {"name": "type", "value": alert.type, "isRegex": False, "isEqual": True},
+        ],
+        starts_at=now,
+        ends_at=ends,
+        created_by=snooze.by,
+        comment=f"snoozed for {snooze.days} days from alert {trigger_id}",
+        now=now,
+    )
+    return {"silenceID": silence_id, "endsAt": iso(ends)}
