@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from aiokafka import AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts import repository, silences
+from services.alerts import inhibition, repository, silences
 from services.alerts.routing.model import RoutingFile
 from services.alerts.settings import AlertsSettings
 from shared.clock import utcnow
@@ -50,7 +50,7 @@ class TriggerProcessor:
         )
 
     async def process(self, batch: Batch, offsets: OffsetMoves) -> None:
-        triggers: list[TriggerEvent] = []
+        events: list[TriggerEvent] = []
         letters = []
         for records in batch.values():
             for record in records:
@@ -66,13 +66,21 @@ class TriggerProcessor:
                     )
                     letters.append(self.dead_letters.letter(record, exc.reason))
                     continue
-                # An episode's end gets no notice yet: one alert per trigger, when it fires.
-                if trigger.status == "firing":
-                    triggers.append(trigger)
+                events.append(trigger)
+        # An episode's end gets no notice yet: one alert per trigger, when it fires.
+        triggers = [event for event in events if event.status == "firing"]
         async with self.engine.begin() as conn:
             now = utcnow()
+            # Firing and resolved alike first: an alert muting another in the same batch
+            # mutes it whichever was read first.
+            await inhibition.record(conn, events, now)
             in_force = await silences.in_force(conn, now) if triggers else []
-            await repository.add(conn, triggers, self.channels, now, self.routing, in_force)
+            firing = (
+                await inhibition.firing(conn, {t.account_id for t in triggers})
+                if triggers and self.routing.inhibit_rules
+                else {}
+            )
+            await repository.add(conn, triggers, self.channels, now, self.routing, in_force, firing)
             await self.dead_letters.store(conn, letters)
             await offsets.store(conn)
         if triggers:

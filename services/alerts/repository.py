@@ -12,7 +12,7 @@ seconds, and a worker that dies mid-send frees its rows when the lease runs out.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,8 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.alerts.routing.loading import BUILT_IN_ROUTING
+from services.alerts.routing.matchers import Labels
 from services.alerts.routing.model import RoutingFile
 from services.alerts.routing.plan import deliveries_of, labels_of
+from services.alerts.routing.tree import inhibited
 from services.alerts.silences import Silence, muting
 from services.alerts.tables import deliveries
 from shared.contracts.triggers import TriggerEvent
@@ -62,14 +64,15 @@ async def add(
     now: datetime,
     routing: RoutingFile = BUILT_IN_ROUTING,
     in_force: Sequence[Silence] = (),
+    firing: Mapping[str, list[Labels]] | None = None,
 ) -> None:
     """A pending row per (trigger, receiver, channel) its routes give, `silenced` while a
-    silence in force mutes the trigger; rows that exist already are left alone, which is what
-    makes a redelivered or duplicated trigger (same dedup_key) alert each receiver only
-    once."""
+    silence in force or an inhibit rule (with the `firing` alerts, by account) mutes the
+    trigger; rows that exist already are left alone, which is what makes a redelivered or
+    duplicated trigger (same dedup_key) alert each receiver only once."""
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for trigger in triggers:
-        silence = muting(in_force, labels_of(trigger), now)
+        muted = why_muted(trigger, routing, in_force, (firing or {}), now)
         for delivery in deliveries_of(routing, trigger, channels):
             rows.setdefault(
                 (trigger.dedup_key, delivery.receiver, delivery.channel),
@@ -81,8 +84,8 @@ async def add(
                     "trigger_id": trigger.trigger_id,
                     "account_id": trigger.account_id,
                     "payload": trigger.to_json().decode(),
-                    "status": PENDING if silence is None else SILENCED,
-                    "last_error": None if silence is None else silenced_by(silence),
+                    "status": PENDING if muted is None else SILENCED,
+                    "last_error": muted,
                     "attempts": 0,
                     "next_attempt_at": now,
                     "created_at": now,
@@ -96,9 +99,22 @@ async def add(
     await conn.execute(statement, list(rows.values()))
 
 
-def silenced_by(silence: Silence) -> str:
-    """The reason a silenced delivery keeps."""
-    return f"silenced by {silence.silence_id} ({silence.created_by}: {silence.comment})"
+def why_muted(
+    trigger: TriggerEvent,
+    routing: RoutingFile,
+    in_force: Sequence[Silence],
+    firing: Mapping[str, list[Labels]],
+    now: datetime,
+) -> str | None:
+    """Why the trigger is not to be sent (a silence, or an inhibit rule and the alert firing
+    that mutes it), or None."""
+    labels = labels_of(trigger)
+    if silence := muting(in_force, labels, now):
+        return f"silenced by {silence.silence_id} ({silence.created_by}: {silence.comment})"
+    rules = routing.inhibit_rules
+    if rules and (source := inhibited(rules, labels, firing.get(trigger.account_id, []))):
+        return f"inhibited by {source.get('dedup_key')}, firing"
+    return None
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:

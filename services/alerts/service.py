@@ -69,6 +69,7 @@ async def run_alerts(
             senders=channels,
             readiness=readiness,
             scrub=scrubber(_secrets(settings)),
+            routing=routing,
         )
         processor = TriggerProcessor(
             settings=settings,

@@ -72,3 +72,17 @@ acknowledgements = Table(
     Column("acknowledged_by", String(200), nullable=False),
     Column("acknowledged_at", DateTime(timezone=True), nullable=False),
 )
+
+
+# Each alert's last known status (firing or resolved, from its trigger events) and labels:
+# what inhibit_rules look up to mute one alert while another of its account fires.
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("dedup_key", String(700), primary_key=True),
+    Column("account_id", String(200), nullable=False),
+    Column("labels", Text, nullable=False),  # JSON, as routes and inhibit_rules see them
+    Column("firing", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_alert_states_firing", "account_id", "firing"),
+)

@@ -26,14 +26,16 @@ from datetime import timedelta
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts import repository, silences
+from services.alerts import inhibition, repository, silences
+from services.alerts.inhibition import Firing
 from services.alerts.metrics import DELIVERIES, DELIVERIES_IN_DOUBT, DELIVERIES_PENDING
 from services.alerts.models import Account
-from services.alerts.repository import DELIVERED, FAILED, SILENCED, SKIPPED, Claimed
-from services.alerts.routing.plan import labels_of
+from services.alerts.repository import DELIVERED, FAILED, SILENCED, SKIPPED, Claimed, why_muted
+from services.alerts.routing.loading import BUILT_IN_ROUTING
+from services.alerts.routing.model import RoutingFile
 from services.alerts.senders import Attempt, DeliveryError, Sender
 from services.alerts.settings import AlertsSettings
-from services.alerts.silences import Silence, muting
+from services.alerts.silences import Silence
 from shared.clock import utcnow
 from shared.contracts.messages import describe
 from shared.contracts.triggers import TriggerEvent
@@ -113,6 +115,12 @@ class OutcomeBatches:
             self._writer = None
 
 
+@dataclass(frozen=True)
+class Mutes:
+    in_force: list[Silence]
+    firing: Firing
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -122,10 +130,12 @@ class DeliveryWorker:
         senders: Mapping[str, Sender],
         readiness: Readiness,
         scrub: Callable[[str], str],
+        routing: RoutingFile = BUILT_IN_ROUTING,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.senders = senders
+        self.routing = routing
         self.readiness = readiness
         self.scrub = scrub
         self._wake = asyncio.Event()
@@ -200,15 +210,23 @@ class DeliveryWorker:
         if not claimed:
             return
         in_flight = self._in_flight[channel]
-        # A silence set after a delivery was created still mutes it before it goes.
-        async with self.engine.connect() as conn:
-            in_force = await silences.in_force(conn, utcnow())
+        mutes = await self._mutes({row.account_id for row in claimed})
         for row in claimed:
             if row.in_doubt:
                 self._report_in_doubt(row)
-            task = asyncio.create_task(self._deliver(row, in_force))
+            task = asyncio.create_task(self._deliver(row, mutes))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
+
+    async def _mutes(self, account_ids: set[str]) -> Mutes:
+        """What mutes a delivery now: a silence or an alert firing that an inhibit rule names
+        may have come after the delivery was made."""
+        async with self.engine.connect() as conn:
+            in_force = await silences.in_force(conn, utcnow())
+            firing = (
+                await inhibition.firing(conn, account_ids) if self.routing.inhibit_rules else {}
+            )
+        return Mutes(in_force, firing)
 
     def _report_in_doubt(self, row: Claimed) -> None:
         DELIVERIES_IN_DOUBT.labels(row.channel).inc()
@@ -221,8 +239,8 @@ class DeliveryWorker:
             row.attempts,
         )
 
-    async def _deliver(self, row: Claimed, in_force: list[Silence]) -> None:
-        outcome = await self._attempt(row, in_force)
+    async def _deliver(self, row: Claimed, mutes: Mutes) -> None:
+        outcome = await self._attempt(row, mutes)
         try:
             await self._record(row, outcome)
         except Exception as exc:
@@ -236,14 +254,15 @@ class DeliveryWorker:
                 self.scrub(f"{type(exc).__name__}: {exc}"),
             )
 
-    async def _attempt(self, row: Claimed, in_force: list[Silence]) -> Outcome:
+    async def _attempt(self, row: Claimed, mutes: Mutes) -> Outcome:
         sender = self.senders[row.channel]
         try:
             trigger = TriggerEvent.model_validate_json(row.payload)
         except ValidationError as exc:
             return Outcome(FAILED, None, f"stored trigger unreadable: {describe(exc)}")
-        if silence := muting(in_force, labels_of(trigger), utcnow()):
-            return Outcome(SILENCED, None, repository.silenced_by(silence))
+        muted = why_muted(trigger, self.routing, mutes.in_force, mutes.firing, utcnow())
+        if muted is not None:
+            return Outcome(SILENCED, None, muted)
         account = Account.of(trigger)
         recipient = row.target or sender.recipient(account)
         if recipient is None:

@@ -80,6 +80,14 @@ def _unresolved(routing: RoutingFile) -> list[tuple[Loc, str]]:
     for loc, route in _routes(routing.route, ("route",)):
         if route.receiver is not None and route.receiver not in known:
             found.append(((*loc, "receiver"), _unknown(route.receiver)))
+    for number, rule in enumerate(routing.inhibit_rules):
+        if "account_id" not in rule.equal:
+            found.append(
+                (
+                    ("inhibit_rules", number, "equal"),
+                    "must name account_id: alerts mute others of their own account only",
+                )
+            )
     for number, escalation in enumerate(routing.escalations):
         if escalation.receiver not in known:
             found.append((("escalations", number, "receiver"), _unknown(escalation.receiver)))

@@ -115,8 +115,6 @@ class RoutingFile(_Strict):
         parts = []
         if _groups(self.route):
             parts.append("group_by, group_wait and group_interval (one message per trigger)")
-        if self.inhibit_rules:
-            parts.append("inhibit_rules")
         if self.escalations:
             parts.append("escalations")
         return parts

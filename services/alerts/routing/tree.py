@@ -80,12 +80,13 @@ def group_key(destination: Destination, labels: Labels) -> str:
 
 def inhibited(
     rules: Iterable[InhibitRule], target: Labels, firing: Iterable[Labels], key: str = "dedup_key"
-) -> bool:
-    """Whether any firing alert mutes `target` (alerts are told apart by their `key` label)."""
+) -> Labels | None:
+    """The firing alert that mutes `target`, if any (alerts are told apart by their `key`
+    label)."""
     rules = list(rules)
     candidates = [r for r in rules if match_all(r.target_matchers, target)]
     if not candidates:
-        return False
+        return None
     for source in firing:
         if source.get(key) == target.get(key):
             continue
@@ -93,5 +94,5 @@ def inhibited(
             if match_all(rule.source_matchers, source) and all(
                 source.get(name, "") == target.get(name, "") for name in rule.equal
             ):
-                return True
-    return False
+                return source
+    return None
