@@ -193,7 +193,10 @@ def _defer(state: AccountState, metrics: list[str], ts: float, rules: Card) -> l
     """Leave the event's day for the processor to judge later (and remember that an event on
     a past day changed what the day rules read); health is the account's at once."""
     day = day_of(ts)
-    state.waiting[day] = min(state.waiting.get(day, ts), ts)
+    # Judged at the day's latest event: whatever became true during the day (a plan limit
+    # reached by the day's last usage event, say) has, as live processing judging each event
+    # would have found it on that day.
+    state.waiting[day] = max(state.waiting.get(day, ts), ts)
     if day < day_of(state.now):
         state.judged = (-1, None)
     fired = [t for m in metrics for t in check_plan_limits(state, m, ts, rules)]

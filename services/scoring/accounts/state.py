@@ -110,7 +110,7 @@ class AccountState:
     # When the tick is next due for a decoded account (AccountCache.schedule).
     due: float = float("inf")
     # Days whose events the rules have not judged yet (the clock is past the watermark,
-    # accounts/watermark.py): day -> the time of its first such event.
+    # accounts/watermark.py): day -> the time of its latest such event.
     waiting: dict[int, float] = field(default_factory=dict)
     by_user: dict[str, str] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)

@@ -88,8 +88,8 @@ class WaitingAccounts:
 
     def ready(self, accounts: AccountCache, now: float) -> list[tuple[AccountState, list[float]]]:
         """The waiting accounts the watermark has passed a day of at processing time `now`,
-        and the times to judge each at, in order: the first event of each such day (as live
-        processing judges an account at the day's first event), and its clock once the
+        and the times to judge each at, in order: the latest event of each such day (by then
+        the day holds all live processing would have judged it on), and its clock once the
         watermark has reached it. Their days are taken off AccountState.waiting."""
         ready = []
         for partition, waiting in self._first.items():
