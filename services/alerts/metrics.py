@@ -16,3 +16,6 @@ DELIVERIES_IN_DOUBT = Counter(
     ["channel"],
 )
 DELIVERIES_PENDING = Gauge("pulse_alert_deliveries_pending", "Deliveries waiting or retrying")
+ROUTES_RELOADS = Counter(
+    "pulse_routes_reloads_total", "Routing file reloads, by outcome (loaded, invalid)", ["outcome"]
+)

@@ -35,7 +35,7 @@ class TriggerProcessor:
         settings: AlertsSettings,
         engine: AsyncEngine,
         producer: AIOKafkaProducer,
-        routing: RoutingFile,
+        routing: Callable[[], RoutingFile],
         channels: Sequence[str],
         on_added: Callable[[], None],
     ) -> None:
@@ -69,6 +69,7 @@ class TriggerProcessor:
                 events.append(trigger)
         # An episode's end gets no notice yet: one alert per trigger, when it fires.
         triggers = [event for event in events if event.status == "firing"]
+        routing = self.routing()  # one routing for the whole batch
         async with self.engine.begin() as conn:
             now = utcnow()
             # Firing and resolved alike first: an alert muting another in the same batch
@@ -77,10 +78,10 @@ class TriggerProcessor:
             in_force = await silences.in_force(conn, now) if triggers else []
             firing = (
                 await inhibition.firing(conn, {t.account_id for t in triggers})
-                if triggers and self.routing.inhibit_rules
+                if triggers and routing.inhibit_rules
                 else {}
             )
-            await repository.add(conn, triggers, self.channels, now, self.routing, in_force, firing)
+            await repository.add(conn, triggers, self.channels, now, routing, in_force, firing)
             await self.dead_letters.store(conn, letters)
             await offsets.store(conn)
         if triggers:

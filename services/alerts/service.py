@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts import senders
 from services.alerts.processor import TriggerProcessor
-from services.alerts.routing.loading import load_routes
+from services.alerts.routing.live import LiveRoutes
 from services.alerts.settings import AlertsSettings
 from services.alerts.worker import DeliveryWorker, scrubber
 from shared.kafka import create_consumer, create_producer, create_reader, ensure_topics
@@ -48,9 +48,9 @@ async def run_alerts(
         client = await stack.enter_async_context(
             httpx.AsyncClient(timeout=settings.delivery_timeout_seconds)
         )
-        routing = load_routes(settings.routes)
-        channels = senders.build(settings, client, routing)
-        if not_applied := routing.not_applied():
+        routes = LiveRoutes(settings.routes, readiness)
+        channels = senders.build(settings, client, routes.in_use)
+        if not_applied := routes.current.not_applied():
             log.warning(
                 "alerts: %s uses what is not applied yet: %s (docs/alerting.md)",
                 settings.routes,
@@ -69,13 +69,13 @@ async def run_alerts(
             senders=channels,
             readiness=readiness,
             scrub=scrubber(_secrets(settings)),
-            routing=routing,
+            routing=routes.in_use,
         )
         processor = TriggerProcessor(
             settings=settings,
             engine=engine,
             producer=producer,
-            routing=routing,
+            routing=routes.in_use,
             channels=list(channels),
             on_added=worker.nudge,
         )
@@ -96,6 +96,7 @@ async def run_alerts(
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(loop.run(stop))
             tasks.create_task(worker.run(stop))
+            tasks.create_task(routes.watch(stop))
 
 
 def _secrets(settings: AlertsSettings) -> list[str | None]:

@@ -117,6 +117,7 @@ class OutcomeBatches:
 
 @dataclass(frozen=True)
 class Mutes:
+    routing: RoutingFile
     in_force: list[Silence]
     firing: Firing
 
@@ -130,7 +131,7 @@ class DeliveryWorker:
         senders: Mapping[str, Sender],
         readiness: Readiness,
         scrub: Callable[[str], str],
-        routing: RoutingFile = BUILT_IN_ROUTING,
+        routing: Callable[[], RoutingFile] = lambda: BUILT_IN_ROUTING,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -221,12 +222,11 @@ class DeliveryWorker:
     async def _mutes(self, account_ids: set[str]) -> Mutes:
         """What mutes a delivery now: a silence or an alert firing that an inhibit rule names
         may have come after the delivery was made."""
+        routing = self.routing()
         async with self.engine.connect() as conn:
             in_force = await silences.in_force(conn, utcnow())
-            firing = (
-                await inhibition.firing(conn, account_ids) if self.routing.inhibit_rules else {}
-            )
-        return Mutes(in_force, firing)
+            firing = await inhibition.firing(conn, account_ids) if routing.inhibit_rules else {}
+        return Mutes(routing, in_force, firing)
 
     def _report_in_doubt(self, row: Claimed) -> None:
         DELIVERIES_IN_DOUBT.labels(row.channel).inc()
@@ -260,7 +260,7 @@ class DeliveryWorker:
             trigger = TriggerEvent.model_validate_json(row.payload)
         except ValidationError as exc:
             return Outcome(FAILED, None, f"stored trigger unreadable: {describe(exc)}")
-        muted = why_muted(trigger, self.routing, mutes.in_force, mutes.firing, utcnow())
+        muted = why_muted(trigger, mutes.routing, mutes.in_force, mutes.firing, utcnow())
         if muted is not None:
             return Outcome(SILENCED, None, muted)
         account = Account.of(trigger)

@@ -94,11 +94,12 @@ async def test_in_one_batch_the_source_mutes_a_target_read_before_it(
     (tmp_path / "routes.yaml").write_text(ROUTES)
     settings = alert_settings(routes=str(tmp_path / "routes.yaml"))
     single, left = _single("initech", "2026-11-01"), _left("initech", "lee")
+    routing = load_routes(settings.routes)
     processor = TriggerProcessor(
         settings=settings,
         engine=engine,
         producer=cast(Any, None),  # no dead letters in this batch
-        routing=load_routes(settings.routes),
+        routing=lambda: routing,
         channels=["slack"],
         on_added=lambda: None,
     )

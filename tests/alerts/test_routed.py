@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.slack import SlackServer
@@ -114,3 +115,36 @@ async def test_a_routing_file_with_a_problem_stops_the_service_naming_its_line(
         assert str(error) == f"{routes}:12: route.routes.0.receiver: no receiver is named 'lead'"
     else:
         raise AssertionError("the service started with a routing file naming no receiver")
+
+
+async def test_a_changed_routing_file_takes_effect_and_an_invalid_one_is_kept_out(
+    alert_settings: Settings,
+    engine: AsyncEngine,
+    slack_server: SlackServer,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(ROUTES)
+    settings = alert_settings(routes=str(routes))
+    before, after = trigger(account=TIER_1), trigger(account=TIER_1)  # plan_limit_80s
+    loaded, invalid = _reloads("loaded"), _reloads("invalid")
+    async with running(settings, engine) as readiness:
+        await produce(settings, before)
+        await wait_for(lambda: _done(engine, before["dedup_key"], 2), what="the leads' two")
+        # Plan limits to the CSM from now on; then a file with a mistake, which is kept out.
+        routes.write_text(ROUTES.replace("'type=~\"plan_limit_.*\"'", "'type=\"none\"'"))
+        await wait_for(lambda: _reloads("loaded") > loaded, what="the new routing loaded")
+        routes.write_text(ROUTES.replace("receiver: csm\n  routes", "receiver: nobody\n  routes"))
+        await wait_for(lambda: _reloads("invalid") > invalid, what="the invalid file noticed")
+        notice = readiness.notices.get("routes", "")
+        assert f"{routes}:9: route.receiver: no receiver is named 'nobody'" in notice
+        await produce(settings, after)
+        await wait_for(lambda: _done(engine, after["dedup_key"], 2), what="the CSM's two")
+
+    assert {r["receiver"] for r in await rows(engine, before["dedup_key"])} == {"leads"}
+    assert {r["receiver"] for r in await rows(engine, after["dedup_key"])} == {"csm"}
+
+
+def _reloads(outcome: str) -> float:
+    return REGISTRY.get_sample_value("pulse_routes_reloads_total", {"outcome": outcome}) or 0.0

@@ -6,7 +6,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    field_validator,
+)
 
 from services.alerts.routing.matchers import Matcher, MatcherError, parse_matcher
 
@@ -43,7 +50,7 @@ def _duration(value: Any) -> float:
     return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in parts)
 
 
-MatcherField = Annotated[Matcher, PlainValidator(_matcher)]
+MatcherField = Annotated[Matcher, PlainValidator(_matcher), PlainSerializer(str, return_type=str)]
 Seconds = Annotated[float, PlainValidator(_duration)]
 
 

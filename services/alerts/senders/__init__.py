@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from services.alerts.routing.model import RoutingFile
@@ -9,7 +11,7 @@ from services.alerts.senders.base import Attempt, DeliveryError, Sender
 from services.alerts.senders.console import ConsoleSender
 from services.alerts.senders.email import EmailSender
 from services.alerts.senders.slack import SlackSender
-from services.alerts.senders.webhook import WebhookSender, signers
+from services.alerts.senders.webhook import WebhookSender
 from services.alerts.settings import AlertsSettings
 
 __all__ = [
@@ -25,10 +27,10 @@ __all__ = [
 
 
 def build(
-    settings: AlertsSettings, client: httpx.AsyncClient, routing: RoutingFile
+    settings: AlertsSettings, client: httpx.AsyncClient, routing: Callable[[], RoutingFile]
 ) -> dict[str, Sender]:
     """The enabled channels: Slack with a bot token, email with an SMTP host, else the
-    console; and webhooks when the routing file has webhook receivers."""
+    console; and webhooks, for the webhook receivers of the routing in use (`routing`)."""
     senders: dict[str, Sender] = {}
     if settings.slack_bot_token and settings.slack_bot_token.get_secret_value():
         senders["slack"] = SlackSender(
@@ -42,8 +44,5 @@ def build(
         senders["email"] = EmailSender(settings)
     if not senders:
         senders["console"] = ConsoleSender()
-    if any(receiver.webhook for receiver in routing.receivers):
-        senders["webhook"] = WebhookSender(
-            client, signers(routing), settings.delivery_timeout_seconds
-        )
+    senders["webhook"] = WebhookSender(client, routing, settings.delivery_timeout_seconds)
     return senders

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 from standardwebhooks import Webhook
@@ -33,10 +33,10 @@ class WebhookSender:
     max_in_flight = 8
 
     def __init__(
-        self, client: httpx.AsyncClient, signers: Mapping[str, Webhook | None], timeout: float
+        self, client: httpx.AsyncClient, routing: Callable[[], RoutingFile], timeout: float
     ) -> None:
         self.client = client
-        self.signers = signers  # receiver name -> its signer (None: the receiver has no secret)
+        self.routing = routing  # the routing in use: its receivers name their secrets
         self.timeout = timeout
 
     def recipient(self, account: Account) -> str | None:
@@ -53,7 +53,7 @@ class WebhookSender:
             "webhook-id": message_id,
             "webhook-timestamp": str(int(sent_at.timestamp())),
         }
-        signer = self.signers.get(attempt.receiver)
+        signer = signers(self.routing()).get(attempt.receiver)
         if signer is not None:
             headers["webhook-signature"] = signer.sign(message_id, sent_at, body.decode())
         try:

@@ -1,0 +1,38 @@
+"""Live configuration files: one SIGHUP reloads every file the process watches (`pulse up` runs
+the scorecard and the routing side by side)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from itertools import count
+
+from prometheus_client import CollectorRegistry, Counter
+
+from harness.waiting import wait_for
+from shared import livefile
+from shared.livefile import LiveFile
+
+
+def _live(name: str, registry: CollectorRegistry) -> LiveFile[int]:
+    loads = count()
+    reloads = Counter(f"{name}_reloads_total", "reloads", ["outcome"], registry=registry)
+    return LiveFile(None, lambda _: next(loads), name=name, version=str, reloads=reloads)
+
+
+async def test_one_sighup_reloads_every_watched_file() -> None:
+    registry = CollectorRegistry()
+    first, second = _live("first", registry), _live("second", registry)
+    stop = asyncio.Event()
+    watching = [asyncio.create_task(live.watch(stop, every=0.05)) for live in (first, second)]
+    try:
+        await wait_for(lambda: len(livefile._WATCHING) == 2, timeout=5, what="both watching")
+        assert (first.current, second.current) == (0, 0)
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_for(lambda: first.current == 1 and second.current == 1, timeout=5)
+    finally:
+        stop.set()
+        await asyncio.gather(*watching)
+    # The process's own SIGHUP handling is back once nobody watches.
+    assert signal.getsignal(signal.SIGHUP) in (signal.SIG_DFL, signal.default_int_handler)
