@@ -164,20 +164,24 @@ def slack_blocks(trigger: TriggerEvent, account: Account, link: str | None) -> l
                         _FIELD_MAX,
                     )
                 ),
+                *(
+                    _mrkdwn(f"*{name}*\n{_slack_escape(value)}")
+                    for name, value in account_facts(account)
+                ),
                 _mrkdwn(f"*Fired at*\n{iso(trigger.fired_at)}"),
             ],
         },
     ]
-    if link:
+    if trigger.playbook:
+        step = f"*Next step*\n{_slack_escape(trigger.playbook)}"
+        blocks.append({"type": "section", "text": _mrkdwn(_cut(step, _SECTION_MAX))})
+    if links := _links(account, link):
         blocks.append(
             {
                 "type": "actions",
                 "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": "Open account health"},
-                        "url": link,
-                    }
+                    {"type": "button", "text": {"type": "plain_text", "text": name}, "url": url}
+                    for name, url in links
                 ],
             }
         )
@@ -233,6 +237,7 @@ def _facts(trigger: TriggerEvent, account: Account) -> list[tuple[str, str]]:
         ("Severity", trigger.severity),
         ("Health", health_text(trigger)),
         ("Account", f"{account.name} ({trigger.account_id})"),
+        *account_facts(account),
         ("Fired at", iso(trigger.fired_at)),
     ]
     if trigger.details:
@@ -240,11 +245,34 @@ def _facts(trigger: TriggerEvent, account: Account) -> list[tuple[str, str]]:
     return facts
 
 
+def account_facts(account: Account) -> list[tuple[str, str]]:
+    """What a CSM weighs the alert by: the account's tier, ARR, plan and renewal, if known."""
+    facts = []
+    if account.tier is not None:
+        facts.append(("Tier", str(account.tier)))
+    if account.arr is not None:
+        facts.append(("ARR", f"{account.arr:,.0f}"))
+    if account.plan:
+        facts.append(("Plan", account.plan))
+    if account.renewal_date:
+        facts.append(("Renewal", account.renewal_date))
+    return facts
+
+
+def _links(account: Account, link: str | None) -> list[tuple[str, str]]:
+    found = [("Account health", link)] if link else []
+    if account.crm_url:
+        found.append(("CRM record", account.crm_url))
+    return found
+
+
 def email_text(trigger: TriggerEvent, account: Account, link: str | None) -> str:
     lines = [f"{title(trigger)}: {account.name}", "", trigger.summary, ""]
     lines += [f"{name + ':':<10}{value}" for name, value in _facts(trigger, account)]
-    if link:
-        lines += ["", f"Account health: {link}"]
+    if trigger.playbook:
+        lines += ["", f"Next step: {trigger.playbook}"]
+    if links := _links(account, link):
+        lines += ["", *(f"{name}: {url}" for name, url in links)]
     lines += ["", f"Trigger {trigger.type}, dedup key {trigger.dedup_key}"]
     return "\n".join(lines) + "\n"
 
@@ -255,13 +283,15 @@ def email_html(trigger: TriggerEvent, account: Account, link: str | None) -> str
         f"<tr><th align='left'>{e(name)}</th><td>{e(value)}</td></tr>"
         for name, value in _facts(trigger, account)
     )
-    link_html = f"<p><a href='{e(link)}'>Account health</a></p>" if link else ""
+    step = f"<p><b>Next step:</b> {e(trigger.playbook)}</p>" if trigger.playbook else ""
+    links = " · ".join(f"<a href='{e(url)}'>{e(name)}</a>" for name, url in _links(account, link))
     return (
         "<html><body>"
         f"<h2>{e(title(trigger))}: {e(account.name)}</h2>"
         f"<p>{e(trigger.summary)}</p>"
-        f"<table>{rows}</table>{link_html}"
-        f"<p style='color:#888'>Trigger {e(trigger.type)}, dedup key {e(trigger.dedup_key)}</p>"
+        f"<table>{rows}</table>{step}"
+        + (f"<p>{links}</p>" if links else "")
+        + f"<p style='color:#888'>Trigger {e(trigger.type)}, dedup key {e(trigger.dedup_key)}</p>"
         "</body></html>\n"
     )
 

@@ -141,3 +141,41 @@ def test_backoff_doubles_up_to_the_cap_with_small_jitter() -> None:
 def test_scrubber_hides_every_secret() -> None:
     scrub = scrubber(["xoxb-1", None, "hunter2"])
     assert scrub("token xoxb-1, password hunter2") == "token ***, password ***"
+
+
+def test_a_message_says_what_the_account_weighs_and_what_to_do_next() -> None:
+    recorded = {
+        "name": "Acme Corp",
+        "tier": 1,
+        "arr": 120000,
+        "plan": {"name": "Growth", "limits": {}},
+        "renewal_date": "2027-03-01",
+        "crm_url": "https://crm.example/accounts/0015g",
+        "csm": {"name": "Sam Lee", "email": "sam@vendor.example"},
+    }
+    step = "Check adoption first; then offer the Scale plan"
+    event = parsed(account=recorded, playbook=step)
+    account = Account.of(event)
+    link = "https://pulse.example/v1/accounts/acme/health"
+
+    blocks = messages.slack_blocks(event, account, link)
+    fields = [f["text"] for f in blocks[1]["fields"]]
+    for shown in ("*Tier*\n1", "*ARR*\n120,000", "*Plan*\nGrowth", "*Renewal*\n2027-03-01"):
+        assert shown in fields
+    assert blocks[2]["text"]["text"] == f"*Next step*\n{step}"
+    assert [(b["text"]["text"], b["url"]) for b in blocks[3]["elements"]] == [
+        ("Account health", link),
+        ("CRM record", "https://crm.example/accounts/0015g"),
+    ]
+    text = messages.email_text(event, account, link)
+    assert "Tier:     1" in text and "ARR:      120,000" in text and "Renewal:  2027-03-01" in text
+    assert f"Next step: {step}" in text and "CRM record: https://crm.example/accounts/0015g" in text
+    page = messages.email_html(event, account, link)
+    assert "<b>Next step:</b> Check adoption first; then offer the Scale plan" in page
+    assert "<a href='https://crm.example/accounts/0015g'>CRM record</a>" in page
+
+    # Only a web address becomes a link; an account without these facts shows none of them.
+    hostile = parsed(account={**recorded, "crm_url": "javascript:alert(1)"})
+    assert Account.of(hostile).crm_url is None
+    bare = messages.email_text(parsed(account={"name": "Initech"}), ACME, None)
+    assert "Tier" not in bare and "Next step" not in bare and "CRM" not in bare
