@@ -101,8 +101,12 @@ class SlackServer:
         self.fail_next(count, status=200, body={"ok": False, "error": error})
 
     def posted(self) -> list[SlackRequest]:
-        """Messages Slack accepted."""
-        return [r for r in self.requests if r.ok]
+        """Alerts Slack accepted (messages whose metadata is a pulse_trigger, or none)."""
+        return [r for r in self.requests if r.ok and _event_type(r.body) != RESOLVED]
+
+    def replies(self) -> list[SlackRequest]:
+        """Resolved notices Slack accepted (metadata pulse_trigger_resolved)."""
+        return [r for r in self.requests if r.ok and _event_type(r.body) == RESOLVED]
 
     def idle(self) -> bool:
         """Whether every request received so far has been handled: a request its client gave
@@ -143,7 +147,7 @@ class SlackServer:
         request = SlackRequest(path, headers, body, failure.status, bool(ok))
         with self._lock:
             self.requests.append(request)
-            if ok:
+            if ok and _event_type(body) != RESOLVED:
                 self.arrivals.setdefault(_alert_key(body), request.at)
         return failure
 
@@ -151,6 +155,8 @@ class SlackServer:
         channel = _conversation(str(body.get("channel")))
         ts = f"{time.time():.6f}"
         message = {"type": "message", "ts": ts, "text": body.get("text"), **_kept(body)}
+        if body.get("thread_ts"):
+            message["thread_ts"] = str(body["thread_ts"])
         with self._lock:
             self.history.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": ts}
@@ -160,15 +166,16 @@ class SlackServer:
             return {"ok": True, "channel": {"id": _conversation(body.get("users", ""))}}
         if method == "chat.delete":
             return self._delete(str(body.get("channel")), str(body.get("ts")))
-        if method != "conversations.history":
+        if method not in ("conversations.history", "conversations.replies"):
             return {"ok": False, "error": "unknown_method"}
         oldest = float(body.get("oldest") or 0)
         with_metadata = body.get("include_all_metadata") == "true"
+        thread = body.get("ts") if method == "conversations.replies" else None
         with self._lock:
             found = [
                 m if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
                 for m in reversed(self.history.get(body.get("channel", ""), []))
-                if float(m["ts"]) > oldest
+                if float(m["ts"]) > oldest and _in(m, thread)
             ]
         start, limit = int(body.get("cursor") or 0), int(body.get("limit") or 100)
         page = found[start : start + limit]
@@ -253,6 +260,22 @@ class SlackServer:
 def _conversation(channel: str) -> str:
     """Where Slack keeps what is posted to `channel`: a user's DM with the bot, or itself."""
     return f"D{channel}" if channel[:1] in ("U", "W") else channel
+
+
+RESOLVED = "pulse_trigger_resolved"
+
+
+def _event_type(body: dict[str, Any]) -> str | None:
+    metadata = body.get("metadata")
+    return metadata.get("event_type") if isinstance(metadata, dict) else None
+
+
+def _in(message: dict[str, Any], thread: str | None) -> bool:
+    """As Slack lists them: the history has no thread replies; a thread has its parent and
+    replies."""
+    if thread is None:
+        return message.get("thread_ts", message["ts"]) == message["ts"]
+    return message["ts"] == thread or message.get("thread_ts") == thread
 
 
 def _kept(body: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,8 @@ TITLES = {
     "advocacy_ready": "Ready to advocate",
     "expansion_ready": "Ready for expansion",
 }
+# Slack message metadata's event_type: an alert, and the notice of its episode's end.
+EVENT_TYPES = {"firing": "pulse_trigger", "resolved": "pulse_trigger_resolved"}
 SEVERITY_EMOJI = {
     "critical": ":rotating_light:",
     "warning": ":warning:",
@@ -95,8 +97,9 @@ def message_id(dedup_key: str, receiver: str = CSM_RECEIVER) -> str:
 
 
 def console_line(trigger: TriggerEvent, account: Account) -> str:
+    what = "RESOLVED" if trigger.status == "resolved" else "ALERT"
     return (
-        f"ALERT [{trigger.severity}] {account.name} ({trigger.account_id}): {title(trigger)}"
+        f"{what} [{trigger.severity}] {account.name} ({trigger.account_id}): {title(trigger)}"
         f" - {_one_line(trigger.summary)} | health {health_text(trigger)}"
         f" | dedup_key {trigger.dedup_key}"
     )
@@ -120,7 +123,7 @@ def slack_message(
         "text": slack_text(trigger, account),
         "blocks": slack_blocks(trigger, account, link),
         "metadata": {
-            "event_type": "pulse_trigger",
+            "event_type": EVENT_TYPES["firing"],
             "event_payload": {
                 "type": trigger.type,
                 "account_id": trigger.account_id,
@@ -130,6 +133,33 @@ def slack_message(
             },
         },
         "unfurl_links": False,
+    }
+
+
+def slack_resolved(
+    trigger: TriggerEvent, account: Account, channel: str, attempt: Any
+) -> dict[str, Any]:
+    """The chat.postMessage body of a resolved notice: a reply in the alert's thread (its ts
+    in attempt.thread; without one, a message of its own), with metadata of its own type."""
+    when = iso(trigger.resolved_at) if trigger.resolved_at else "now"
+    text = _slack_escape(
+        f"Resolved: {account.name}: {title(trigger)} ended at {when}"
+        f" (health {health_text(trigger)})"
+    )
+    return {
+        "channel": channel,
+        "text": text,
+        **({"thread_ts": attempt.thread} if attempt.thread else {}),
+        "metadata": {
+            "event_type": EVENT_TYPES["resolved"],
+            "event_payload": {
+                "type": trigger.type,
+                "account_id": trigger.account_id,
+                "dedup_key": trigger.dedup_key,
+                "trigger_id": trigger.trigger_id,
+                "receiver": attempt.receiver,
+            },
+        },
     }
 
 

@@ -67,7 +67,6 @@ class TriggerProcessor:
                     letters.append(self.dead_letters.letter(record, exc.reason))
                     continue
                 events.append(trigger)
-        # An episode's end gets no notice yet: one alert per trigger, when it fires.
         triggers = [event for event in events if event.status == "firing"]
         routing = self.routing()  # one routing for the whole batch
         async with self.engine.begin() as conn:
@@ -82,9 +81,12 @@ class TriggerProcessor:
                 else {}
             )
             await repository.add(conn, triggers, self.channels, now, routing, in_force, firing)
+            await repository.add_resolved(
+                conn, [event for event in events if event.status == "resolved"], now
+            )
             await self.dead_letters.store(conn, letters)
             await offsets.store(conn)
-        if triggers:
+        if events:
             self.on_added()
         if letters:
             await self.relay_dead_letters()

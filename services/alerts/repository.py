@@ -37,6 +37,10 @@ DELIVERED = "delivered"
 FAILED = "failed"
 SKIPPED = "skipped"
 SILENCED = "silenced"  # a silence muted it: never sent
+ALERT, RESOLVED = "alert", "resolved"  # the notices of a trigger
+# Channels that tell a receiver an episode ended: Slack in the alert's thread, the webhook
+# with the resolved event, the console; email does not (docs/alerting.md).
+RESOLVED_CHANNELS = ("slack", "webhook", "console")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Claimed:
     dedup_key: str
     receiver: str
     channel: str
+    notice: str  # ALERT, or RESOLVED: the notice of the episode's end
     target: str | None  # the receiver's channel or address; None: the account's CSM's
     trigger_id: str
     account_id: str
@@ -80,6 +85,7 @@ async def add(
                     "dedup_key": trigger.dedup_key,
                     "receiver": delivery.receiver,
                     "channel": delivery.channel,
+                    "notice": ALERT,
                     "target": delivery.target,
                     "trigger_id": trigger.trigger_id,
                     "account_id": trigger.account_id,
@@ -93,10 +99,70 @@ async def add(
             )
     if not rows:
         return
-    statement = insert(conn, deliveries).on_conflict_do_nothing(
-        index_elements=["dedup_key", "receiver", "channel"]
+    await _insert_new(conn, list(rows.values()))
+
+
+async def add_resolved(
+    conn: AsyncConnection, events: Iterable[TriggerEvent], now: datetime
+) -> None:
+    """A pending resolved notice per alert delivery of each event's trigger that went, or
+    still may go, out on a channel that tells of an episode's end (RESOLVED_CHANNELS); at
+    most one per (dedup_key, receiver, channel), whatever the redeliveries."""
+    ended = {event.dedup_key: event for event in events}
+    if not ended:
+        return
+    c = deliveries.c
+    alerts = await conn.execute(
+        select(c.dedup_key, c.receiver, c.channel, c.target, c.account_id).where(
+            c.dedup_key.in_(sorted(ended))
+            & (c.notice == ALERT)
+            & c.channel.in_(RESOLVED_CHANNELS)
+            & c.status.in_((PENDING, DELIVERED))
+        )
     )
-    await conn.execute(statement, list(rows.values()))
+    rows = [
+        {
+            "dedup_key": key,
+            "receiver": receiver,
+            "channel": channel,
+            "notice": RESOLVED,
+            "target": target,
+            "trigger_id": ended[key].trigger_id,
+            "account_id": account_id,
+            "payload": ended[key].to_json().decode(),
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for key, receiver, channel, target, account_id in alerts
+    ]
+    if rows:
+        await _insert_new(conn, rows)
+
+
+async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    statement = insert(conn, deliveries).on_conflict_do_nothing(
+        index_elements=["dedup_key", "receiver", "channel", "notice"]
+    )
+    await conn.execute(statement, rows)
+
+
+async def alert_sent(engine: AsyncEngine, row: Claimed) -> tuple[str, str | None] | None:
+    """The status and Slack ts of the alert a resolved notice follows (None: no alert)."""
+    c = deliveries.c
+    async with engine.connect() as conn:
+        found = (
+            await conn.execute(
+                select(c.status, c.message_ts).where(
+                    (c.dedup_key == row.dedup_key)
+                    & (c.receiver == row.receiver)
+                    & (c.channel == row.channel)
+                    & (c.notice == ALERT)
+                )
+            )
+        ).first()
+    return (found.status, found.message_ts) if found else None
 
 
 def why_muted(
@@ -159,7 +225,7 @@ def _claim(
 ) -> Any:
     c = deliveries.c
     due = (
-        select(c.dedup_key, c.receiver, c.channel)
+        select(c.dedup_key, c.receiver, c.channel, c.notice)
         .where(_claimable(now) & (c.channel == channel))
         .order_by(c.next_attempt_at)
         .limit(limit)
@@ -171,7 +237,10 @@ def _claim(
     chosen = due.cte("due")
     return (
         update(deliveries)
-        .where(tuple_(c.dedup_key, c.receiver, c.channel).in_(select(chosen)) & _claimable(now))
+        .where(
+            tuple_(c.dedup_key, c.receiver, c.channel, c.notice).in_(select(chosen))
+            & _claimable(now)
+        )
         .values(
             lease_until=lease_until, attempts=c.attempts + 1, in_doubt=c.lease_until.is_not(None)
         )
@@ -179,6 +248,7 @@ def _claim(
             c.dedup_key,
             c.receiver,
             c.channel,
+            c.notice,
             c.target,
             c.trigger_id,
             c.account_id,
@@ -219,8 +289,15 @@ async def skip_channel(engine: AsyncEngine, channel: str, reason: str) -> int:
 Outcome = dict[str, Any]  # the columns an attempt's outcome sets
 
 
-def delivered(recipient: str, now: datetime) -> Outcome:
-    return {"status": DELIVERED, "recipient": recipient, "delivered_at": now, "last_error": None}
+def delivered(recipient: str, now: datetime, receipt: str | None = None) -> Outcome:
+    """Sent; `receipt` is the receiver's id of the message (Slack's ts), if it gives one."""
+    return {
+        "status": DELIVERED,
+        "recipient": recipient,
+        "delivered_at": now,
+        "last_error": None,
+        "message_ts": receipt,
+    }
 
 
 def retry(recipient: str | None, error: str, at: datetime) -> Outcome:
@@ -255,6 +332,7 @@ async def finish(engine: AsyncEngine, outcomes: Sequence[tuple[Claimed, Outcome]
                     (c.dedup_key == row.dedup_key)
                     & (c.receiver == row.receiver)
                     & (c.channel == row.channel)
+                    & (c.notice == row.notice)
                     & (c.attempts == row.attempts)
                     & (c.status == PENDING)
                 )

@@ -18,16 +18,20 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# One row per (dedup_key, receiver, channel): makes each notification happen once across
-# restarts and instances, and carries the retry schedule of a failing one.
+# One row per (dedup_key, receiver, channel, notice): makes each notification happen once
+# across restarts and instances, and carries the retry schedule of a failing one.
 deliveries = Table(
     "deliveries",
     metadata,
     Column("dedup_key", String(700), primary_key=True),
     Column("receiver", String(200), primary_key=True, server_default="csm"),
     Column("channel", String(20), primary_key=True),
+    # "alert", or "resolved": the notice of the alert's episode ending (Slack, webhook).
+    Column("notice", String(10), primary_key=True, server_default="alert"),
     # The receiver's channel or address; none: the account's CSM's.
     Column("target", String(320)),
+    # Slack's ts of the message sent, for the resolved notice's thread.
+    Column("message_ts", String(40)),
     Column("trigger_id", String(64), nullable=False),
     Column("account_id", String(200), nullable=False),
     Column("payload", Text, nullable=False),

@@ -30,7 +30,15 @@ from services.alerts import inhibition, repository, silences
 from services.alerts.inhibition import Firing
 from services.alerts.metrics import DELIVERIES, DELIVERIES_IN_DOUBT, DELIVERIES_PENDING
 from services.alerts.models import Account
-from services.alerts.repository import DELIVERED, FAILED, SILENCED, SKIPPED, Claimed, why_muted
+from services.alerts.repository import (
+    DELIVERED,
+    FAILED,
+    RESOLVED,
+    SILENCED,
+    SKIPPED,
+    Claimed,
+    why_muted,
+)
 from services.alerts.routing.loading import BUILT_IN_ROUTING
 from services.alerts.routing.model import RoutingFile
 from services.alerts.senders import Attempt, DeliveryError, Sender
@@ -73,6 +81,7 @@ class Outcome:
     recipient: str | None
     error: str = ""
     retry_after: float | None = None
+    receipt: str | None = None  # the receiver's id of the message sent (Slack's ts)
 
 
 class OutcomeBatches:
@@ -260,19 +269,25 @@ class DeliveryWorker:
             trigger = TriggerEvent.model_validate_json(row.payload)
         except ValidationError as exc:
             return Outcome(FAILED, None, f"stored trigger unreadable: {describe(exc)}")
-        muted = why_muted(trigger, mutes.routing, mutes.in_force, mutes.firing, utcnow())
-        if muted is not None:
-            return Outcome(SILENCED, None, muted)
+        thread = None
+        if row.notice == RESOLVED:
+            after = await self._after_alert(row)
+            if isinstance(after, Outcome):
+                return after
+            thread = after
+        else:
+            muted = why_muted(trigger, mutes.routing, mutes.in_force, mutes.firing, utcnow())
+            if muted is not None:
+                return Outcome(SILENCED, None, muted)
         account = Account.of(trigger)
         recipient = row.target or sender.recipient(account)
         if recipient is None:
             return Outcome(SKIPPED, None, sender.no_recipient)
+        attempt = Attempt(row.attempts, row.created_at, row.receiver, thread)
         timeout = self.settings.delivery_timeout_seconds
         try:
             async with asyncio.timeout(timeout):
-                await sender.send(
-                    trigger, account, recipient, Attempt(row.attempts, row.created_at, row.receiver)
-                )
+                receipt = await sender.send(trigger, account, recipient, attempt)
         except DeliveryError as exc:
             status = FAILED if exc.permanent else RETRY
             return Outcome(status, recipient, exc.reason, exc.retry_after)
@@ -280,7 +295,18 @@ class DeliveryWorker:
             return Outcome(RETRY, recipient, f"no answer within {timeout:g}s")
         except Exception as exc:  # anything unforeseen is retried, not lost
             return Outcome(RETRY, recipient, f"{type(exc).__name__}: {exc}")
-        return Outcome(DELIVERED, recipient)
+        return Outcome(DELIVERED, recipient, receipt=receipt)
+
+    async def _after_alert(self, row: Claimed) -> Outcome | str | None:
+        """A resolved notice follows its alert: the alert's Slack ts (its thread) once the
+        alert went, a retry while it has not yet, a skip if it never will."""
+        alert = await repository.alert_sent(self.engine, row)
+        if alert is None or alert[0] in (FAILED, SKIPPED, SILENCED):
+            return Outcome(SKIPPED, None, "its alert was not sent")
+        status, message_ts = alert
+        if status != DELIVERED:
+            return Outcome(RETRY, None, "waits for its alert to go first")
+        return message_ts
 
     async def _record(self, row: Claimed, outcome: Outcome) -> None:
         status, error = outcome.status, self.scrub(outcome.error)
@@ -301,7 +327,7 @@ class DeliveryWorker:
         s, now = self.settings, utcnow()
         if status == DELIVERED:
             return await self._outcomes.store(
-                row, repository.delivered(outcome.recipient or "", now)
+                row, repository.delivered(outcome.recipient or "", now, outcome.receipt)
             )
         if status == RETRY:
             delay = outcome.retry_after
@@ -314,7 +340,8 @@ class DeliveryWorker:
         return await self._outcomes.store(row, repository.final(status, outcome.recipient, error))
 
     def _log(self, row: Claimed, status: str, recipient: str | None, error: str) -> None:
-        what = f"{row.channel} alert {row.dedup_key} (attempt {row.attempts})"
+        kind = "alert" if row.notice != RESOLVED else "resolved notice"
+        what = f"{row.channel} {kind} {row.dedup_key} to {row.receiver} (attempt {row.attempts})"
         if status == DELIVERED:
             log.info("alerts: delivered %s to %s", what, recipient)
         elif status == RETRY:

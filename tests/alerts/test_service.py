@@ -118,28 +118,44 @@ async def test_duplicated_triggers_alert_once(
     assert {r["trigger_id"] for r in stored} == {first["trigger_id"]}
 
 
-async def test_a_resolved_event_sends_no_alert(
+async def test_a_resolved_event_replies_once_in_the_alerts_thread_and_mails_nothing(
     alert_settings: Settings,
     engine: AsyncEngine,
     slack_server: SlackServer,
     smtp_server: SmtpServer,
 ) -> None:
-    """An episode's end gets no notice yet (the routing issue gives it one in Slack's
-    thread): neither alone nor after its firing does it become a delivery."""
+    """An episode's end: one reply in its Slack alert's thread (also when the resolved event is
+    read twice), no email; a resolved event whose alert was never made gives no notice."""
     settings = alert_settings()
     fired = trigger()
     ended = {**fired, "status": "resolved", "resolved_at": "2026-11-21T10:00:00Z"}
     alone = {**trigger(), "status": "resolved", "resolved_at": "2026-11-21T10:00:00Z"}
-    sentinel = trigger()  # same account, so same partition: read after the others
     async with running(settings, engine):
-        await produce(settings, alone, fired, ended, sentinel)
-        await wait_for(lambda: finished(engine, sentinel["dedup_key"], "slack", "email"))
+        await produce(settings, alone, fired)
+        await wait_for(lambda: finished(engine, fired["dedup_key"], "slack", "email"))
+        await produce(settings, ended, ended)
+
+        async def replied() -> bool:
+            notices = [
+                r for r in await rows(engine, fired["dedup_key"]) if r["notice"] == "resolved"
+            ]
+            return len(notices) == 1 and notices[0]["status"] == "delivered"
+
+        await wait_for(replied, what="the resolved notice")
 
     assert await rows(engine, alone["dedup_key"]) == []
-    assert slack_for(slack_server, alone["dedup_key"]) == []
-    assert emails_for(smtp_server, alone["dedup_key"]) == []
-    assert len(slack_for(slack_server, fired["dedup_key"])) == 1
-    assert len(emails_for(smtp_server, fired["dedup_key"])) == 1
+    [alert] = slack_for(slack_server, fired["dedup_key"])
+    [reply] = [r.body for r in slack_server.replies()]
+    stored = await rows(engine, fired["dedup_key"])
+    [alert_ts] = [
+        r["message_ts"] for r in stored if (r["channel"], r["notice"]) == ("slack", "alert")
+    ]
+    assert alert_ts in {m["ts"] for m in slack_server.history[f"D{alert['channel']}"]}
+    assert reply["thread_ts"] == alert_ts
+    assert reply["metadata"]["event_type"] == "pulse_trigger_resolved"
+    assert reply["metadata"]["event_payload"]["dedup_key"] == fired["dedup_key"]
+    assert reply["text"].startswith("Resolved: Acme Corp: Plan limit 80% reached ended at")
+    assert len(emails_for(smtp_server, fired["dedup_key"])) == 1  # the alert's, nothing more
 
 
 async def test_restart_resends_nothing(

@@ -206,14 +206,17 @@ async def test_kill_9_of_each_split_service_at_random_points_changes_nothing(
 
 @pytest.mark.slow
 @pytest.mark.timeout(420)
-async def test_kill_9_with_the_watermark_on_fires_the_same_triggers_per_account(
+async def test_kill_9_with_the_watermark_on_keeps_the_one_topic_triggers_and_sends_once(
     broker: EmbeddedBroker, run: Run
 ) -> None:
     """With the watermark on, a day an account waited on is judged once its topics have come
-    that far, seeing the later events already applied: a key's date depends on the order the
-    topics were read (docs/contract.md, section 10, "Watermark"). What a kill -9 must not
-    change: which triggers each account gets, the plan limits exactly, and one alert per
-    trigger and receiver."""
+    that far, seeing the events already applied by then, which depend on the order the topics
+    were read: after a kill -9 (topics read again in another order) a trigger judged over
+    several topics may fire on another day, or not at all at the edge of its threshold
+    (measured: 2 of 100 accounts in one CI run; docs/contract.md, section 10, "Watermark").
+    What a kill must keep: the triggers judged on one topic's events (plan limits on usage,
+    support_spike on tickets) exactly, what the workload implies, and one alert per trigger
+    and receiver."""
     on = {"PULSE_WATERMARK_IDLE_SECONDS": "2"}
     async with (
         private_run(broker.bootstrap) as reference,
@@ -229,13 +232,25 @@ async def test_kill_9_with_the_watermark_on_fires_the_same_triggers_per_account(
     result, deployment = await run_with_kills(run, ["up"], SMALL, **on)
     assert_matches_workload(clean, SMALL)
     assert_matches_workload(once_each(result), SMALL)
-    assert per_account(result) == per_account(clean)
+    assert per_account(result, ONE_TOPIC) == per_account(clean, ONE_TOPIC)
+    differing = {
+        account: (kinds, per_account(clean).get(account))
+        for account, kinds in per_account(result).items()
+        if kinds != per_account(clean).get(account)
+    }
+    print(f"accounts whose triggers over several topics differ after the kills: {differing}")
     assert_sent_once(run, result, deployment)
 
 
-def per_account(result: dict[str, Any]) -> dict[str, list[str]]:
-    """account_id -> the types of the triggers it got, sorted (with repeats)."""
+ONE_TOPIC = frozenset({"plan_limit_80", "plan_limit_100", "support_spike"})
+
+
+def per_account(
+    result: dict[str, Any], kinds: frozenset[str] | None = None
+) -> dict[str, list[str]]:
+    """account_id -> the types of the triggers it got (of `kinds`), sorted, with repeats."""
     types: dict[str, list[str]] = defaultdict(list)
     for _, kind, account_id, _ in result["triggers"].values():
-        types[account_id].append(kind)
-    return {account_id: sorted(kinds) for account_id, kinds in sorted(types.items())}
+        if kinds is None or kind in kinds:
+            types[account_id].append(kind)
+    return {account_id: sorted(found) for account_id, found in sorted(types.items())}

@@ -68,14 +68,17 @@ def assert_matches_workload(result: dict[str, Any], workload: Workload) -> None:
         assert all(n == 1 for n in result[receiver].values()), f"{receiver}: sent twice"
 
 
+RECEIVED = ("slack", "email", "replies")  # replies: the resolved notices in Slack
+
+
 def resent(actual: dict[str, Any]) -> list[Any]:
-    """Alerts that reached a receiver more than once."""
-    return [k for k, n in (actual["slack"] + actual["email"]).items() if n > 1]
+    """Alerts (and resolved notices) that reached a receiver more than once."""
+    return [k for r in RECEIVED for k, n in actual[r].items() if n > 1]
 
 
 def once_each(actual: dict[str, Any]) -> dict[str, Any]:
     """The same result with every receiver's count cut to one (to compare the rest)."""
-    return {**actual, **{r: Counter(dict.fromkeys(actual[r], 1)) for r in ("slack", "email")}}
+    return {**actual, **{r: Counter(dict.fromkeys(actual[r], 1)) for r in RECEIVED}}
 
 
 def assert_same(actual: dict[str, Any], clean: dict[str, Any], workload: Workload) -> None:
@@ -98,6 +101,7 @@ def assert_same(actual: dict[str, Any], clean: dict[str, Any], workload: Workloa
     assert actual["deliveries"] == clean["deliveries"]
     assert actual["slack"] == clean["slack"]
     assert actual["email"] == clean["email"]
+    assert actual["replies"] == clean["replies"]
 
 
 def _differences(got: Any, want: Any, path: str = "") -> list[str]:

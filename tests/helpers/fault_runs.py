@@ -207,7 +207,17 @@ async def settle(
             fired = {k for (k,) in await conn.execute(select(triggers.c.dedup_key))}
             relayed = triggers.c.published.is_(False) | triggers.c.resolved_published.is_(False)
             unpublished = await conn.scalar(select(triggers.c.trigger_id).where(relayed).limit(1))
-            statuses = Counter(s for (s,) in await conn.execute(select(deliveries.c.status)))
+            statuses = Counter(
+                s
+                for (s,) in await conn.execute(
+                    select(deliveries.c.status).where(deliveries.c.notice == "alert")
+                )
+            )
+            notices_pending = await conn.scalar(
+                select(deliveries.c.dedup_key)
+                .where((deliveries.c.notice == "resolved") & (deliveries.c.status == "pending"))
+                .limit(1)
+            )
         if unpublished is not None:
             return NotYet(f"trigger {unpublished} not relayed")
         if missing := fired - set(observer.trigger_keys):
@@ -216,6 +226,8 @@ async def settle(
             return NotYet(f"alerts behind (stored, end): {lag}")
         if statuses.get("pending") or statuses.total() != 2 * len(fired):
             return NotYet(f"deliveries {dict(statuses)} for {len(fired)} triggers")
+        if notices_pending is not None:
+            return NotYet(f"the resolved notice of {notices_pending} pending")
         posted, mailed = len(slack.posted()), len(smtp.messages)
         if posted < len(fired) or mailed < len(fired):
             return NotYet(f"{posted} posted and {mailed} mailed for {len(fired)} triggers")
@@ -251,7 +263,7 @@ async def snapshot(
         resolved = {row.dedup_key: row.resolved_at for row in rows if row.resolved_at}
         stored = (await conn.execute(select(deliveries))).all()
         delivered = sorted(
-            (row.dedup_key, row.channel, row.status, row.trigger_id, row.recipient)
+            (row.dedup_key, row.channel, row.notice, row.status, row.trigger_id, row.recipient)
             for row in stored
         )
     return {
@@ -259,7 +271,12 @@ async def snapshot(
         "triggers": fired,
         "resolved": resolved,
         "deliveries": delivered,
-        "in_doubt": {(row.dedup_key, row.channel) for row in stored if row.in_doubt},
+        "in_doubt": {
+            (row.dedup_key, row.channel) for row in stored if row.in_doubt and row.notice == "alert"
+        },
+        "replies": Counter(
+            m.body["metadata"]["event_payload"]["dedup_key"] for m in slack.replies()
+        ),
         "slack": Counter(
             (m.body["metadata"]["event_payload"]["dedup_key"], m.body["channel"])
             for m in slack.posted()

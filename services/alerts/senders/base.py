@@ -24,6 +24,8 @@ class Attempt:
     # Whose delivery it is: one alert may go to several receivers on one channel, and a
     # sender that looks for an earlier try must find this receiver's.
     receiver: str = CSM_RECEIVER
+    # A resolved notice in Slack: the ts of the alert's message, whose thread it goes to.
+    thread: str | None = None
 
     @property
     def is_retry(self) -> bool:
@@ -59,8 +61,10 @@ class Sender(Protocol):
 
     async def send(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> None:
-        """Deliver one alert; raise DeliveryError (or anything else: retried) on failure."""
+    ) -> str | None:
+        """Deliver one alert (a firing trigger) or resolved notice (a resolved one); the
+        receiver's id of the message (Slack's ts), if any. Raise DeliveryError (or anything
+        else: retried) on failure."""
 
 
 def retry_after_of(response: httpx.Response) -> float | None:

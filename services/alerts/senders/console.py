@@ -18,7 +18,8 @@ class ConsoleSender:
 
     async def send(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> None:
+    ) -> str | None:
         # Printed, not logged: the worker already logs every delivery, and one line per alert
         # is what a first run should show.
         print(messages.console_line(trigger, account), flush=True)
+        return None

@@ -44,7 +44,7 @@ class EmailSender:
 
     async def send(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> None:
+    ) -> str | None:
         s = self.settings
         message = messages.email_message(
             trigger,
@@ -62,7 +62,7 @@ class EmailSender:
             and await self.archive.holds(str(message["Message-ID"]), attempt.since)
         ):
             log.info("alerts: %s is in the email archive; not sending it again", trigger.dedup_key)
-            return
+            return None
         client = aiosmtplib.SMTP(
             hostname=s.smtp_host,
             port=s.smtp_port,
@@ -89,6 +89,7 @@ class EmailSender:
             # is recorded now, and the goodbye is said meanwhile, not before it (until the
             # outcome is stored a crash resends the email).
             self._say_goodbye(client)
+        return None
 
     async def _transfer(
         self, client: aiosmtplib.SMTP, message: EmailMessage, recipient: str

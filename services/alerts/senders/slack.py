@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -30,6 +31,7 @@ from typing import Any
 import httpx
 
 from services.alerts import messages
+from services.alerts.messages import EVENT_TYPES
 from services.alerts.models import Account
 from services.alerts.routing.model import CSM_RECEIVER
 from services.alerts.senders.base import Attempt, DeliveryError, retry_after_of
@@ -71,122 +73,130 @@ class SlackSender:
         self.token = token
         self.default_channel = default_channel
         self.public_url = public_url
-        # Posts whose attempt ended before Slack answered, by dedup_key.
-        self._unanswered: dict[tuple[str, str], asyncio.Task[None]] = {}
+        # Posts whose attempt ended before Slack answered.
+        self._unanswered: dict[_Post, asyncio.Task[str | None]] = {}
 
     def recipient(self, account: Account) -> str | None:
         return account.csm_slack or self.default_channel
 
     async def send(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> None:
-        key, receiver = trigger.dedup_key, attempt.receiver
-        if await self._earlier_post_landed((key, receiver)):
-            log.info("alerts: Slack took %s from an earlier attempt after all; not again", key)
-            return
-        if attempt.is_retry and await self._already_posted(key, receiver, recipient, attempt.since):
-            log.info("alerts: %s was already in Slack; not posting it again", key)
-            return
+    ) -> str | None:
+        """Post the alert, or its resolved notice (in the alert's thread); the message's ts."""
+        post_of = _Post(trigger.dedup_key, attempt.receiver, trigger.status, attempt.thread)
+        if (landed := await self._earlier_post(post_of)) is not None:
+            log.info("alerts: Slack took %s from an earlier attempt after all", post_of.key)
+            return landed or None
+        if attempt.is_retry and (found := await self._already_posted(post_of, recipient, attempt)):
+            log.info("alerts: %s was already in Slack; not posting it again", post_of.key)
+            return found
         post = asyncio.create_task(self._post(trigger, account, recipient, attempt))
         try:
-            await asyncio.shield(post)
+            return await asyncio.shield(post)
         except asyncio.CancelledError:  # the worker's timeout: Slack may still take the post
-            self._unanswered[(key, receiver)] = post
-            post.add_done_callback(lambda done: self._forget((key, receiver), done))
+            self._unanswered[post_of] = post
+            post.add_done_callback(lambda done: self._forget(post_of, done))
             raise
 
-    async def _earlier_post_landed(self, delivery: tuple[str, str]) -> bool:
+    async def _earlier_post(self, post_of: _Post) -> str | None:
         """Waits for Slack's answer to an earlier attempt's post still under way, if any (the
-        worker's timeout bounds the wait); whether Slack took that post."""
-        post = self._unanswered.get(delivery)
+        worker's timeout bounds the wait): the ts of that post if Slack took it ("" without
+        one), else None."""
+        post = self._unanswered.get(post_of)
         if post is None:
-            return False
+            return None
         await asyncio.wait([post])
-        return not post.cancelled() and post.exception() is None
+        if post.cancelled() or post.exception() is not None:
+            return None
+        return post.result() or ""
 
-    def _forget(self, delivery: tuple[str, str], post: asyncio.Task[None]) -> None:
-        if self._unanswered.get(delivery) is post:
-            del self._unanswered[delivery]
+    def _forget(self, post_of: _Post, post: asyncio.Task[str | None]) -> None:
+        if self._unanswered.get(post_of) is post:
+            del self._unanswered[post_of]
         error = None if post.cancelled() else post.exception()
         if error is not None:
-            log.info("alerts: late answer to the post of %s: %s", delivery[0], self._scrub(error))
+            log.info("alerts: late answer to the post of %s: %s", post_of.key, self._scrub(error))
 
     async def _post(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> None:
-        link = messages.account_link(self.public_url, trigger.account_id)
-        answer = await self._call(
-            "chat.postMessage",
-            json=messages.slack_message(trigger, account, recipient, link, attempt.receiver),
-        )
-        delivery = (trigger.dedup_key, attempt.receiver)
-        late = self._unanswered.get(delivery) is asyncio.current_task()
+    ) -> str | None:
+        if trigger.status == "resolved":
+            body = messages.slack_resolved(trigger, account, recipient, attempt)
+        else:
+            link = messages.account_link(self.public_url, trigger.account_id)
+            body = messages.slack_message(trigger, account, recipient, link, attempt.receiver)
+        answer = await self._call("chat.postMessage", json=body)
+        post_of = _Post(trigger.dedup_key, attempt.receiver, trigger.status, attempt.thread)
+        late = self._unanswered.get(post_of) is asyncio.current_task()
         if attempt.is_retry or late:
-            await self._delete_if_second(delivery, answer, attempt.since)
+            await self._delete_if_second(post_of, answer, attempt.since)
+        ts = answer.get("ts")
+        return ts if isinstance(ts, str) else None
 
     async def _delete_if_second(
-        self, delivery: tuple[str, str], answer: dict[str, Any], since: datetime
+        self, post_of: _Post, answer: dict[str, Any], since: datetime
     ) -> None:
         """Deletes the message Slack just took if an older one carries the same key for the
         same receiver."""
-        dedup_key, receiver = delivery
         conversation, ts = answer.get("channel"), answer.get("ts")
         if not (isinstance(conversation, str) and isinstance(ts, str)):
             return
         try:
-            posted = await self._posts_of(dedup_key, receiver, conversation, since)
+            posted = await self._posts_of(post_of, conversation, since)
             if not any(Decimal(other) < Decimal(ts) for other in posted):
                 return
             await self._call("chat.delete", data={"channel": conversation, "ts": ts})
         except DeliveryError as exc:  # the alert is in Slack either way
             log.warning(
-                "alerts: cannot check %s for a second message: %s", dedup_key, self._scrub(exc)
+                "alerts: cannot check %s for a second message: %s", post_of.key, self._scrub(exc)
             )
             return
-        log.warning("alerts: %s was in Slack twice; deleted the later message", dedup_key)
+        log.warning("alerts: %s was in Slack twice; deleted the later message", post_of.key)
 
-    async def _already_posted(
-        self, dedup_key: str, receiver: str, recipient: str, since: datetime
-    ) -> bool:
+    async def _already_posted(self, post_of: _Post, recipient: str, attempt: Attempt) -> str | None:
+        """The ts of this post if an earlier attempt put it in Slack."""
         try:
             conversation = await self._conversation_of(recipient)
             if conversation is None:
-                return False
-            return bool(await self._posts_of(dedup_key, receiver, conversation, since))
+                return None
+            posted = await self._posts_of(post_of, conversation, attempt.since)
+            return posted[0] if posted else None
         except DeliveryError as exc:
             if not exc.permanent:
                 raise  # Slack is in trouble: retry later rather than risk a second post
             log.warning(
-                "alerts: cannot look up %s in Slack (%s); posting it", dedup_key, self._scrub(exc)
+                "alerts: cannot look up %s in Slack (%s); posting it",
+                post_of.key,
+                self._scrub(exc),
             )
-        return False
+        return None
 
-    async def _posts_of(
-        self, dedup_key: str, receiver: str, conversation: str, since: datetime
-    ) -> list[str]:
-        """The ts of each message in the conversation carrying this key for this receiver,
-        posted since `since`."""
+    async def _posts_of(self, post_of: _Post, conversation: str, since: datetime) -> list[str]:
+        """The ts of each message in the conversation (a resolved notice: in the alert's
+        thread) carrying this key for this receiver, posted since `since`, oldest first."""
         oldest = _epoch(since) - LOOKUP_SLACK_SECONDS
+        method, where = "conversations.history", {}
+        if post_of.thread:
+            method, where = "conversations.replies", {"ts": post_of.thread}
         found: list[str] = []
         cursor = ""
         for _ in range(LOOKUP_PAGES):
             page = await self._call(
-                "conversations.history",
+                method,
                 data={
                     "channel": conversation,
+                    **where,
                     "oldest": f"{oldest:.6f}",
                     "include_all_metadata": "true",
                     "limit": "200",
                     **({"cursor": cursor} if cursor else {}),
                 },
             )
-            found += [
-                str(m["ts"]) for m in page.get("messages") or [] if _carries(m, dedup_key, receiver)
-            ]
+            found += [str(m["ts"]) for m in page.get("messages") or [] if _carries(m, post_of)]
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
             if not cursor:
                 break
-        return found
+        return sorted(found, key=Decimal)
 
     async def _conversation_of(self, recipient: str) -> str | None:
         """The conversation ID whose history holds what was posted to `recipient`."""
@@ -215,16 +225,27 @@ class SlackSender:
         return check_response(response)
 
 
-def _carries(message: Any, dedup_key: str, receiver: str) -> bool:
+@dataclass(frozen=True)
+class _Post:
+    """One message of one delivery: an alert, or its resolved notice."""
+
+    key: str  # the dedup_key
+    receiver: str
+    status: str  # the trigger's: firing (the alert) or resolved (the notice)
+    thread: str | None  # the alert's ts, for the notice
+
+
+def _carries(message: Any, post_of: _Post) -> bool:
     metadata = message.get("metadata") if isinstance(message, dict) else None
-    if not isinstance(metadata, dict) or metadata.get("event_type") != "pulse_trigger":
+    event_type = EVENT_TYPES.get(post_of.status)
+    if not isinstance(metadata, dict) or metadata.get("event_type") != event_type:
         return False
     payload = metadata.get("event_payload")
     return (
         isinstance(payload, dict)
-        and payload.get("dedup_key") == dedup_key
+        and payload.get("dedup_key") == post_of.key
         # Messages posted before receivers existed were the CSM's.
-        and payload.get("receiver", CSM_RECEIVER) == receiver
+        and payload.get("receiver", CSM_RECEIVER) == post_of.receiver
     )
 
 

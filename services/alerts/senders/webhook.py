@@ -44,9 +44,9 @@ class WebhookSender:
 
     async def send(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> None:
+    ) -> str | None:
         body = trigger.to_json()
-        message_id = webhook_id(trigger.dedup_key, attempt.receiver)
+        message_id = webhook_id(trigger.dedup_key, attempt.receiver, trigger.status)
         sent_at = utcnow()
         headers = {
             "content-type": "application/json",
@@ -63,16 +63,17 @@ class WebhookSender:
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}: {exc}") from None
         if response.is_success:
-            return
+            return None
         status = response.status_code
         reason = f"webhook answered {status}: {response.text[:200]}"
         retried = status in RETRIED or status >= 500
         raise DeliveryError(reason, permanent=not retried, retry_after=retry_after_of(response))
 
 
-def webhook_id(dedup_key: str, receiver: str) -> str:
-    """The same for every try of one alert to one receiver."""
-    return "msg_" + hashlib.sha256(f"{dedup_key}\n{receiver}".encode()).hexdigest()[:32]
+def webhook_id(dedup_key: str, receiver: str, status: str = "firing") -> str:
+    """The same for every try of one alert (or its resolved event) to one receiver."""
+    key = f"{dedup_key}\n{receiver}" + ("" if status == "firing" else f"\n{status}")
+    return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def signers(
