@@ -51,6 +51,7 @@ class SlackServer:
     def __init__(self) -> None:
         self.requests: list[SlackRequest] = []
         self.lookups: list[SlackRequest] = []
+        self.responses: list[SlackRequest] = []  # message updates sent to a response_url
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.delay = 0.0  # seconds before every answer: a slow Slack
         self._post_delays: list[float] = []  # before the next chat.postMessage answers, instead
@@ -126,7 +127,16 @@ class SlackServer:
                 return self._post_delays.pop(0)
         return self.delay
 
+    def response_url(self, name: str) -> str:
+        """A response_url as Slack gives with an interaction: what is POSTed to it is kept in
+        `.responses`."""
+        return f"{self.url.rsplit('/api', 1)[0]}/actions/{name}"
+
     def _answer(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> _Failure:
+        if path.startswith("/actions/"):
+            with self._lock:
+                self.responses.append(SlackRequest(path, headers, body, 200, True))
+            return _Failure(200, "ok", {})
         method = path.rsplit("/", 1)[-1]
         if method != "chat.postMessage":
             answer = _Failure(200, self._look_up(method, body), {})

@@ -5,11 +5,12 @@ is kept (a second changes nothing and is answered with the first). Escalations s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.alerts import silences
 from services.alerts.tables import acknowledgements, deliveries
 from shared.clock import as_utc
 from shared.db.bulk import insert
@@ -61,3 +62,23 @@ async def acknowledge(engine: AsyncEngine, trigger_id: str, by: str, now: dateti
             )
         ).one()
     return Acknowledged(trigger_id, row.acknowledged_by, as_utc(row.acknowledged_at))
+
+
+async def snooze(
+    engine: AsyncEngine, alert: Alerted, days: int, by: str, now: datetime
+) -> tuple[str, datetime]:
+    """A silence on the alert's account and trigger type for `days` days: its id and end."""
+    ends = now + timedelta(days=days)
+    silence_id = await silences.create(
+        engine,
+        matchers=[
+            {"name": "account_id", "value": alert.account_id, "isRegex": False, "isEqual": True},
+            {"name": "type", "value": alert.type, "isRegex": False, "isEqual": True},
+        ],
+        starts_at=now,
+        ends_at=ends,
+        created_by=by,
+        comment=f"snoozed for {days} days from alert {alert.trigger_id}",
+        now=now,
+    )
+    return silence_id, ends

@@ -37,6 +37,9 @@ TITLES = {
     "advocacy_ready": "Ready to advocate",
     "expansion_ready": "Ready for expansion",
 }
+# The alert's buttons (action_id) and the block that holds them, for /v1/slack/interactions.
+ACK_ACTION, SNOOZE_ACTION, ACTIONS_BLOCK = "pulse_ack", "pulse_snooze_7d", "pulse_actions"
+SNOOZE_DAYS = 7
 # Slack message metadata's event_type: an alert, and the notice of its episode's end.
 EVENT_TYPES = {"firing": "pulse_trigger", "resolved": "pulse_trigger_resolved"}
 SEVERITY_EMOJI = {
@@ -114,6 +117,7 @@ def slack_message(
     channel: str,
     link: str | None,
     receiver: str = CSM_RECEIVER,
+    buttons: bool = False,
 ) -> dict[str, Any]:
     """The chat.postMessage body: a text fallback (notifications, screen readers), Block Kit
     for the message itself, and metadata other Slack apps can act on (and that tells one
@@ -121,7 +125,7 @@ def slack_message(
     return {
         "channel": channel,
         "text": slack_text(trigger, account),
-        "blocks": slack_blocks(trigger, account, link),
+        "blocks": slack_blocks(trigger, account, link, buttons),
         "metadata": {
             "event_type": EVENT_TYPES["firing"],
             "event_payload": {
@@ -170,7 +174,11 @@ def slack_text(trigger: TriggerEvent, account: Account) -> str:
     )
 
 
-def slack_blocks(trigger: TriggerEvent, account: Account, link: str | None) -> list[dict[str, Any]]:
+def slack_blocks(
+    trigger: TriggerEvent, account: Account, link: str | None, buttons: bool = False
+) -> list[dict[str, Any]]:
+    """The alert's blocks; `buttons`: Acknowledge and Snooze 7 days (the API takes their clicks
+    at /v1/slack/interactions, which needs the Slack app's signing secret)."""
     emoji = SEVERITY_EMOJI.get(trigger.severity, ":bell:")
     blocks: list[dict[str, Any]] = [
         {
@@ -205,16 +213,23 @@ def slack_blocks(trigger: TriggerEvent, account: Account, link: str | None) -> l
     if trigger.playbook:
         step = f"*Next step*\n{_slack_escape(trigger.playbook)}"
         blocks.append({"type": "section", "text": _mrkdwn(_cut(step, _SECTION_MAX))})
-    if links := _links(account, link):
-        blocks.append(
+    elements = [
+        {"type": "button", "text": {"type": "plain_text", "text": name}, "url": url}
+        for name, url in _links(account, link)
+    ]
+    if buttons:
+        elements += [
             {
-                "type": "actions",
-                "elements": [
-                    {"type": "button", "text": {"type": "plain_text", "text": name}, "url": url}
-                    for name, url in links
-                ],
+                "type": "button",
+                "action_id": action,
+                "text": {"type": "plain_text", "text": text},
+                "value": trigger.trigger_id,
+                **({"style": "primary"} if action == ACK_ACTION else {}),
             }
-        )
+            for action, text in ((ACK_ACTION, "Acknowledge"), (SNOOZE_ACTION, "Snooze 7 days"))
+        ]
+    if elements:
+        blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK, "elements": elements})
     blocks.append(
         {
             "type": "context",
@@ -337,3 +352,15 @@ def _one_line(text: str) -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def slack_handled(blocks: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
+    """The alert's blocks once someone acted on it: its buttons replaced by who did what."""
+    kept = [b for b in blocks if b.get("block_id") != ACTIONS_BLOCK]
+    links = [
+        {**b, "elements": [e for e in b.get("elements", []) if "url" in e]}
+        for b in blocks
+        if b.get("block_id") == ACTIONS_BLOCK
+    ]
+    done = {"type": "context", "elements": [_mrkdwn(_cut(_slack_escape(what), 2000))]}
+    return [*kept[:-1], *[b for b in links if b["elements"]], done, *kept[-1:]]

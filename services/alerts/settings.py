@@ -41,6 +41,9 @@ class AlertsSettings(BaseServiceSettings):
     public_url: str | None = None
     # The routing file (docs/alerting.md); unset: every trigger to the account's CSM.
     routes: str | None = None
+    # Slack app's signing secret: with it, alerts carry Acknowledge and Snooze buttons, whose
+    # clicks the API takes at /v1/slack/interactions.
+    slack_signing_secret: SecretStr | None = None
 
     @model_validator(mode="after")
     def _check_archive(self) -> AlertsSettings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from shared.config import BaseServiceSettings
 from shared.errors import ConfigurationError
@@ -53,6 +53,9 @@ class ScoringSettings(BaseServiceSettings):
     # one; the others are kept packed, a fraction of the size, and decoded when an
     # event touches them.
     scoring_hot_accounts: int = Field(default=20000, ge=0)
+    # Slack app's signing secret: /v1/slack/interactions answers only requests it signed (the
+    # Acknowledge and Snooze buttons); unset, that route is a 404.
+    slack_signing_secret: SecretStr | None = None
     # How long a PUT waits for its record to be applied before answering 202.
     api_write_wait_seconds: float = Field(default=5.0, ge=0)
     # API limits (docs/operations.md, Security): request body size, and a token bucket per

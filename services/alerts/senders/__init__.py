@@ -39,6 +39,9 @@ def build(
             token=settings.slack_bot_token.get_secret_value(),
             default_channel=settings.slack_default_channel,
             public_url=settings.public_url,
+            buttons=bool(
+                settings.slack_signing_secret and settings.slack_signing_secret.get_secret_value()
+            ),
         )
     if settings.smtp_host:
         senders["email"] = EmailSender(settings)

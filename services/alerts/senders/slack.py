@@ -67,12 +67,14 @@ class SlackSender:
         token: str,
         default_channel: str | None,
         public_url: str | None,
+        buttons: bool = False,
     ) -> None:
         self.client = client
         self.api_url = api_url.rstrip("/")
         self.token = token
         self.default_channel = default_channel
         self.public_url = public_url
+        self.buttons = buttons  # Acknowledge and Snooze (with the app's signing secret)
         # Posts whose attempt ended before Slack answered.
         self._unanswered: dict[_Post, asyncio.Task[str | None]] = {}
 
@@ -124,7 +126,9 @@ class SlackSender:
             body = messages.slack_resolved(trigger, account, recipient, attempt)
         else:
             link = messages.account_link(self.public_url, trigger.account_id)
-            body = messages.slack_message(trigger, account, recipient, link, attempt.receiver)
+            body = messages.slack_message(
+                trigger, account, recipient, link, attempt.receiver, self.buttons
+            )
         answer = await self._call("chat.postMessage", json=body)
         post_of = _Post(trigger.dedup_key, attempt.receiver, trigger.status, attempt.thread)
         late = self._unanswered.get(post_of) is asyncio.current_task()

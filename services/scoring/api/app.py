@@ -23,6 +23,7 @@ from services.scoring.api.routes import (
     history,
     operations,
     silences,
+    slack,
     stakeholders,
     triggers,
 )
@@ -63,6 +64,7 @@ def create_app(
     if metrics_here:
         app.include_router(guarded(operations.guarded_metrics))
     app.include_router(guarded(_v1()), prefix="/v1")
+    app.include_router(slack.router, prefix="/v1")  # signed by Slack, not by a token
     app.add_middleware(HealthReads, reads=reads)  # inside ApiGuard: added first
     app.add_middleware(
         ApiGuard,

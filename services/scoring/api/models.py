@@ -288,3 +288,7 @@ class SnoozeIn(BaseModel):
 class Snoozed(BaseModel):
     silenceID: str
     endsAt: datetime
+
+
+class Handled(BaseModel):
+    handled: list[str] = Field(description="what the buttons did, as the message now says")

@@ -3,13 +3,12 @@ and snoozing it (a silence on its account and type). Acting needs a write token.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import and_, or_, select
 
-from services.alerts import acknowledgements, silences
+from services.alerts import acknowledgements
 from services.alerts.tables import acknowledgements as acks
 from services.alerts.tables import deliveries
 from services.scoring.api import models
@@ -117,18 +116,5 @@ async def snooze(reads: Reads, trigger_id: TriggerId, snooze: models.SnoozeIn) -
     alert = await acknowledgements.alerted(reads, trigger_id)
     if alert is None:
         raise HTTPException(404, f"{NO_ALERT}: {trigger_id!r}")
-    now = utcnow()
-    ends = now + timedelta(days=snooze.days)
-    silence_id = await silences.create(
-        reads,
-        matchers=[
-            {"name": "account_id", "value": alert.account_id, "isRegex": False, "isEqual": True},
-            {"name": "type", "value": alert.type, "isRegex": False, "isEqual": True},
-        ],
-        starts_at=now,
-        ends_at=ends,
-        created_by=snooze.by,
-        comment=f"snoozed for {snooze.days} days from alert {trigger_id}",
-        now=now,
-    )
+    silence_id, ends = await acknowledgements.snooze(reads, alert, snooze.days, snooze.by, utcnow())
     return {"silenceID": silence_id, "endsAt": iso(ends)}
