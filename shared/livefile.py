@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -93,31 +94,39 @@ class LiveFile(Generic[T]):
             self.readiness.notice(self.name, text)
 
 
-# One SIGHUP reloads every live file of the process (`pulse up` runs scoring's scorecard and
-# alerts' routing side by side): the loop keeps one handler per signal, which sets them all.
-_WATCHING: set[asyncio.Event] = set()
+# One SIGHUP reloads every live file of the process. `pulse up` runs scoring's scorecard and
+# alerts' routing side by side, each service on its own thread and event loop, and only the
+# main thread may handle a signal: its handler wakes every watcher, on its own loop.
+_WATCHING: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+_HANDLER: list[asyncio.AbstractEventLoop] = []  # the loop holding the SIGHUP handler, if any
 
 
 @contextlib.contextmanager
 def _hangups() -> Iterator[asyncio.Event]:
-    hangup = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    if not _WATCHING:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+    hangup, loop = asyncio.Event(), asyncio.get_running_loop()
+    watcher = (loop, hangup)
+    _WATCHING.add(watcher)
+    handles = not _HANDLER and threading.current_thread() is threading.main_thread()
+    if handles:
+        try:
             loop.add_signal_handler(signal.SIGHUP, _hung_up)
-    _WATCHING.add(hangup)
+            _HANDLER.append(loop)
+        except (NotImplementedError, RuntimeError, ValueError):  # no signals on this platform
+            handles = False
     try:
         yield hangup
     finally:
-        _WATCHING.discard(hangup)
-        if not _WATCHING:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+        _WATCHING.discard(watcher)
+        if handles:
+            _HANDLER.clear()
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
 
 
 def _hung_up() -> None:
-    for hangup in _WATCHING:
-        hangup.set()
+    for loop, hangup in list(_WATCHING):
+        with contextlib.suppress(RuntimeError):  # a loop closed meanwhile
+            loop.call_soon_threadsafe(hangup.set)
 
 
 def _stamp(path: str | None) -> tuple[int, int, int] | None:

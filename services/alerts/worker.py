@@ -82,6 +82,8 @@ class Outcome:
     error: str = ""
     retry_after: float | None = None
     receipt: str | None = None  # the receiver's id of the message sent (Slack's ts)
+    # A try that did not send (a notice waiting for its alert) does not count towards giving up.
+    counts: bool = True
 
 
 class OutcomeBatches:
@@ -305,12 +307,17 @@ class DeliveryWorker:
             return Outcome(SKIPPED, None, "its alert was not sent")
         status, message_ts = alert
         if status != DELIVERED:
-            return Outcome(RETRY, None, "waits for its alert to go first")
+            wait = self.settings.delivery_poll_seconds
+            return Outcome(RETRY, None, "waits for its alert to go first", wait, counts=False)
         return message_ts
 
     async def _record(self, row: Claimed, outcome: Outcome) -> None:
         status, error = outcome.status, self.scrub(outcome.error)
-        if status == RETRY and row.attempts >= self.settings.delivery_max_attempts:
+        if (
+            status == RETRY
+            and outcome.counts
+            and row.attempts >= self.settings.delivery_max_attempts
+        ):
             status, error = FAILED, f"gave up after {row.attempts} attempts: {error}"
         recorded = await self._store(row, status, outcome, error)
         DELIVERIES.labels(row.channel, status).inc()

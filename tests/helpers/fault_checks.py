@@ -98,7 +98,11 @@ def assert_same(actual: dict[str, Any], clean: dict[str, Any], workload: Workloa
     )
     assert actual["triggers"] == clean["triggers"]
     assert actual["resolved"] == clean["resolved"]  # each episode's end, once, at its time
-    assert actual["deliveries"] == clean["deliveries"]
+    got, want = set(actual["deliveries"]), set(clean["deliveries"])
+    assert actual["deliveries"] == clean["deliveries"], (
+        f"deliveries only in the run: {sorted(got - want)[:5]}, "
+        f"only in the clean run: {sorted(want - got)[:5]}"
+    )
     assert actual["slack"] == clean["slack"]
     assert actual["email"] == clean["email"]
     assert actual["replies"] == clean["replies"]
