@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import ssl
@@ -32,7 +31,7 @@ from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations import migrate
-from services import admin
+from services import admin, config_files
 from services.alerts.settings import AlertsSettings
 from services.ingest.settings import IngestSettings
 from services.scoring.settings import ScoringSettings
@@ -72,29 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     demo_cmd.add_argument("--no-live", action="store_true", help="send the history, then exit")
     commands.add_parser("migrate", help="bring the database schema up to date")
     operator_commands = admin.add_commands(commands)
-    scorecard_cmd = commands.add_parser("scorecard", help="show or check a scorecard file")
-    scorecard_actions = scorecard_cmd.add_subparsers(dest="scorecard_command", required=True)
-    scorecard_actions.add_parser("show", help="print the built-in scorecard (docs/scorecard.md)")
-    check_cmd = scorecard_actions.add_parser("check", help="validate a scorecard file")
-    check_cmd.add_argument("file")
-    routes_cmd = commands.add_parser("routes", help="show or check a routing file")
-    routes_actions = routes_cmd.add_subparsers(dest="routes_command", required=True)
-    routes_actions.add_parser("show", help="print the routing used without PULSE_ROUTES")
-    routes_check_cmd = routes_actions.add_parser("check", help="validate a routing file")
-    routes_check_cmd.add_argument("file")
-    backtest_cmd = commands.add_parser(
-        "backtest", help="replay past events through a scorecard (nothing written or sent)"
-    )
-    backtest_cmd.add_argument("--scorecard", help="the scorecard file (default: built-in)")
-    source = backtest_cmd.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", help='events, one {"topic", "value"} JSON object per line')
-    source.add_argument(
-        "--topics",
-        action="store_true",
-        help="read the input topics from their beginning (PULSE_KAFKA_BOOTSTRAP_SERVERS)",
-    )
-    backtest_cmd.add_argument("--compare", metavar="FILE", help="a second scorecard, side by side")
-    backtest_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+    file_commands = config_files.add_commands(commands)
     bench_cmd = commands.add_parser(
         "bench", help="measure throughput, latency and memory (services as child processes)"
     )
@@ -134,9 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         "alerts": _alerts,
         "demo": _demo,
         "migrate": _migrate,
-        "scorecard": _scorecard,
-        "routes": _routes,
-        "backtest": _backtest,
+        **file_commands,
         "bench": _bench,
     }
     runners.update(dict.fromkeys(operator_commands, partial(_operate, operator_commands)))
@@ -337,48 +312,6 @@ async def _migrate(args: argparse.Namespace, stop: asyncio.Event) -> None:
     _configure_logging(settings)
     engine = await _database(settings)
     await engine.dispose()
-
-
-async def _scorecard(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from services.scoring.scorecard import loading
-
-    if args.scorecard_command == "show":
-        print(loading.DEFAULT_TEXT, end="")
-        return
-    card = loading.load(args.file)  # a ScorecardError names each problem's line
-    tiers = ", ".join(str(t) for t in sorted(card.tiers)) or "none"
-    print(f"{args.file}: valid, version {card.version}, tier overrides: {tiers}")
-
-
-async def _routes(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from services.alerts.routing import loading
-
-    if args.routes_command == "show":
-        print(loading.DEFAULT_TEXT, end="")
-        return
-    routing = loading.load_routes(args.file)  # a RoutesError names each problem's line
-    receivers = ", ".join(receiver.name for receiver in routing.receivers)
-    print(
-        f"{args.file}: valid, receivers: {receivers}; {len(routing.inhibit_rules)} inhibit "
-        f"rules, {len(routing.escalations)} escalations"
-    )
-
-
-async def _backtest(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from pathlib import Path
-
-    from services.backtest import backtest, backtest_topics, report_text
-    from services.scoring.scorecard.loading import load
-
-    cards = [load(args.scorecard), *([load(args.compare)] if args.compare else [])]
-    if args.topics:
-        report = await backtest_topics(BaseServiceSettings(), cards, sys.stderr)
-    else:
-        report = await asyncio.to_thread(backtest, Path(args.input), cards, sys.stderr)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(report_text(report), end="")
 
 
 async def _operate(
