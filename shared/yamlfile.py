@@ -6,6 +6,7 @@ in the file."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -13,6 +14,14 @@ import yaml
 from shared.errors import ConfigurationError
 
 Loc = tuple[str | int, ...]
+
+
+def read_file(path: str | Path, error: type[ConfigurationError]) -> bytes:
+    """The file's bytes; a file that cannot be read is `error`, naming it and why."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise error(f"{path}: cannot be read: {exc.strerror}") from None
 
 
 def read_mapping(

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from services.alerts.routing.model import ACCOUNT_CSM, Route, RoutingFile
 from shared.errors import ConfigurationError
-from shared.yamlfile import Loc, line_of, problem, read_mapping
+from shared.yamlfile import Loc, line_of, problem, read_file, read_mapping
 
 
 class RoutesError(ConfigurationError):
@@ -35,11 +35,7 @@ def load_routes(path: str | Path | None) -> RoutingFile:
     """The routing of a file (None: the built-in one)."""
     if path is None:
         return parse_routes(DEFAULT_TEXT.encode(), BUILT_IN)
-    try:
-        text = Path(path).read_bytes()
-    except OSError as exc:
-        raise RoutesError(f"{path}: cannot be read: {exc.strerror}") from None
-    return parse_routes(text, str(path))
+    return parse_routes(read_file(path, RoutesError), str(path))
 
 
 def parse_routes(text: bytes, source: str) -> RoutingFile:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from services.scoring.scorecard.model import Card
 from shared.errors import ConfigurationError
-from shared.yamlfile import Loc, locate, problem, read_mapping
+from shared.yamlfile import Loc, locate, problem, read_file, read_mapping
 
 DEFAULT_TEXT = files("services.scoring.scorecard").joinpath("default.yaml").read_text()
 BUILT_IN = "the built-in scorecard"
@@ -49,11 +49,7 @@ def load(path: str | Path | None) -> Scorecard:
     """The scorecard of a file (None: the built-in one)."""
     if path is None:
         return parse(DEFAULT_TEXT.encode(), BUILT_IN)
-    try:
-        text = Path(path).read_bytes()
-    except OSError as exc:
-        raise ScorecardError(f"{path}: cannot be read: {exc.strerror}") from None
-    return parse(text, str(path))
+    return parse(read_file(path, ScorecardError), str(path))
 
 
 def parse(text: bytes, source: str) -> Scorecard:
