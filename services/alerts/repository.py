@@ -77,8 +77,9 @@ async def add(
     duplicated trigger (same dedup_key) alert each receiver only once."""
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for trigger in triggers:
-        muted = why_muted(trigger, routing, in_force, (firing or {}), now)
-        for delivery in deliveries_of(routing, trigger, channels):
+        labels = labels_of(trigger)
+        muted = why_muted(labels, routing, in_force, (firing or {}), now)
+        for delivery in deliveries_of(routing, labels, channels):
             rows.setdefault(
                 (trigger.dedup_key, delivery.receiver, delivery.channel),
                 {
@@ -166,19 +167,18 @@ async def alert_sent(engine: AsyncEngine, row: Claimed) -> tuple[str, str | None
 
 
 def why_muted(
-    trigger: TriggerEvent,
+    labels: Labels,
     routing: RoutingFile,
     in_force: Sequence[Silence],
     firing: Mapping[str, list[Labels]],
     now: datetime,
 ) -> str | None:
-    """Why the trigger is not to be sent (a silence, or an inhibit rule and the alert firing
-    that mutes it), or None."""
-    labels = labels_of(trigger)
+    """Why a trigger with these labels (labels_of) is not to be sent (a silence, or an inhibit
+    rule and the alert firing that mutes it), or None."""
     if silence := muting(in_force, labels, now):
         return f"silenced by {silence.silence_id} ({silence.created_by}: {silence.comment})"
     rules = routing.inhibit_rules
-    if rules and (source := inhibited(rules, labels, firing.get(trigger.account_id, []))):
+    if rules and (source := inhibited(rules, labels, firing.get(labels["account_id"], []))):
         return f"inhibited by {source.get('dedup_key')}, firing"
     return None
 

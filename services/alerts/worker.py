@@ -41,6 +41,7 @@ from services.alerts.repository import (
 )
 from services.alerts.routing.loading import BUILT_IN_ROUTING
 from services.alerts.routing.model import RoutingFile
+from services.alerts.routing.plan import labels_of
 from services.alerts.senders import Attempt, DeliveryError, Sender
 from services.alerts.settings import AlertsSettings
 from services.alerts.silences import Silence
@@ -278,7 +279,8 @@ class DeliveryWorker:
                 return after
             thread = after
         else:
-            muted = why_muted(trigger, mutes.routing, mutes.in_force, mutes.firing, utcnow())
+            labels = labels_of(trigger)
+            muted = why_muted(labels, mutes.routing, mutes.in_force, mutes.firing, utcnow())
             if muted is not None:
                 return Outcome(SILENCED, None, muted)
         account = Account.of(trigger)

@@ -40,13 +40,13 @@ def labels_of(trigger: TriggerEvent) -> Labels:
 
 
 def deliveries_of(
-    routing: RoutingFile, trigger: TriggerEvent, channels: Collection[str]
+    routing: RoutingFile, labels: Labels, channels: Collection[str]
 ) -> list[Delivery]:
-    """One delivery per receiver the trigger routes to and channel of that receiver that is
-    among `channels` (those this service sends)."""
+    """One delivery per receiver a trigger with these labels (labels_of) routes to and
+    channel of that receiver that is among `channels` (those this service sends)."""
     receivers = {receiver.name: receiver for receiver in routing.receivers}
     found = []
-    for destination in destinations(routing.route, labels_of(trigger)):
+    for destination in destinations(routing.route, labels):
         for channel, target in _channels(receivers[destination.receiver]):
             if channel in channels:
                 found.append(Delivery(destination.receiver, channel, target))
