@@ -68,23 +68,35 @@ async def _settled(engine: AsyncEngine, dedup_key: str) -> dict | None:
     return row if row is not None and row["status"] != "pending" else None
 
 
-async def test_a_renewal_reaches_the_crm_signed_retried_with_one_id(
+async def _delivered(settings: UpSettings, engine: AsyncEngine, event: dict) -> dict:
+    """The webhook delivery of the event, once it is no longer pending."""
+    async with running(settings, engine):
+        await produce(settings, event)
+        found = await wait_for(lambda: _settled(engine, event["dedup_key"]), what="the webhook")
+    return dict(found)
+
+
+@pytest.fixture
+def signed(
     alert_settings: Settings,
-    engine: AsyncEngine,
     crm: WebhookReceiver,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> UpSettings:
+    """Settings routing renewals to the crm receiver, its secret set, email off."""
     monkeypatch.setenv("PULSE_WEBHOOK_SECRET_CRM", SECRET)
     (tmp_path / "routes.yaml").write_text(routes(crm.url))
-    settings = alert_settings(routes=str(tmp_path / "routes.yaml"), smtp_host=None)
+    return alert_settings(routes=str(tmp_path / "routes.yaml"), smtp_host=None)
+
+
+async def test_a_renewal_reaches_the_crm_signed_retried_with_one_id(
+    signed: UpSettings, engine: AsyncEngine, crm: WebhookReceiver
+) -> None:
     renewal = trigger(type="renewal_window", category="lifecycle", severity="info")
     crm.answer_next(503)
     crm.answer_next(429, {"Retry-After": "0"})
     crm.answer_next(408)
-    async with running(settings, engine):
-        await produce(settings, renewal)
-        row = await wait_for(lambda: _settled(engine, renewal["dedup_key"]), what="the webhook")
+    row = await _delivered(signed, engine, renewal)
 
     assert (row["receiver"], row["channel"], row["status"]) == ("crm", "webhook", "delivered")
     assert row["attempts"] == 4 and row["recipient"] == crm.url
@@ -98,20 +110,11 @@ async def test_a_renewal_reaches_the_crm_signed_retried_with_one_id(
 
 
 async def test_a_webhook_refusing_the_event_fails_it_without_retrying(
-    alert_settings: Settings,
-    engine: AsyncEngine,
-    crm: WebhookReceiver,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    signed: UpSettings, engine: AsyncEngine, crm: WebhookReceiver
 ) -> None:
-    monkeypatch.setenv("PULSE_WEBHOOK_SECRET_CRM", SECRET)
-    (tmp_path / "routes.yaml").write_text(routes(crm.url))
-    settings = alert_settings(routes=str(tmp_path / "routes.yaml"), smtp_host=None)
     renewal = trigger(type="renewal_at_risk", category="risk", severity="critical")
     crm.answer_next(422)
-    async with running(settings, engine):
-        await produce(settings, renewal)
-        row = await wait_for(lambda: _settled(engine, renewal["dedup_key"]), what="the webhook")
+    row = await _delivered(signed, engine, renewal)
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert row["last_error"].startswith("webhook answered 422")
     assert len(crm.received) == 1
