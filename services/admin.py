@@ -31,6 +31,10 @@ def add_commands(commands: Any) -> dict[str, Command]:
     token_actions.add_parser("list", help="list tokens (never the tokens themselves)")
     revoke_cmd = token_actions.add_parser("revoke", help="revoke a token by name")
     revoke_cmd.add_argument("name")
+    link_cmd = token_actions.add_parser(
+        "link", help="print a one-time sign-in link to the pages for a token (docs/ui.md)"
+    )
+    link_cmd.add_argument("name")
     deliveries_cmd = commands.add_parser("deliveries", help="operate on alert deliveries")
     deliveries_actions = deliveries_cmd.add_subparsers(dest="deliveries_command", required=True)
     skip_cmd = deliveries_actions.add_parser(
@@ -110,12 +114,35 @@ async def token(
             )
         elif args.token_command == "list":
             _print_tokens(await tokens.list_tokens(engine))
+        elif args.token_command == "link":
+            await _sign_in_link(engine, args.name)
         else:
             await tokens.revoke_token(engine, args.name)
             print(f"pulse token: revoked {args.name!r}", file=sys.stderr)
     except tokens.TokenError as exc:
         print(f"pulse token: {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+async def _sign_in_link(engine: AsyncEngine, name: str) -> None:
+    from datetime import timedelta
+
+    from services.scoring.settings import ScoringSettings
+    from services.scoring.tokens import TokenError
+    from services.scoring.ui.sessions import link_for_token
+    from services.scoring.ui.signin import link_url
+    from shared.clock import utcnow
+
+    settings = ScoringSettings()
+    minutes = settings.ui_link_minutes
+    code = await link_for_token(engine, name, utcnow(), timedelta(minutes=minutes))
+    if code is None:
+        raise TokenError(f"no unrevoked token named {name!r} (see pulse token list)")
+    print(link_url(settings, code))
+    print(
+        f"pulse token: a sign-in link for {name!r}: it works once, within {minutes:g} minutes",
+        file=sys.stderr,
+    )
 
 
 def _print_tokens(rows: list[Any]) -> None:

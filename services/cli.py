@@ -5,7 +5,9 @@ pulse ingest | scoring | alerts   one service (needs PULSE_KAFKA_BOOTSTRAP_SERVE
 pulse api             the HTTP API alone (then run scoring with --no-api)
 pulse demo            stream synthetic telemetry to the input topics
 pulse migrate         bring the database schema up to date
-pulse token create | list | revoke   manage API tokens (docs/operations.md, Security)
+pulse token create | list | revoke | link
+                                     API tokens (docs/operations.md, Security); link: a
+                                     one-time sign-in to the pages (docs/ui.md)
 pulse deliveries skip --channel C    end the pending deliveries of a channel gone for good
 pulse accounts repartition           with scoring stopped, follow a new partition count
 pulse scorecard show | check FILE    print the built-in scorecard, or validate one
@@ -212,7 +214,16 @@ async def _up(args: argparse.Namespace, stop: asyncio.Event) -> None:
             settings.api_host,
             settings.api_port,
         )
+        # On stdout, apart from the log: the one line a newcomer needs.
+        print(f"Portfolio: {portfolio_url(settings)}", flush=True)
         await _together(parts, stop)
+
+
+def portfolio_url(settings: UpSettings) -> str:
+    if settings.public_url:
+        return f"{settings.public_url.rstrip('/')}/ui"
+    host = settings.api_host if settings.api_host not in ("0.0.0.0", "::") else "127.0.0.1"
+    return f"http://{host}:{settings.api_port}/ui"
 
 
 async def _alerts_alone(settings: UpSettings, readiness: Readiness, stop: asyncio.Event) -> None:

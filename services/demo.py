@@ -27,6 +27,7 @@ from shared.streaming import sleep_or_stop
 log = logging.getLogger(__name__)
 
 ARCHETYPES = ("healthy", "near_limit", "single_threaded", "slipping", "seats")
+SEGMENTS = ("enterprise", "mid-market", "smb")
 HISTORY_DAYS = 40
 API_LIMIT = 100_000
 NPS = {"healthy": 10, "near_limit": 9, "single_threaded": 8, "slipping": 4, "seats": 9}
@@ -42,6 +43,7 @@ def account_records(count: int) -> Iterator[tuple[str, dict[str, Any]]]:
                 "account_id": account_id,
                 "name": f"Demo {kind.replace('_', ' ').title()} {i:03d}",
                 "tier": 1 + i % 3,
+                "segment": SEGMENTS[i % 4 % 3],
                 "arr": 20_000 + 5_000 * i,
                 "csm": {
                     "name": f"CSM {i % 4}",

@@ -69,6 +69,12 @@ class ScoringSettings(BaseServiceSettings):
     # Proxies whose X-Forwarded-For names the client (addresses or networks, comma-separated);
     # from anyone else the header is ignored, so it cannot pick a caller's rate-limit bucket.
     trusted_proxies: str = ""
+    # The address users reach the API at (https://pulse.example): links printed by
+    # `pulse token link`, and Secure cookies for the pages when it is https.
+    public_url: str | None = None
+    # The pages' sign-in (docs/ui.md): how long a session lasts, and a one-time link.
+    ui_session_hours: float = Field(default=12.0, gt=0)
+    ui_link_minutes: float = Field(default=15.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_removed(self) -> ScoringSettings:

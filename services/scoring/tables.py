@@ -1,5 +1,6 @@
 """The scoring service's tables (SQLAlchemy Core): accounts and their partition layout, their
-health history, the triggers outbox, API tokens. The top-level migrations package creates them."""
+health history, the triggers outbox, API tokens and the pages' sessions. The top-level
+migrations package creates them."""
 
 from __future__ import annotations
 
@@ -113,4 +114,28 @@ api_tokens = Table(
         postgresql_where=text("revoked_at IS NULL"),
         sqlite_where=text("revoked_at IS NULL"),
     ),
+)
+
+
+# The pages' sessions (services/scoring/ui/sessions.py): a cookie stands for an API token for a
+# while. Only hashes of the cookie are kept; a session ends with its token's revocation.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ui_sessions_expires", "expires_at"),
+)
+
+# One-time sign-in links printed by `pulse token link`: each signs in once, before it expires.
+ui_sign_in_links = Table(
+    "ui_sign_in_links",
+    metadata,
+    Column("link_hash", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
 )

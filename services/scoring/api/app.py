@@ -30,6 +30,7 @@ from services.scoring.api.routes import (
 from services.scoring.api.writes import RecordWriter
 from services.scoring.scorecard.live import LiveScorecard
 from services.scoring.settings import ScoringSettings
+from services.scoring.ui.routes import install as install_pages
 from shared.readiness import Readiness
 
 
@@ -65,10 +66,14 @@ def create_app(
         app.include_router(guarded(operations.guarded_metrics))
     app.include_router(guarded(_v1()), prefix="/v1")
     app.include_router(slack.router, prefix="/v1")  # signed by Slack, not by a token
+    # The pages (/ui) pass the guard unchecked and admit by session cookie instead, with
+    # the gate's rules and its copy of the tokens (services/scoring/ui/access.py).
+    app.state.gate = gate = Gate(settings, engine)
+    install_pages(app)
     app.add_middleware(HealthReads, reads=reads)  # inside ApiGuard: added first
     app.add_middleware(
         ApiGuard,
-        gate=Gate(settings, engine),
+        gate=gate,
         max_body=settings.api_max_body_bytes,
         protected_paths=frozenset({"/metrics"} if metrics_here else ()),
     )
