@@ -214,9 +214,24 @@ async def _up(args: argparse.Namespace, stop: asyncio.Event) -> None:
             settings.api_host,
             settings.api_port,
         )
-        # On stdout, apart from the log: the one line a newcomer needs.
+        announcing = asyncio.ensure_future(_announce_portfolio(settings))
+        try:
+            await _together(parts, stop)
+        finally:
+            announcing.cancel()
+
+
+async def _announce_portfolio(settings: UpSettings) -> None:
+    """Once the API answers, on stdout apart from the log: the one line a newcomer needs."""
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(settings.api_host, settings.api_port)
+        except OSError:
+            await asyncio.sleep(0.2)
+            continue
+        writer.close()
         print(f"Portfolio: {portfolio_url(settings)}", flush=True)
-        await _together(parts, stop)
+        return
 
 
 def portfolio_url(settings: UpSettings) -> str:
