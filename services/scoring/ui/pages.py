@@ -56,7 +56,7 @@ async def portfolio(request: Request, viewer: CurrentViewer, reads: Reads) -> HT
         segment=q.get("segment") or None,
         page=_number(q.get("page")) or 1,
     )
-    shown = await load_portfolio(reads, filters, utcnow())
+    shown = await load_portfolio(reads, request.app.state.listing, filters, utcnow())
     return page(request, "portfolio.html", viewer=viewer, filters=filters, p=shown, bands=BANDS)
 
 

@@ -7,10 +7,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.scoring.ui import actions, pages, signin
+from services.scoring.ui.listing import Listing
 from services.scoring.ui.rendering import STATIC, refusal_handlers
 
 
 def install(app: FastAPI) -> None:
+    app.state.listing = Listing()
     for part in (pages, actions, signin):
         app.include_router(part.router, prefix="/ui")
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
