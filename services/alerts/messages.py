@@ -85,10 +85,11 @@ def details_text(trigger: TriggerEvent) -> str:
 
 
 def account_link(public_url: str | None, account_id: str) -> str | None:
-    """Where a reader finds the account's health and its explanation, when the API is public."""
+    """The account's page (docs/ui.md): its health and why, and the alert's actions; none
+    unless the API's public address is known."""
     if not public_url:
         return None
-    return f"{public_url.rstrip('/')}/v1/accounts/{quote(account_id, safe='')}/health"
+    return f"{public_url.rstrip('/')}/ui/accounts/{quote(account_id, safe='')}"
 
 
 def message_id(dedup_key: str, receiver: str = CSM_RECEIVER) -> str:

@@ -156,7 +156,7 @@ def test_a_message_says_what_the_account_weighs_and_what_to_do_next() -> None:
     step = "Check adoption first; then offer the Scale plan"
     event = parsed(account=recorded, playbook=step)
     account = Account.of(event)
-    link = "https://pulse.example/v1/accounts/acme/health"
+    link = "https://pulse.example/ui/accounts/acme"
 
     blocks = messages.slack_blocks(event, account, link)
     fields = [f["text"] for f in blocks[1]["fields"]]
