@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.tables import accounts, health_history
-from services.scoring.ui.listing import Entry, Listing
+from services.scoring.ui.listing import Choices, Entry, Listing
 from shared.db.engine import read_rows
 
 PAGE_SIZE = 50
@@ -67,9 +67,7 @@ class Portfolio:
     pages: int
     by_band: dict[str, Total]
     renewals: Total  # renewing within RENEWAL_HORIZON_DAYS
-    csms: list[tuple[str, str]]  # (key, name) of every CSM, for the filter
-    tiers: list[int]
-    segments: list[str]
+    choices: Choices
 
 
 async def load_portfolio(
@@ -83,7 +81,7 @@ async def load_portfolio(
     await _add_sparklines(engine, rows, now)
     await _add_active_triggers(engine, rows)
     by_band, renewals = _totals(matching, now.date())
-    return Portfolio(rows, len(matching), page, pages, by_band, renewals, **_choices(every))
+    return Portfolio(rows, len(matching), page, pages, by_band, renewals, listing.choices())
 
 
 def _totals(matching: Sequence[Entry], today: date) -> tuple[dict[str, Total], Total]:
@@ -95,15 +93,6 @@ def _totals(matching: Sequence[Entry], today: date) -> tuple[dict[str, Total], T
         if entry.renewal is not None and today <= entry.renewal <= until:
             renewals.add(entry)
     return by_band, renewals
-
-
-def _choices(every: Sequence[Entry]) -> dict[str, Any]:
-    csms = {e.csm_key: e.csm_name or e.csm_key for e in every if e.csm_key}
-    return {
-        "csms": sorted(csms.items(), key=lambda item: (item[1].lower(), item[0])),
-        "tiers": sorted({e.tier for e in every if e.tier is not None}),
-        "segments": sorted({e.segment for e in every if e.segment}),
-    }
 
 
 async def _add_sparklines(engine: AsyncEngine, rows: list[Row], now: datetime) -> None:
