@@ -64,6 +64,7 @@ async def test_one_trigger_one_slack_message_and_one_email(
             "dedup_key": key,
             "trigger_id": event["trigger_id"],
             "receiver": "csm",
+            "notice": "alert",
         },
     }
     blocks = body["blocks"]
@@ -73,7 +74,7 @@ async def test_one_trigger_one_slack_message_and_one_email(
     fields = " ".join(f["text"] for f in section["fields"])
     assert "warning" in fields and "71 (green)" in fields
     button = next(b for b in blocks if b["type"] == "actions")["elements"][0]
-    assert button["url"] == "https://pulse.example/v1/accounts/acme/health"
+    assert button["url"] == "https://pulse.example/ui/accounts/acme"
 
     [received] = smtp_server.messages
     mail = received.message
