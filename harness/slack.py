@@ -44,8 +44,8 @@ class SlackServer:
 
     chat.postMessage is recorded in `.requests` (and can be made to fail); what it accepts is
     kept per conversation, a user's messages in the bot's DM with them (D + user ID), for
-    conversations.open, conversations.history and chat.delete, which are recorded in
-    `.lookups`.
+    conversations.open, conversations.history, chat.update and chat.delete, which are
+    recorded in `.lookups`.
     """
 
     def __init__(self) -> None:
@@ -139,10 +139,10 @@ class SlackServer:
             return _Failure(200, "ok", {})
         method = path.rsplit("/", 1)[-1]
         if method != "chat.postMessage":
-            answer = _Failure(200, self._look_up(method, body), {})
+            found = self._look_up(method, body)
             with self._lock:
-                self.lookups.append(SlackRequest(path, headers, body, 200, True))
-            return answer
+                self.lookups.append(SlackRequest(path, headers, body, 200, bool(found.get("ok"))))
+            return _Failure(200, found, {})
         if not (isinstance(body.get("channel"), str) and ("text" in body or "blocks" in body)):
             # Slack's answer to a request it cannot use (a client killed mid-request sends one).
             failure: _Failure | None = _Failure(
@@ -176,16 +176,22 @@ class SlackServer:
             return {"ok": True, "channel": {"id": _conversation(body.get("users", ""))}}
         if method == "chat.delete":
             return self._delete(str(body.get("channel")), str(body.get("ts")))
+        if method == "chat.update":
+            return self._update(body)
         if method not in ("conversations.history", "conversations.replies"):
             return {"ok": False, "error": "unknown_method"}
         oldest = float(body.get("oldest") or 0)
+        latest = float(body.get("latest") or "inf")
+        inclusive = body.get("inclusive") == "true"
         with_metadata = body.get("include_all_metadata") == "true"
         thread = body.get("ts") if method == "conversations.replies" else None
         with self._lock:
             found = [
                 m if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
                 for m in reversed(self.history.get(body.get("channel", ""), []))
-                if float(m["ts"]) > oldest and _in(m, thread)
+                if float(m["ts"]) > oldest
+                and (float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest))
+                and _in(m, thread)
             ]
         start, limit = int(body.get("cursor") or 0), int(body.get("limit") or 100)
         page = found[start : start + limit]
@@ -196,6 +202,25 @@ class SlackServer:
             "has_more": more,
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
+
+    def updated(self) -> list[SlackRequest]:
+        """The chat.update calls Slack accepted."""
+        return [r for r in self.lookups if r.path.endswith("/chat.update") and r.ok]
+
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """The message as it is now in the conversation `channel` (a user's: their DM)."""
+        with self._lock:
+            found = [m for m in self.history.get(_conversation(channel), []) if m["ts"] == ts]
+        return found[0] if found else None
+
+    def _update(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(body.get("channel")), str(body.get("ts"))
+        with self._lock:
+            for message in self.history.get(channel, []):
+                if message["ts"] == ts:
+                    message.update({k: body[k] for k in ("text", "blocks") if k in body})
+                    return {"ok": True, "channel": channel, "ts": ts}
+        return {"ok": False, "error": "message_not_found"}
 
     def _delete(self, channel: str, ts: str) -> dict[str, Any]:
         with self._lock:

@@ -5,14 +5,14 @@
 - ui_sign_in_links: one-time sign-in links (`pulse token link`), each used at most once.
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0017
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

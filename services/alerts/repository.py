@@ -21,11 +21,14 @@ from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from services.alerts import escalations
+from services.alerts.notices import ALERT, RESOLVED
 from services.alerts.routing.loading import BUILT_IN_ROUTING
 from services.alerts.routing.matchers import Labels
 from services.alerts.routing.model import RoutingFile
-from services.alerts.routing.plan import deliveries_of, labels_of
+from services.alerts.routing.plan import deliveries_of, escalations_of, labels_of
 from services.alerts.routing.tree import inhibited
+from services.alerts.senders.base import Receipt
 from services.alerts.silences import Silence, muting
 from services.alerts.tables import deliveries
 from shared.contracts.triggers import TriggerEvent
@@ -37,7 +40,6 @@ DELIVERED = "delivered"
 FAILED = "failed"
 SKIPPED = "skipped"
 SILENCED = "silenced"  # a silence muted it: never sent
-ALERT, RESOLVED = "alert", "resolved"  # the notices of a trigger
 # Channels that tell a receiver an episode ended: Slack in the alert's thread, the webhook
 # with the resolved event, the console; email does not (docs/alerting.md).
 RESOLVED_CHANNELS = ("slack", "webhook", "console")
@@ -50,7 +52,7 @@ class Claimed:
     dedup_key: str
     receiver: str
     channel: str
-    notice: str  # ALERT, or RESOLVED: the notice of the episode's end
+    notice: str  # services/alerts/notices.py: the alert, or a notice about it
     target: str | None  # the receiver's channel or address; None: the account's CSM's
     trigger_id: str
     account_id: str
@@ -60,6 +62,7 @@ class Claimed:
     # The previous attempt ended without an outcome (its worker died or lost the database
     # after sending, or before): it may have reached the receiver.
     in_doubt: bool = False
+    note: str | None = None  # what the notice adds (an escalation's reason...)
 
 
 async def add(
@@ -74,33 +77,38 @@ async def add(
     """A pending row per (trigger, receiver, channel) its routes give, `silenced` while a
     silence in force or an inhibit rule (with the `firing` alerts, by account) mutes the
     trigger; rows that exist already are left alone, which is what makes a redelivered or
-    duplicated trigger (same dedup_key) alert each receiver only once."""
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    duplicated trigger (same dedup_key) alert each receiver only once. With them, the
+    alert's escalations (escalations.py), due later."""
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for trigger in triggers:
         labels = labels_of(trigger)
         muted = why_muted(labels, routing, in_force, (firing or {}), now)
-        for delivery in deliveries_of(routing, labels, channels):
-            rows.setdefault(
-                (trigger.dedup_key, delivery.receiver, delivery.channel),
-                {
-                    "dedup_key": trigger.dedup_key,
-                    "receiver": delivery.receiver,
-                    "channel": delivery.channel,
-                    "notice": ALERT,
-                    "target": delivery.target,
-                    "trigger_id": trigger.trigger_id,
-                    "account_id": trigger.account_id,
-                    "payload": trigger.to_json().decode(),
-                    "status": PENDING if muted is None else SILENCED,
-                    "last_error": muted,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                },
-            )
-    if not rows:
-        return
-    await _insert_new(conn, list(rows.values()))
+        alert = {
+            "dedup_key": trigger.dedup_key,
+            "notice": ALERT,
+            "trigger_id": trigger.trigger_id,
+            "account_id": trigger.account_id,
+            "payload": trigger.to_json().decode(),
+            "status": PENDING if muted is None else SILENCED,
+            "last_error": muted,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "note": None,
+            "group_key": None,
+        }
+        found: list[dict[str, Any]] = [
+            {**alert, "receiver": d.receiver, "channel": d.channel, "target": d.target}
+            for d in deliveries_of(routing, labels, channels)
+        ]
+        found += [
+            escalations.row_of(escalation, alert, now)
+            for escalation in escalations_of(routing, labels, channels)
+        ]
+        for row in found:
+            rows.setdefault((row["dedup_key"], row["receiver"], row["channel"], row["notice"]), row)
+    if rows:
+        await _insert_new(conn, list(rows.values()))
 
 
 async def add_resolved(
@@ -135,6 +143,8 @@ async def add_resolved(
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,
+            "note": None,
+            "group_key": None,
         }
         for key, receiver, channel, target, account_id in alerts
     ]
@@ -149,13 +159,21 @@ async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None
     await conn.execute(statement, rows)
 
 
-async def alert_sent(engine: AsyncEngine, row: Claimed) -> tuple[str, str | None] | None:
-    """The status and Slack ts of the alert a resolved notice follows (None: no alert)."""
+@dataclass(frozen=True)
+class SentAlert:
+    status: str
+    message_ts: str | None  # where the receiver keeps it (Slack)
+    message_channel: str | None
+
+
+async def alert_sent(engine: AsyncEngine, row: Claimed) -> SentAlert | None:
+    """The alert a follow-up notice (FOLLOW_UPS) follows, as its delivery stands (None: no
+    alert to this receiver on this channel)."""
     c = deliveries.c
     async with engine.connect() as conn:
         found = (
             await conn.execute(
-                select(c.status, c.message_ts).where(
+                select(c.status, c.message_ts, c.message_channel).where(
                     (c.dedup_key == row.dedup_key)
                     & (c.receiver == row.receiver)
                     & (c.channel == row.channel)
@@ -163,7 +181,7 @@ async def alert_sent(engine: AsyncEngine, row: Claimed) -> tuple[str, str | None
                 )
             )
         ).first()
-    return (found.status, found.message_ts) if found else None
+    return SentAlert(*found) if found else None
 
 
 def why_muted(
@@ -256,6 +274,7 @@ def _claim(
             c.attempts,
             c.created_at,
             c.in_doubt,
+            c.note,
         )
     )
 
@@ -289,14 +308,15 @@ async def skip_channel(engine: AsyncEngine, channel: str, reason: str) -> int:
 Outcome = dict[str, Any]  # the columns an attempt's outcome sets
 
 
-def delivered(recipient: str, now: datetime, receipt: str | None = None) -> Outcome:
-    """Sent; `receipt` is the receiver's id of the message (Slack's ts), if it gives one."""
+def delivered(recipient: str, now: datetime, receipt: Receipt | None = None) -> Outcome:
+    """Sent; `receipt`: where the receiver keeps the message (Slack), if it says."""
     return {
         "status": DELIVERED,
         "recipient": recipient,
         "delivered_at": now,
         "last_error": None,
-        "message_ts": receipt,
+        "message_ts": receipt.ts if receipt else None,
+        "message_channel": receipt.conversation if receipt else None,
     }
 
 

@@ -26,12 +26,19 @@ deliveries = Table(
     Column("dedup_key", String(700), primary_key=True),
     Column("receiver", String(200), primary_key=True, server_default="csm"),
     Column("channel", String(20), primary_key=True),
-    # "alert", or "resolved": the notice of the alert's episode ending (Slack, webhook).
+    # What the row sends (services/alerts/notices.py): the alert, its resolved notice, its
+    # escalation, or an update of its Slack message (acknowledged, snoozed).
     Column("notice", String(10), primary_key=True, server_default="alert"),
     # The receiver's channel or address; none: the account's CSM's.
     Column("target", String(320)),
-    # Slack's ts of the message sent, for the resolved notice's thread.
+    # Slack's ts of the message sent, and its conversation: for the resolved notice's thread
+    # and the chat.update of an acknowledged alert.
     Column("message_ts", String(40)),
+    Column("message_channel", String(40)),
+    # What a follow-up notice adds to its alert: an escalation's reason, who acknowledged.
+    Column("note", Text),
+    # Rows of one route group (group_by) and channel go out in one message.
+    Column("group_key", Text),
     Column("trigger_id", String(64), nullable=False),
     Column("account_id", String(200), nullable=False),
     Column("payload", Text, nullable=False),
@@ -49,6 +56,8 @@ deliveries = Table(
     # GET /v1/alerts: the newest first, of every account or of one.
     Index("ix_deliveries_created", "created_at"),
     Index("ix_deliveries_account", "account_id", "created_at"),
+    Index("ix_deliveries_trigger", "trigger_id"),
+    Index("ix_deliveries_group", "group_key", "channel", "status"),
 )
 
 

@@ -26,14 +26,14 @@ from datetime import timedelta
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts import inhibition, repository, silences
+from services.alerts import escalations, inhibition, repository, silences
 from services.alerts.inhibition import Firing
 from services.alerts.metrics import DELIVERIES, DELIVERIES_IN_DOUBT, DELIVERIES_PENDING
 from services.alerts.models import Account
+from services.alerts.notices import ESCALATED, FOLLOW_UPS, RESOLVED
 from services.alerts.repository import (
     DELIVERED,
     FAILED,
-    RESOLVED,
     SILENCED,
     SKIPPED,
     Claimed,
@@ -42,7 +42,7 @@ from services.alerts.repository import (
 from services.alerts.routing.loading import BUILT_IN_ROUTING
 from services.alerts.routing.model import RoutingFile
 from services.alerts.routing.plan import labels_of
-from services.alerts.senders import Attempt, DeliveryError, Sender
+from services.alerts.senders import Attempt, DeliveryError, Receipt, Sender
 from services.alerts.settings import AlertsSettings
 from services.alerts.silences import Silence
 from shared.clock import utcnow
@@ -82,7 +82,7 @@ class Outcome:
     recipient: str | None
     error: str = ""
     retry_after: float | None = None
-    receipt: str | None = None  # the receiver's id of the message sent (Slack's ts)
+    receipt: Receipt | None = None  # where the receiver keeps the message sent (Slack)
     # A try that did not send (a notice waiting for its alert) does not count towards giving up.
     counts: bool = True
 
@@ -272,22 +272,27 @@ class DeliveryWorker:
             trigger = TriggerEvent.model_validate_json(row.payload)
         except ValidationError as exc:
             return Outcome(FAILED, None, f"stored trigger unreadable: {describe(exc)}")
-        thread = None
-        if row.notice == RESOLVED:
+        alert = None
+        if row.notice in FOLLOW_UPS:
             after = await self._after_alert(row)
             if isinstance(after, Outcome):
                 return after
-            thread = after
-        else:
-            labels = labels_of(trigger)
-            muted = why_muted(labels, mutes.routing, mutes.in_force, mutes.firing, utcnow())
-            if muted is not None:
-                return Outcome(SILENCED, None, muted)
+            alert = after
+        elif stopped := await self._held_back(row, trigger, mutes):
+            return stopped
         account = Account.of(trigger)
         recipient = row.target or sender.recipient(account)
         if recipient is None:
             return Outcome(SKIPPED, None, sender.no_recipient)
-        attempt = Attempt(row.attempts, row.created_at, row.receiver, thread)
+        attempt = Attempt(
+            row.attempts,
+            row.created_at,
+            row.receiver,
+            notice=row.notice,
+            thread=alert.message_ts if alert else None,
+            conversation=alert.message_channel if alert else None,
+            note=row.note,
+        )
         timeout = self.settings.delivery_timeout_seconds
         try:
             async with asyncio.timeout(timeout):
@@ -301,17 +306,29 @@ class DeliveryWorker:
             return Outcome(RETRY, recipient, f"{type(exc).__name__}: {exc}")
         return Outcome(DELIVERED, recipient, receipt=receipt)
 
-    async def _after_alert(self, row: Claimed) -> Outcome | str | None:
-        """A resolved notice follows its alert: the alert's Slack ts (its thread) once the
-        alert went, a retry while it has not yet, a skip if it never will."""
+    async def _held_back(self, row: Claimed, trigger: TriggerEvent, mutes: Mutes) -> Outcome | None:
+        """Why an alert or escalation is not sent after all: a silence or inhibition that
+        came meanwhile; for an escalation, an acknowledgement or the alert resolving."""
+        labels = labels_of(trigger)
+        muted = why_muted(labels, mutes.routing, mutes.in_force, mutes.firing, utcnow())
+        if muted is not None:
+            return Outcome(SILENCED, None, muted)
+        if row.notice == ESCALATED:
+            why = await escalations.why_not(self.engine, row.trigger_id, row.dedup_key)
+            if why is not None:
+                return Outcome(SKIPPED, None, why)
+        return None
+
+    async def _after_alert(self, row: Claimed) -> Outcome | repository.SentAlert:
+        """A follow-up (a resolved notice, a message update) follows its alert: the alert's
+        delivery once it went, a retry while it has not yet, a skip if it never will."""
         alert = await repository.alert_sent(self.engine, row)
-        if alert is None or alert[0] in (FAILED, SKIPPED, SILENCED):
+        if alert is None or alert.status in (FAILED, SKIPPED, SILENCED):
             return Outcome(SKIPPED, None, "its alert was not sent")
-        status, message_ts = alert
-        if status != DELIVERED:
+        if alert.status != DELIVERED:
             wait = self.settings.delivery_poll_seconds
             return Outcome(RETRY, None, "waits for its alert to go first", wait, counts=False)
-        return message_ts
+        return alert
 
     async def _record(self, row: Claimed, outcome: Outcome) -> None:
         status, error = outcome.status, self.scrub(outcome.error)
@@ -349,7 +366,7 @@ class DeliveryWorker:
         return await self._outcomes.store(row, repository.final(status, outcome.recipient, error))
 
     def _log(self, row: Claimed, status: str, recipient: str | None, error: str) -> None:
-        kind = "alert" if row.notice != RESOLVED else "resolved notice"
+        kind = {RESOLVED: "resolved notice", ESCALATED: "escalation"}.get(row.notice, row.notice)
         what = f"{row.channel} {kind} {row.dedup_key} to {row.receiver} (attempt {row.attempts})"
         if status == DELIVERED:
             log.info("alerts: delivered %s to %s", what, recipient)

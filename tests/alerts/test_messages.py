@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from services.alerts import messages
+from services.alerts.messages.slack import slack_blocks
 from services.alerts.models import Account
 from services.alerts.senders import DeliveryError
 from services.alerts.senders.slack import check_response
@@ -156,26 +157,34 @@ def test_a_message_says_what_the_account_weighs_and_what_to_do_next() -> None:
     step = "Check adoption first; then offer the Scale plan"
     event = parsed(account=recorded, playbook=step)
     account = Account.of(event)
-    link = "https://pulse.example/ui/accounts/acme"
+    link = messages.account_link("https://pulse.example", "acme")
+    assert link == "https://pulse.example/ui/accounts/acme"
 
-    blocks = messages.slack_blocks(event, account, link)
+    blocks = slack_blocks(event, account, link)
     fields = [f["text"] for f in blocks[1]["fields"]]
     for shown in ("*Tier*\n1", "*ARR*\n120,000", "*Plan*\nGrowth", "*Renewal*\n2027-03-01"):
         assert shown in fields
     assert blocks[2]["text"]["text"] == f"*Next step*\n{step}"
     assert [(b["text"]["text"], b["url"]) for b in blocks[3]["elements"]] == [
-        ("Account health", link),
+        ("Account page", link),
         ("CRM record", "https://crm.example/accounts/0015g"),
     ]
-    text = messages.email_text(event, account, link)
+    text, page = _email_parts(event, account, link)
     assert "Tier:     1" in text and "ARR:      120,000" in text and "Renewal:  2027-03-01" in text
     assert f"Next step: {step}" in text and "CRM record: https://crm.example/accounts/0015g" in text
-    page = messages.email_html(event, account, link)
     assert "<b>Next step:</b> Check adoption first; then offer the Scale plan" in page
-    assert "<a href='https://crm.example/accounts/0015g'>CRM record</a>" in page
+    assert '<a href="https://crm.example/accounts/0015g">CRM record</a>' in page
 
     # Only a web address becomes a link; an account without these facts shows none of them.
     hostile = parsed(account={**recorded, "crm_url": "javascript:alert(1)"})
     assert Account.of(hostile).crm_url is None
-    bare = messages.email_text(parsed(account={"name": "Initech"}), ACME, None)
+    bare, _ = _email_parts(parsed(account={"name": "Initech"}), ACME, None)
     assert "Tier" not in bare and "Next step" not in bare and "CRM" not in bare
+
+
+def _email_parts(event: TriggerEvent, account: Account, link: str | None) -> tuple[str, str]:
+    """The text and HTML an email of this alert shows."""
+    mail = messages.email_message(event, account, sender="p@v", recipient="s@v", link=link)
+    text, page = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert text is not None and page is not None
+    return str(text.get_content()), str(page.get_content())

@@ -256,7 +256,6 @@ async def test_pulse_routes_shows_the_built_in_routing_and_checks_a_file(tmp_pat
 def test_the_parts_not_applied_yet_are_named() -> None:
     assert parse_routes(ROUTES, "routes.yaml").not_applied() == [
         "group_by, group_wait and group_interval (one message per trigger)",
-        "escalations",
     ]
     assert load_routes(None).not_applied() == []
 

@@ -64,6 +64,7 @@ async def test_one_trigger_one_slack_message_and_one_email(
             "dedup_key": key,
             "trigger_id": event["trigger_id"],
             "receiver": "csm",
+            "notice": "alert",
         },
     }
     blocks = body["blocks"]

@@ -99,8 +99,26 @@ async def row(engine: AsyncEngine, dedup_key: str, channel: str) -> dict[str, An
 
 async def finished(engine: AsyncEngine, dedup_key: str, *channels: str) -> bool:
     """True once each channel's delivery of this alert has left `pending`."""
-    found = {r["channel"]: r["status"] for r in await rows(engine, dedup_key)}
+    found = {
+        r["channel"]: r["status"] for r in await rows(engine, dedup_key) if r["notice"] == "alert"
+    }
     return all(found.get(c) not in (None, "pending") for c in channels)
+
+
+async def notice(
+    engine: AsyncEngine, dedup_key: str, kind: str, channel: str = "slack"
+) -> dict[str, Any] | None:
+    """The row of this notice (services/alerts/notices.py) of the alert on `channel`."""
+    found = [
+        r for r in await rows(engine, dedup_key) if (r["notice"], r["channel"]) == (kind, channel)
+    ]
+    return found[0] if found else None
+
+
+async def settled(engine: AsyncEngine, dedup_key: str, kind: str, channel: str = "slack") -> bool:
+    """True once that notice exists and has left `pending`."""
+    found = await notice(engine, dedup_key, kind, channel)
+    return found is not None and found["status"] != "pending"
 
 
 def slack_for(server: SlackServer, dedup_key: str) -> list[dict]:

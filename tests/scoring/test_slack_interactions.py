@@ -15,7 +15,8 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.slack import SlackServer
-from services.alerts import messages, repository
+from services.alerts import repository
+from services.alerts.messages.slack import slack_blocks
 from services.alerts.models import Account
 from services.scoring import tokens
 from shared.clock import utcnow
@@ -55,7 +56,7 @@ async def test_a_signed_click_acknowledges_and_updates_the_message(
     event = trigger()
     async with engine.begin() as conn:
         await repository.add(conn, [parsed(event)], ["slack"], utcnow())
-    blocks = messages.slack_blocks(parsed(event), Account.of(parsed(event)), None, buttons=True)
+    blocks = slack_blocks(parsed(event), Account.of(parsed(event)), None, buttons=True)
     [actions] = [b for b in blocks if b.get("block_id") == "pulse_actions"]
     assert [e["text"]["text"] for e in actions["elements"]] == ["Acknowledge", "Snooze 7 days"]
     settings = settings_factory(slack_signing_secret=SECRET, api_port=_port())

@@ -122,8 +122,6 @@ class RoutingFile(_Strict):
         parts = []
         if _groups(self.route):
             parts.append("group_by, group_wait and group_interval (one message per trigger)")
-        if self.escalations:
-            parts.append("escalations")
         return parts
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from services.alerts.routing.matchers import Labels
+from services.alerts.routing.matchers import Labels, match_all
 from services.alerts.routing.model import ACCOUNT_CSM, Receiver, RoutingFile
 from services.alerts.routing.tree import destinations
 from shared.contracts.triggers import TriggerEvent
@@ -19,6 +19,12 @@ class Delivery:
     receiver: str
     channel: str
     target: str | None  # the receiver's channel or address; None: the account's CSM's
+
+
+@dataclass(frozen=True)
+class Escalation:
+    delivery: Delivery
+    after: float  # seconds without an acknowledgement before it goes
 
 
 def labels_of(trigger: TriggerEvent) -> Labels:
@@ -53,6 +59,29 @@ def deliveries_of(
         if CONSOLE in channels:  # nothing configured: each receiver's alerts are printed
             found.append(Delivery(destination.receiver, CONSOLE, None))
     return found
+
+
+def escalations_of(
+    routing: RoutingFile, labels: Labels, channels: Collection[str]
+) -> list[Escalation]:
+    """The escalations of an alert with these labels: per escalation whose matchers match, one
+    delivery per channel of its receiver among `channels`, due `after` seconds unless the
+    alert is acknowledged or resolved first. One receiver is escalated to once, at its
+    first matching escalation."""
+    receivers = {receiver.name: receiver for receiver in routing.receivers}
+    found: dict[tuple[str, str], Escalation] = {}
+    for escalation in routing.escalations:
+        if not match_all(escalation.matchers, labels):
+            continue
+        receiver = receivers[escalation.receiver]
+        for channel, target in _channels(receiver):
+            if channel in channels:
+                delivery = Delivery(receiver.name, channel, target)
+                found.setdefault((receiver.name, channel), Escalation(delivery, escalation.after))
+        if CONSOLE in channels:
+            delivery = Delivery(receiver.name, CONSOLE, None)
+            found.setdefault((receiver.name, CONSOLE), Escalation(delivery, escalation.after))
+    return list(found.values())
 
 
 def _channels(receiver: Receiver) -> list[tuple[str, str | None]]:

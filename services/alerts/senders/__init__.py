@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 
 from services.alerts.routing.model import RoutingFile
-from services.alerts.senders.base import Attempt, DeliveryError, Sender
+from services.alerts.senders.base import Attempt, DeliveryError, Receipt, Sender
 from services.alerts.senders.console import ConsoleSender
 from services.alerts.senders.email import EmailSender
 from services.alerts.senders.slack import SlackSender
@@ -19,6 +19,7 @@ __all__ = [
     "ConsoleSender",
     "DeliveryError",
     "EmailSender",
+    "Receipt",
     "Sender",
     "SlackSender",
     "WebhookSender",

@@ -9,6 +9,7 @@ from typing import Protocol
 import httpx
 
 from services.alerts.models import Account
+from services.alerts.notices import ALERT
 from services.alerts.routing.model import CSM_RECEIVER
 from shared.contracts.triggers import TriggerEvent
 
@@ -24,12 +25,26 @@ class Attempt:
     # Whose delivery it is: one alert may go to several receivers on one channel, and a
     # sender that looks for an earlier try must find this receiver's.
     receiver: str = CSM_RECEIVER
-    # A resolved notice in Slack: the ts of the alert's message, whose thread it goes to.
+    # What is sent (services/alerts/notices.py): the alert, or a notice following it.
+    notice: str = ALERT
+    # A follow-up in Slack: the ts of the alert's message (a resolved notice goes to its
+    # thread, an update edits it) and its conversation, when the alert's post gave one.
     thread: str | None = None
+    conversation: str | None = None
+    # What the notice adds: an escalation's reason, who acknowledged or snoozed the alert.
+    note: str | None = None
 
     @property
     def is_retry(self) -> bool:
         return self.number > 1
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where the receiver keeps a message sent: Slack's ts and conversation id."""
+
+    ts: str
+    conversation: str | None = None
 
 
 class DeliveryError(Exception):
@@ -61,10 +76,10 @@ class Sender(Protocol):
 
     async def send(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> str | None:
-        """Deliver one alert (a firing trigger) or resolved notice (a resolved one); the
-        receiver's id of the message (Slack's ts), if any. Raise DeliveryError (or anything
-        else: retried) on failure."""
+    ) -> Receipt | None:
+        """Deliver one notice of a trigger (attempt.notice: the alert, its escalation, its
+        resolved notice...); the receiver's id of the message (Slack's), if any. Raise
+        DeliveryError (or anything else: retried) on failure."""
 
 
 def retry_after_of(response: httpx.Response) -> float | None:

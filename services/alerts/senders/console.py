@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.alerts import messages
 from services.alerts.models import Account
-from services.alerts.senders.base import Attempt
+from services.alerts.senders.base import Attempt, Receipt
 from shared.contracts.triggers import TriggerEvent
 
 
@@ -18,8 +18,8 @@ class ConsoleSender:
 
     async def send(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> str | None:
+    ) -> Receipt | None:
         # Printed, not logged: the worker already logs every delivery, and one line per alert
         # is what a first run should show.
-        print(messages.console_line(trigger, account), flush=True)
+        print(messages.console_line(trigger, account, attempt.notice, attempt.note), flush=True)
         return None

@@ -17,7 +17,7 @@ from aiosmtplib.email import flatten_message
 from services.alerts import messages
 from services.alerts.models import Account
 from services.alerts.senders.archive import MailArchive
-from services.alerts.senders.base import Attempt, DeliveryError
+from services.alerts.senders.base import Attempt, DeliveryError, Receipt
 from services.alerts.settings import AlertsSettings
 from shared.contracts.triggers import TriggerEvent
 
@@ -44,7 +44,7 @@ class EmailSender:
 
     async def send(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> str | None:
+    ) -> Receipt | None:
         s = self.settings
         message = messages.email_message(
             trigger,
@@ -53,6 +53,8 @@ class EmailSender:
             recipient=recipient,
             link=messages.account_link(s.public_url, trigger.account_id),
             receiver=attempt.receiver,
+            notice=attempt.notice,
+            note=attempt.note,
         )
         # Without an archive a retry is sent again, with the same Message-ID (derived from
         # the dedup_key), by which mail systems recognise a copy of a message they hold.

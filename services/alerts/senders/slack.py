@@ -31,10 +31,11 @@ from typing import Any
 import httpx
 
 from services.alerts import messages
-from services.alerts.messages import EVENT_TYPES
+from services.alerts.messages import event_type
 from services.alerts.models import Account
+from services.alerts.notices import ALERT, RESOLVED, UPDATES
 from services.alerts.routing.model import CSM_RECEIVER
-from services.alerts.senders.base import Attempt, DeliveryError, retry_after_of
+from services.alerts.senders.base import Attempt, DeliveryError, Receipt, retry_after_of
 from shared.contracts.triggers import TriggerEvent
 
 log = logging.getLogger(__name__)
@@ -76,19 +77,23 @@ class SlackSender:
         self.public_url = public_url
         self.buttons = buttons  # Acknowledge and Snooze (with the app's signing secret)
         # Posts whose attempt ended before Slack answered.
-        self._unanswered: dict[_Post, asyncio.Task[str | None]] = {}
+        self._unanswered: dict[_Post, asyncio.Task[Receipt | None]] = {}
 
     def recipient(self, account: Account) -> str | None:
         return account.csm_slack or self.default_channel
 
     async def send(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> str | None:
-        """Post the alert, or its resolved notice (in the alert's thread); the message's ts."""
-        post_of = _Post(trigger.dedup_key, attempt.receiver, trigger.status, attempt.thread)
-        if (landed := await self._earlier_post(post_of)) is not None:
+    ) -> Receipt | None:
+        """Post the alert (or its escalation), or its resolved notice (in the alert's thread),
+        or edit the alert's message (an update); where the message is."""
+        if attempt.notice in UPDATES:
+            return await self._update(recipient, attempt)
+        post_of = _Post(trigger.dedup_key, attempt.receiver, attempt.notice, attempt.thread)
+        landed, receipt = await self._earlier_post(post_of)
+        if landed:
             log.info("alerts: Slack took %s from an earlier attempt after all", post_of.key)
-            return landed or None
+            return receipt
         if attempt.is_retry and (found := await self._already_posted(post_of, recipient, attempt)):
             log.info("alerts: %s was already in Slack; not posting it again", post_of.key)
             return found
@@ -100,19 +105,18 @@ class SlackSender:
             post.add_done_callback(lambda done: self._forget(post_of, done))
             raise
 
-    async def _earlier_post(self, post_of: _Post) -> str | None:
+    async def _earlier_post(self, post_of: _Post) -> tuple[bool, Receipt | None]:
         """Waits for Slack's answer to an earlier attempt's post still under way, if any (the
-        worker's timeout bounds the wait): the ts of that post if Slack took it ("" without
-        one), else None."""
+        worker's timeout bounds the wait): whether Slack took it, and where."""
         post = self._unanswered.get(post_of)
         if post is None:
-            return None
+            return False, None
         await asyncio.wait([post])
         if post.cancelled() or post.exception() is not None:
-            return None
-        return post.result() or ""
+            return False, None
+        return True, post.result()
 
-    def _forget(self, post_of: _Post, post: asyncio.Task[str | None]) -> None:
+    def _forget(self, post_of: _Post, post: asyncio.Task[Receipt | None]) -> None:
         if self._unanswered.get(post_of) is post:
             del self._unanswered[post_of]
         error = None if post.cancelled() else post.exception()
@@ -121,21 +125,64 @@ class SlackSender:
 
     async def _post(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> str | None:
-        if trigger.status == "resolved":
-            body = messages.slack_resolved(trigger, account, recipient, attempt)
+    ) -> Receipt | None:
+        if attempt.notice == RESOLVED:
+            body = messages.slack_resolved(
+                trigger, account, recipient, attempt.receiver, attempt.thread
+            )
         else:
             link = messages.account_link(self.public_url, trigger.account_id)
             body = messages.slack_message(
-                trigger, account, recipient, link, attempt.receiver, self.buttons
+                trigger,
+                account,
+                recipient,
+                link,
+                attempt.receiver,
+                buttons=self.buttons,
+                notice=attempt.notice,
+                note=attempt.note,
             )
         answer = await self._call("chat.postMessage", json=body)
-        post_of = _Post(trigger.dedup_key, attempt.receiver, trigger.status, attempt.thread)
+        post_of = _Post(trigger.dedup_key, attempt.receiver, attempt.notice, attempt.thread)
         late = self._unanswered.get(post_of) is asyncio.current_task()
         if attempt.is_retry or late:
             await self._delete_if_second(post_of, answer, attempt.since)
-        ts = answer.get("ts")
-        return ts if isinstance(ts, str) else None
+        ts, conversation = answer.get("ts"), answer.get("channel")
+        if not isinstance(ts, str):
+            return None
+        return Receipt(ts, conversation if isinstance(conversation, str) else None)
+
+    async def _update(self, recipient: str, attempt: Attempt) -> Receipt:
+        """Edit the alert's message (attempt.thread) to say what attempt.note says (who
+        acknowledged or snoozed it), its buttons gone. The message is read back first: it
+        may have been edited already (the button's own update, or other notes)."""
+        conversation = attempt.conversation or await self._conversation_of(recipient)
+        if conversation is None or attempt.thread is None:
+            raise DeliveryError("the alert's Slack message is unknown", permanent=True)
+        page = await self._call(
+            "conversations.history",
+            data={
+                "channel": conversation,
+                "latest": attempt.thread,
+                "inclusive": "true",
+                "limit": "1",
+            },
+        )
+        found = [m for m in page.get("messages") or [] if m.get("ts") == attempt.thread]
+        if not found:
+            raise DeliveryError("the alert's message is no longer in Slack", permanent=True)
+        message = found[0]
+        blocks = messages.slack_handled(list(message.get("blocks") or []), attempt.note or "")
+        await self._call(
+            "chat.update",
+            json={
+                "channel": conversation,
+                "ts": attempt.thread,
+                "text": message.get("text") or attempt.note,
+                "blocks": blocks,
+            },
+        )
+        return Receipt(attempt.thread, conversation)
 
     async def _delete_if_second(
         self, post_of: _Post, answer: dict[str, Any], since: datetime
@@ -157,14 +204,16 @@ class SlackSender:
             return
         log.warning("alerts: %s was in Slack twice; deleted the later message", post_of.key)
 
-    async def _already_posted(self, post_of: _Post, recipient: str, attempt: Attempt) -> str | None:
-        """The ts of this post if an earlier attempt put it in Slack."""
+    async def _already_posted(
+        self, post_of: _Post, recipient: str, attempt: Attempt
+    ) -> Receipt | None:
+        """Where this post is if an earlier attempt put it in Slack."""
         try:
             conversation = await self._conversation_of(recipient)
             if conversation is None:
                 return None
             posted = await self._posts_of(post_of, conversation, attempt.since)
-            return posted[0] if posted else None
+            return Receipt(posted[0], conversation) if posted else None
         except DeliveryError as exc:
             if not exc.permanent:
                 raise  # Slack is in trouble: retry later rather than risk a second post
@@ -231,25 +280,27 @@ class SlackSender:
 
 @dataclass(frozen=True)
 class _Post:
-    """One message of one delivery: an alert, or its resolved notice."""
+    """One message of one delivery: an alert, its escalation or its resolved notice."""
 
     key: str  # the dedup_key
     receiver: str
-    status: str  # the trigger's: firing (the alert) or resolved (the notice)
-    thread: str | None  # the alert's ts, for the notice
+    notice: str  # services/alerts/notices.py
+    thread: str | None  # the alert's ts, for the resolved notice
 
 
 def _carries(message: Any, post_of: _Post) -> bool:
     metadata = message.get("metadata") if isinstance(message, dict) else None
-    event_type = EVENT_TYPES.get(post_of.status)
-    if not isinstance(metadata, dict) or metadata.get("event_type") != event_type:
+    if not isinstance(metadata, dict) or metadata.get("event_type") != event_type(post_of.notice):
         return False
     payload = metadata.get("event_payload")
     return (
         isinstance(payload, dict)
         and payload.get("dedup_key") == post_of.key
-        # Messages posted before receivers existed were the CSM's.
+        # Messages posted before receivers existed were the CSM's, and before escalations,
+        # alerts.
         and payload.get("receiver", CSM_RECEIVER) == post_of.receiver
+        and payload.get("notice", RESOLVED if post_of.notice == RESOLVED else ALERT)
+        == post_of.notice
     )
 
 

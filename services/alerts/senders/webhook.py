@@ -18,8 +18,9 @@ import httpx
 from standardwebhooks import Webhook
 
 from services.alerts.models import Account
+from services.alerts.notices import ALERT
 from services.alerts.routing.model import RoutingFile
-from services.alerts.senders.base import Attempt, DeliveryError, retry_after_of
+from services.alerts.senders.base import Attempt, DeliveryError, Receipt, retry_after_of
 from shared.clock import utcnow
 from shared.contracts.triggers import TriggerEvent
 from shared.errors import ConfigurationError
@@ -44,9 +45,9 @@ class WebhookSender:
 
     async def send(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> str | None:
+    ) -> Receipt | None:
         body = trigger.to_json()
-        message_id = webhook_id(trigger.dedup_key, attempt.receiver, trigger.status)
+        message_id = webhook_id(trigger.dedup_key, attempt.receiver, attempt.notice)
         sent_at = utcnow()
         headers = {
             "content-type": "application/json",
@@ -70,9 +71,10 @@ class WebhookSender:
         raise DeliveryError(reason, permanent=not retried, retry_after=retry_after_of(response))
 
 
-def webhook_id(dedup_key: str, receiver: str, status: str = "firing") -> str:
-    """The same for every try of one alert (or its resolved event) to one receiver."""
-    key = f"{dedup_key}\n{receiver}" + ("" if status == "firing" else f"\n{status}")
+def webhook_id(dedup_key: str, receiver: str, notice: str = ALERT) -> str:
+    """The same for every try of one notice of an alert (the alert, its escalation, its
+    resolved event) to one receiver."""
+    key = f"{dedup_key}\n{receiver}" + ("" if notice == ALERT else f"\n{notice}")
     return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

@@ -248,14 +248,19 @@ DeliveryStatus = Literal["pending", "delivered", "failed", "skipped", "silenced"
 
 
 class AlertDelivery(BaseModel):
-    """One delivery of an alert: a trigger to one receiver on one channel."""
+    """One delivery of an alert: a trigger to one receiver on one channel, as an alert or as
+    the escalation of an alert nobody acknowledged in time."""
 
     trigger_id: str
     dedup_key: str
     account_id: str
     receiver: str
     channel: str
+    notice: Literal["alert", "escalated"]
     status: DeliveryStatus
+    due_at: datetime | None = Field(
+        description="while pending: when it goes (an escalation's deadline, a retry)"
+    )
     attempts: int
     recipient: str | None
     last_error: str | None

@@ -1,5 +1,7 @@
-"""/v1/alerts: every delivery of every alert, with its acknowledgement; acknowledging an alert
-and snoozing it (a silence on its account and type). Acting needs a write token."""
+"""/v1/alerts: every delivery of every alert (and escalation), with its acknowledgement;
+acknowledging an alert and snoozing it (a silence on its account and type). Acting needs a
+write token. The notices that follow an alert (its resolved notice, the edits of its Slack
+message) are not listed: they are about the alert, not alerts of their own."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import and_, or_, select
 
 from services.alerts import acknowledgements
+from services.alerts.notices import ALERT, ESCALATED
 from services.alerts.tables import acknowledgements as acks
 from services.alerts.tables import deliveries
 from services.scoring.api import models
@@ -37,10 +40,11 @@ async def list_alerts(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     c = deliveries.c
-    order = (c.created_at, c.dedup_key, c.receiver, c.channel)
+    order = (c.created_at, c.dedup_key, c.receiver, c.channel, c.notice)
     query = (
         select(deliveries, acks.c.acknowledged_by, acks.c.acknowledged_at)
         .join(acks, acks.c.trigger_id == c.trigger_id, isouter=True)
+        .where(c.notice.in_((ALERT, ESCALATED)))
         .order_by(*(column.desc() for column in order))
         .limit(limit + 1)
     )
@@ -48,14 +52,11 @@ async def list_alerts(
         if wanted:
             query = query.where(column == wanted)
     if cursor:
-        moment, key, to, channel = decode_cursor(
-            cursor, moment_part, text_part, text_part, text_part
+        moment, *after = decode_cursor(
+            cursor, moment_part, text_part, text_part, text_part, text_part
         )
         query = query.where(
-            or_(
-                c.created_at < moment,
-                and_(c.created_at == moment, _before(key, to, channel)),
-            )
+            or_(c.created_at < moment, and_(c.created_at == moment, _before(*after)))
         )
     rows = await read_rows(reads, query)
     more = len(rows) > limit
@@ -63,19 +64,28 @@ async def list_alerts(
     return {
         "alerts": [_shown(row) for row in rows[:limit]],
         "next_cursor": (
-            encode_cursor([iso(last.created_at), last.dedup_key, last.receiver, last.channel])
+            encode_cursor(
+                [iso(last.created_at), last.dedup_key, last.receiver, last.channel, last.notice]
+            )
             if last
             else None
         ),
     }
 
 
-def _before(key: str, to: str, channel: str) -> Any:
+def _before(*values: str) -> Any:
+    """Rows after these values of (dedup_key, receiver, channel, notice) in the descending
+    order of the listing."""
     c = deliveries.c
+    columns = (c.dedup_key, c.receiver, c.channel, c.notice)
     return or_(
-        c.dedup_key < key,
-        and_(c.dedup_key == key, c.receiver < to),
-        and_(c.dedup_key == key, c.receiver == to, c.channel < channel),
+        *(
+            and_(
+                *(column == value for column, value in zip(columns[:n], values, strict=False)),
+                columns[n] < values[n],
+            )
+            for n in range(len(columns))
+        )
     )
 
 
@@ -86,7 +96,9 @@ def _shown(row: Any) -> dict[str, Any]:
         "account_id": row.account_id,
         "receiver": row.receiver,
         "channel": row.channel,
+        "notice": row.notice,
         "status": row.status,
+        "due_at": iso(row.next_attempt_at) if row.status == "pending" else None,
         "attempts": row.attempts,
         "recipient": row.recipient,
         "last_error": row.last_error,
