@@ -56,6 +56,15 @@ def portfolio_signals() -> list[dict[str, Any]]:
     return signals
 
 
+def handed_over(account_id: str, csm: dict[str, str]) -> dict[str, Any]:
+    """The account's record again, with another CSM."""
+    record = account_record(account_id, LIMITS, csm=csm, **{
+        k: v for k, v in ACCOUNTS[account_id].items() if k != "csm"
+    })  # fmt: skip
+    record["ts"] = now_ts(10)
+    return record
+
+
 def over_limit(
     account_id: str, metric: str, value: float = 90, minutes_ago: float = 30
 ) -> dict[str, Any]:

@@ -5,6 +5,7 @@ refused: a read token acting, a form without its CSRF token, a used sign-in link
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
 
 from playwright.async_api import BrowserContext, Page, expect
 from sqlalchemy import select
@@ -13,7 +14,15 @@ from harness.slack import SlackServer
 from harness.waiting import wait_for
 from services.alerts.tables import acknowledgements
 from services.scoring.tokens import create_token
-from tests.helpers.browser import over_limit, send, sign_in, slack_message_of, updates_of
+from tests.helpers.browser import (
+    SAM,
+    handed_over,
+    over_limit,
+    send,
+    sign_in,
+    slack_message_of,
+    updates_of,
+)
 from tests.helpers.processes import run_pulse
 from tests.ui.conftest import Pulse
 
@@ -109,6 +118,15 @@ async def test_the_feed_refreshes_and_silences_are_created_and_expired(
     await expect(silence.locator(".state")).to_have_text("expired")
     await expect(silence.get_by_role("button", name="Expire")).to_have_count(0)
 
+    # The portfolio follows the records: Globex handed over to Sam shows in Sam's accounts.
+    async def sams_accounts() -> int:
+        await page.goto(f"{pulse.base}/ui?csm=sam%40vendor.example")
+        return await page.locator("table.portfolio tbody tr[data-account]").count()
+
+    assert await sams_accounts() == 2
+    await send(pulse.settings, handed_over("globex", SAM))
+    await wait_for(lambda: _equal(sams_accounts(), 3), what="globex among Sam's accounts")
+
 
 async def test_a_read_token_sees_but_cannot_act_and_forms_need_their_csrf_token(
     pulse: Pulse, page: Page, browser_context: BrowserContext
@@ -155,6 +173,10 @@ async def test_a_read_token_sees_but_cannot_act_and_forms_need_their_csrf_token(
         await expect(second.get_by_role("alert")).to_contain_text("This sign-in link is used up")
     finally:
         await again.close()
+
+
+async def _equal(count: Awaitable[int], expected: int) -> bool:
+    return await count == expected
 
 
 async def _sign_in_link(pulse: Pulse, name: str) -> str:
