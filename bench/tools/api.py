@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
@@ -50,7 +52,12 @@ async def until_ready(url: str) -> None:
     raise RuntimeError("pulse api did not start")
 
 
-async def main(accounts: int, seconds: float, concurrency: int, profile: str | None) -> None:
+@asynccontextmanager
+async def api_on(
+    accounts: int, prepare: Callable[[str, int], Awaitable[None]] | None = None
+) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`pulse api` (its URL and process) on a fresh database of N stored accounts, which
+    `prepare(database_url, accounts)` may add to first; all of it gone at the end."""
     name = f"pulse_bench_api_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -62,6 +69,8 @@ async def main(accounts: int, seconds: float, concurrency: int, profile: str | N
     await broker.start()
     try:
         await populate(database_url, accounts)
+        if prepare is not None:
+            await prepare(database_url, accounts)
         env = {
             **os.environ,
             "PULSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
@@ -73,6 +82,18 @@ async def main(accounts: int, seconds: float, concurrency: int, profile: str | N
         api = subprocess.Popen([sys.executable, "-m", "services.cli", "api"], env=env)
         url = f"http://127.0.0.1:{port}"
         await until_ready(url)
+        yield url, api
+    finally:
+        if api is not None:
+            api.terminate()
+            api.wait()
+        broker.stop()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def main(accounts: int, seconds: float, concurrency: int, profile: str | None) -> None:
+    async with api_on(accounts) as (url, api):
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             load = [
                 sys.executable,
@@ -93,13 +114,6 @@ async def main(accounts: int, seconds: float, concurrency: int, profile: str | N
             result = json.load(out)
         result["api_cpu_ms_per_request"] = round(spent * 1000 / max(1, result["requests"]), 3)
         print(json.dumps(result, indent=2))
-    finally:
-        if api is not None:
-            api.terminate()
-            api.wait()
-        broker.stop()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":

@@ -16,12 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import subprocess
-import sys
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -30,9 +26,7 @@ import httpx
 import orjson
 
 from bench.stats import percentile
-from bench.tools.api import PG_ADMIN_DSN, cpu_seconds, until_ready
-from bench.tools.load import populate
-from shared.kafka import EmbeddedBroker, free_port
+from bench.tools.api import api_on, cpu_seconds
 
 CSMS = 20
 POINTS = 15  # health points per account in the sparkline's 30 days
@@ -107,28 +101,7 @@ async def timed(client: httpx.AsyncClient, path: str, requests: int) -> dict[str
 
 
 async def main(accounts: int, requests: int) -> None:
-    name = f"pulse_bench_pages_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    database_url = f"{base}/{name}"
-    port = free_port()
-    api = None
-    broker = EmbeddedBroker()  # `pulse api` needs one for its writes; pages only read
-    await broker.start()
-    try:
-        await populate(database_url, accounts)
-        await add_profiles_and_history(database_url, accounts)
-        env = {
-            **os.environ,
-            "PULSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-            "PULSE_DATABASE_URL": database_url,
-            "PULSE_API_PORT": str(port),
-            "PULSE_LOG_LEVEL": "WARNING",
-        }
-        api = subprocess.Popen([sys.executable, "-m", "services.cli", "api"], env=env)
-        url = f"http://127.0.0.1:{port}"
-        await until_ready(url)
+    async with api_on(accounts, add_profiles_and_history) as (url, api):
         paths = ["/ui", f"/ui?page={accounts // 100}", "/ui?csm=csm7%40vendor.example&tier=2"]
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             # Warm: connections, statement caches, the listing; the first seconds after the
@@ -137,25 +110,14 @@ async def main(accounts: int, requests: int) -> None:
             before = cpu_seconds(api.pid)
             results = [await timed(client, path, requests) for path in paths]
             spent = cpu_seconds(api.pid) - before
-        print(
-            json.dumps(
-                {
-                    "accounts": accounts,
-                    "requests_per_path": requests,
-                    "pages": results,
-                    "first_round": cold,
-                    "api_cpu_ms_per_page": round(spent * 1000 / (requests * len(paths)), 1),
-                },
-                indent=2,
-            )
-        )
-    finally:
-        if api is not None:
-            api.terminate()
-            api.wait()
-        broker.stop()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    report = {
+        "accounts": accounts,
+        "requests_per_path": requests,
+        "pages": results,
+        "first_round": cold,
+        "api_cpu_ms_per_page": round(spent * 1000 / (requests * len(paths)), 1),
+    }
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -24,13 +24,13 @@ from services.scoring.scorecard.loading import Scorecard
 from services.scoring.triggers.explain import explanation
 from services.scoring.ui.access import PageRefused
 from services.scoring.ui.charts import timeline
+from services.scoring.ui.rendering import NOTHING
 from shared.clock import iso
 from shared.contracts.messages import parse_event_time
 from shared.contracts.triggers import TriggerEvent
 
 HISTORY_DAYS = 90
 CHANGES_SHOWN = 30
-NOTHING = "\u2013"  # an en dash: no value
 
 
 @dataclass

@@ -18,7 +18,7 @@ from services.scoring.ui.feed import (
     load_feed,
     silences_shown,
 )
-from services.scoring.ui.portfolio import BANDS, Filters, load_portfolio
+from services.scoring.ui.portfolio import BANDS, Filters, filter_fields, load_portfolio
 from services.scoring.ui.rendering import page
 from shared.clock import utcnow
 
@@ -57,7 +57,14 @@ async def portfolio(request: Request, viewer: CurrentViewer, reads: Reads) -> HT
         page=_number(q.get("page")) or 1,
     )
     shown = await load_portfolio(reads, request.app.state.listing, filters, utcnow())
-    return page(request, "portfolio.html", viewer=viewer, filters=filters, p=shown, bands=BANDS)
+    return page(
+        request,
+        "portfolio.html",
+        viewer=viewer,
+        p=shown,
+        bands=BANDS,
+        filter_fields=filter_fields(filters, shown.choices),
+    )
 
 
 @router.get("/accounts/{account_id}", response_class=HTMLResponse)

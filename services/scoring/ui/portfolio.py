@@ -40,6 +40,31 @@ class Filters:
         )
 
 
+@dataclass(frozen=True)
+class FilterField:
+    """A filter's select: its parameter, label, the option meaning any, (value, text) pairs."""
+
+    name: str
+    label: str
+    everything: str
+    options: list[tuple[str, str]]
+    current: str
+
+
+def filter_fields(filters: Filters, choices: Choices) -> list[FilterField]:
+    def chosen(value: object) -> str:
+        return "" if value is None else str(value)
+
+    tiers = [(str(t), f"Tier {t}") for t in choices.tiers]
+    segments = [(s, s) for s in choices.segments]
+    return [
+        FilterField("csm", "CSM", "Every CSM", choices.csms, chosen(filters.csm)),
+        FilterField("band", "Band", "Every band", [(b, b) for b in BANDS], chosen(filters.band)),
+        FilterField("tier", "Tier", "Every tier", tiers, chosen(filters.tier)),
+        FilterField("segment", "Segment", "Every segment", segments, chosen(filters.segment)),
+    ]
+
+
 @dataclass
 class Row:
     """A row of the page: the account's entry, its sparkline and firing triggers."""
