@@ -143,6 +143,14 @@ async def test_a_read_token_sees_but_cannot_act_and_forms_need_their_csrf_token(
             refused = await as_writer.request.post(ack, form=form, max_redirects=0)
             assert refused.status == 403
             assert "without a valid CSRF token" in await refused.text()
+
+        # The writer snoozes it from the feed: a silence on its account and type, listed.
+        card = as_writer.locator(f"li[data-trigger='{trigger_id}']")
+        await card.get_by_role("button", name="Snooze 7 days").click()
+        await expect(as_writer.get_by_role("status")).to_contain_text("Snoozed")
+        snoozed = as_writer.locator("table.silences tbody tr", has_text=trigger_id)
+        await expect(snoozed).to_contain_text('account_id="initech", type="plan_limit_80"')
+        await expect(snoozed.locator(".state")).to_have_text("active")
     finally:
         await writer.close()
 
