@@ -5,6 +5,7 @@ stand-in received about one alert."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from playwright.async_api import Browser, Page, Playwright
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.signals import account_record, usage
 from harness.slack import SlackServer
@@ -34,6 +36,15 @@ ACCOUNTS = {
     "initech": {"name": "Initech", "csm": SAM, "tier": 3, "segment": "mid-market", "arr": 30000},
 }
 LIMITS = {"api_calls": 100, "exports": 100}
+
+
+@dataclass
+class Pulse:
+    """The running API (base: its address), its settings and database."""
+
+    base: str
+    settings: UpSettings
+    engine: AsyncEngine
 
 
 async def launch(playwright: Playwright) -> Browser:

@@ -5,7 +5,6 @@ the stand-in."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from harness.waiting import wait_for
 from services.cli import UpSettings
 from shared.kafka import free_port
 from tests.helpers.alert_factories import TOKEN, running
-from tests.helpers.browser import DESKTOP, launch, portfolio_signals, send
+from tests.helpers.browser import DESKTOP, Pulse, launch, portfolio_signals, send
 from tests.helpers.in_process import scoring
 
 
@@ -40,15 +39,6 @@ async def browser_context(chromium: Browser) -> AsyncIterator[BrowserContext]:
 @pytest.fixture
 async def page(browser_context: BrowserContext) -> Page:
     return await browser_context.new_page()
-
-
-@dataclass
-class Pulse:
-    """The running API (base: its address), its settings and database."""
-
-    base: str
-    settings: UpSettings
-    engine: AsyncEngine
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from services.alerts.tables import acknowledgements
 from services.scoring.tokens import create_token
 from tests.helpers.browser import (
     SAM,
+    Pulse,
     handed_over,
     over_limit,
     send,
@@ -24,7 +25,6 @@ from tests.helpers.browser import (
     updates_of,
 )
 from tests.helpers.processes import run_pulse
-from tests.ui.conftest import Pulse
 
 
 async def _fired(pulse: Pulse, page: Page, account: str, metric: str) -> str:
