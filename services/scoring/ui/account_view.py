@@ -31,6 +31,7 @@ from shared.contracts.triggers import TriggerEvent
 
 HISTORY_DAYS = 90
 CHANGES_SHOWN = 30
+MAX_POINTS = 10_000
 
 
 @dataclass
@@ -51,9 +52,7 @@ async def load_account(
         raise PageRefused(exc.status_code, str(exc.detail)) from None
     health = orjson.loads((await account_row(reads, account_id, *HEALTH_COLUMNS)).health)
     start = now - timedelta(days=HISTORY_DAYS)
-    history = await get_history(
-        account_id, reads, since=iso(start), until=None, limit=1000, cursor=None
-    )
+    history = await _history_since(reads, account_id, start)
     people = (await get_stakeholders(account_id, reads, scorecard))["stakeholders"]
     fired = await list_triggers(
         reads, account_id=account_id, type=None, since=None, limit=100, cursor=None
@@ -61,13 +60,13 @@ async def load_account(
     alerts = await list_alerts(
         reads, account_id=account_id, status=None, receiver=None, limit=200, cursor=None
     )
-    points = [(parse_event_time(p["at"]), p["score"]) for p in history["points"]]
+    points = [(parse_event_time(p["at"]), p["score"]) for p in history]
     return {
         "account": account,
         "health": health,
         "chart": timeline(points, start, now),
         "chart_start": start,
-        "changes": changes_of(history["points"])[-CHANGES_SHOWN:][::-1],
+        "changes": changes_of(history[-CHANGES_SHOWN - 1 :])[-CHANGES_SHOWN:][::-1],
         "departments": by_department(people),
         "gaps": relationship_gaps(people),
         "active": acting_on(health.get("active_triggers", []), fired["triggers"], alerts["alerts"]),
@@ -75,6 +74,24 @@ async def load_account(
         "firing": {t.get("trigger_id") for t in health.get("active_triggers", [])},
         "alerts": alerts["alerts"],
     }
+
+
+async def _history_since(
+    reads: AsyncEngine, account_id: str, start: datetime
+) -> list[dict[str, Any]]:
+    """The account's history points since `start`, oldest first, page after page of the
+    history route, up to MAX_POINTS: beyond, more than 100 changes a day for 90 days, the
+    chart and the changes stop at the MAX_POINTS-th (docs/ui.md)."""
+    points: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await get_history(
+            account_id, reads, since=iso(start), until=None, limit=1000, cursor=cursor
+        )
+        points += page["points"]
+        cursor = page["next_cursor"]
+        if cursor is None or len(points) >= MAX_POINTS:
+            return points
 
 
 def changes_of(points: list[dict[str, Any]]) -> list[Change]:

@@ -32,9 +32,11 @@ def timeline(
     def x(at: datetime) -> float:
         return max(0.0, min(width, (at - start).total_seconds() / span * width))
 
+    # One point per pixel column is all a chart can show: the last of each.
+    by_column = {round(x(at)): (at, score) for at, score in scored}
     coordinates: list[str] = []
     previous: int | None = None
-    for at, score in scored:
+    for at, score in by_column.values():
         if previous is not None:
             coordinates.append(f"{x(at):.1f},{_y(previous, height):.1f}")
         coordinates.append(f"{x(at):.1f},{_y(score, height):.1f}")
