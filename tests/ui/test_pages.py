@@ -75,6 +75,13 @@ async def test_a_csm_signs_in_reviews_the_portfolio_and_acknowledges_an_alert(
     await active.get_by_role("button", name="Acknowledge").click()
     await expect(page.get_by_role("status")).to_have_text("Acknowledged.")
     await expect(active).to_contain_text("Acknowledged by sam")
+    # The rest of what a CSM reads there: usage against the limit, the relationship's gaps,
+    # the changes of health with their cause.
+    usage = page.locator("section[aria-labelledby=usage-title]")
+    await expect(usage.get_by_role("row", name="api_calls")).to_contain_text("91%")
+    await expect(page.locator(".gaps")).to_contain_text("No champion")
+    history = page.locator("section[aria-labelledby=history-title] tbody tr")
+    await expect(history.first).to_contain_text("event ")
 
     # The alert's Slack message says so too: the alerts service updated it in place.
     message = slack_message_of(slack_server, trigger_id)
