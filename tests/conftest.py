@@ -59,7 +59,8 @@ async def settings_factory(
     broker: EmbeddedBroker, database_url: str, topics: Topics
 ) -> AsyncIterator[Callable[..., UpSettings]]:
     """Settings for services under test: this test's topics and group, the run's database,
-    grouping and polling short so tests run in seconds."""
+    grouping and polling short so tests run in seconds, Slack unpaced (tests send bursts to
+    one CSM; tests/alerts/test_pace.py tests the pacing)."""
     group_prefix = f"g{uuid.uuid4().hex[:8]}"
     base: dict[str, Any] = {
         "kafka_bootstrap_servers": broker.bootstrap,
@@ -72,6 +73,7 @@ async def settings_factory(
         "delivery_poll_seconds": 0.1,
         "delivery_backoff_base_seconds": 0.2,
         "delivery_backoff_max_seconds": 1.0,
+        "slack_channel_interval_seconds": 0,
     }
 
     def make(**overrides: Any) -> UpSettings:

@@ -26,10 +26,11 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts import senders
+from services.alerts.outcomes import scrubber
 from services.alerts.processor import TriggerProcessor
 from services.alerts.routing.live import LiveRoutes
 from services.alerts.settings import AlertsSettings
-from services.alerts.worker import DeliveryWorker, scrubber
+from services.alerts.worker import DeliveryWorker
 from shared.kafka import create_consumer, create_producer, create_reader, ensure_topics
 from shared.logcheck import LogCheck
 from shared.readiness import Readiness
@@ -50,12 +51,6 @@ async def run_alerts(
         )
         routes = LiveRoutes(settings.routes, readiness)
         channels = senders.build(settings, client, routes.in_use)
-        if not_applied := routes.current.not_applied():
-            log.warning(
-                "alerts: %s uses what is not applied yet: %s (docs/alerting.md)",
-                settings.routes,
-                "; ".join(not_applied),
-            )
         producer = create_producer(settings)
         await producer.start()
         stack.push_async_callback(producer.stop)

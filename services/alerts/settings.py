@@ -13,6 +13,9 @@ class AlertsSettings(BaseServiceSettings):
     slack_bot_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api"
     slack_default_channel: str | None = None
+    # The least time between two posts to one Slack channel (or user) from this instance:
+    # Slack's guidance is about one message a second per channel. 0: no pacing.
+    slack_channel_interval_seconds: float = Field(default=1.0, ge=0)
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None

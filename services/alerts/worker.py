@@ -2,7 +2,8 @@
 
 Every poll it leases, channel by channel, the due rows that channel has room for (its sender's
 max_in_flight) and sends each in its own task, so one slow or failing receiver never holds up
-the others, nor the next poll. Outcomes:
+the others, nor the next poll. A row of a group (grouping.py) brings the group's other pending
+rows along: they go in one message per recipient, and share its outcome. Outcomes:
 
 - sent: `delivered`, with the recipient and the time;
 - a transient error: back to `pending` with exponential backoff (or the receiver's own
@@ -18,31 +19,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts import escalations, inhibition, repository, silences
+from services.alerts import escalations, inhibition, leases, repository, silences
 from services.alerts.inhibition import Firing
+from services.alerts.leases import DELIVERED, FAILED, SILENCED, SKIPPED, Claimed
 from services.alerts.metrics import DELIVERIES, DELIVERIES_IN_DOUBT, DELIVERIES_PENDING
 from services.alerts.models import Account
 from services.alerts.notices import ESCALATED, FOLLOW_UPS, RESOLVED
-from services.alerts.repository import (
-    DELIVERED,
-    FAILED,
-    SILENCED,
-    SKIPPED,
-    Claimed,
-    why_muted,
-)
+from services.alerts.outcomes import RETRY, Outcome, OutcomeBatches, backoff_seconds
+from services.alerts.repository import why_muted
 from services.alerts.routing.loading import BUILT_IN_ROUTING
 from services.alerts.routing.model import RoutingFile
 from services.alerts.routing.plan import labels_of
-from services.alerts.senders import Attempt, DeliveryError, Receipt, Sender
+from services.alerts.senders import Attempt, DeliveryError, GroupSender, Sender
 from services.alerts.settings import AlertsSettings
 from services.alerts.silences import Silence
 from shared.clock import utcnow
@@ -53,78 +48,6 @@ from shared.readiness import Readiness
 log = logging.getLogger(__name__)
 
 READINESS_PART = "alerts-delivery"
-RETRY = "retry"
-
-
-def backoff_seconds(
-    attempts: int, base: float, cap: float, jitter: Callable[[], float] = random.random
-) -> float:
-    """base * 2^(attempts-1), capped; plus up to 10% jitter so retries of many deliveries
-    that failed together (a receiver outage) do not all come back at the same instant."""
-    delay = min(cap, base * 2 ** max(0, attempts - 1))
-    return delay * (1 + 0.1 * jitter())
-
-
-def scrubber(secrets: Iterable[str | None]) -> Callable[[str], str]:
-    hidden = [s for s in secrets if s]
-
-    def scrub(text: str) -> str:
-        for secret in hidden:
-            text = text.replace(secret, "***")
-        return text
-
-    return scrub
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # DELIVERED, RETRY, FAILED, SKIPPED or SILENCED
-    recipient: str | None
-    error: str = ""
-    retry_after: float | None = None
-    receipt: Receipt | None = None  # where the receiver keeps the message sent (Slack)
-    # A try that did not send (a notice waiting for its alert) does not count towards giving up.
-    counts: bool = True
-
-
-class OutcomeBatches:
-    """Stores send outcomes many to a transaction, as they come (group commit).
-
-    A send the receiver accepted but nobody recorded yet is resent after a crash (SMTP cannot
-    be asked whether it has it), so outcomes must reach the database fast, also in a burst of
-    a hundred sends ending together: one at a time they would queue for pool connections.
-    While one transaction is under way, the outcomes arriving meanwhile gather for the next.
-    """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._waiting: list[tuple[Claimed, repository.Outcome, asyncio.Future[bool]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def store(self, row: Claimed, outcome: repository.Outcome) -> bool:
-        """Whether the outcome counted (False: the lease had passed to another worker)."""
-        counted = asyncio.get_running_loop().create_future()
-        self._waiting.append((row, outcome, counted))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write())
-        return await counted
-
-    async def _write(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                try:
-                    results = await repository.finish(self.engine, [(r, o) for r, o, _ in batch])
-                except Exception as exc:  # each waiting send logs it and keeps its lease
-                    for *_, counted in batch:
-                        if not counted.done():  # done: its sender was cancelled (a stop)
-                            counted.set_exception(exc)
-                else:
-                    for (*_, counted), result in zip(batch, results, strict=True):
-                        if not counted.done():
-                            counted.set_result(result)
-        finally:
-            self._writer = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +55,17 @@ class Mutes:
     routing: RoutingFile
     in_force: list[Silence]
     firing: Firing
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A delivery ready to go: what, to whom, as which try."""
+
+    row: Claimed
+    trigger: TriggerEvent
+    account: Account
+    recipient: str
+    attempt: Attempt
 
 
 class DeliveryWorker:
@@ -219,17 +153,35 @@ class DeliveryWorker:
 
     async def _claim_and_send(self, channel: str, limit: int) -> None:
         lease = timedelta(seconds=2 * self.settings.delivery_timeout_seconds)
-        claimed = await repository.claim_due(self.engine, lease=lease, limit=limit, channel=channel)
+        claimed = await leases.claim_due(self.engine, lease=lease, limit=limit, channel=channel)
         if not claimed:
             return
         in_flight = self._in_flight[channel]
-        mutes = await self._mutes({row.account_id for row in claimed})
-        for row in claimed:
-            if row.in_doubt:
-                self._report_in_doubt(row)
-            task = asyncio.create_task(self._deliver(row, mutes))
+        sends = await self._gather_groups(claimed, channel, lease)
+        mutes = await self._mutes({row.account_id for rows in sends for row in rows})
+        for rows in sends:
+            for row in rows:
+                if row.in_doubt:
+                    self._report_in_doubt(row)
+            task = asyncio.create_task(self._deliver(rows, mutes))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
+
+    async def _gather_groups(
+        self, claimed: list[Claimed], channel: str, lease: timedelta
+    ) -> list[list[Claimed]]:
+        """The sends to make: a row alone, or a group's rows claimed and their pending mates."""
+        sends: list[list[Claimed]] = []
+        groups: dict[str, list[Claimed]] = {}
+        for row in claimed:
+            if row.group_key is None:
+                sends.append([row])
+            else:
+                groups.setdefault(row.group_key, []).append(row)
+        for key, rows in groups.items():
+            mates = await leases.claim_group(self.engine, key, channel, lease=lease)
+            sends.append(sorted([*rows, *mates], key=lambda r: (r.created_at, r.dedup_key)))
+        return sends
 
     async def _mutes(self, account_ids: set[str]) -> Mutes:
         """What mutes a delivery now: a silence or an alert firing that an inhibit rule names
@@ -251,8 +203,22 @@ class DeliveryWorker:
             row.attempts,
         )
 
-    async def _deliver(self, row: Claimed, mutes: Mutes) -> None:
-        outcome = await self._attempt(row, mutes)
+    async def _deliver(self, rows: Sequence[Claimed], mutes: Mutes) -> None:
+        """Send the rows (one, or a group's) and record each outcome."""
+        ready: list[Ready] = []
+        ends = []
+        for row in rows:
+            prepared = await self._prepare(row, mutes)
+            if isinstance(prepared, Outcome):
+                ends.append(self._finish(row, prepared))
+            else:
+                ready.append(prepared)
+        for bundle in _by_recipient(ready):
+            outcome = await self._send(bundle)
+            ends += [self._finish(item.row, outcome) for item in bundle]
+        await asyncio.gather(*ends)
+
+    async def _finish(self, row: Claimed, outcome: Outcome) -> None:
         try:
             await self._record(row, outcome)
         except Exception as exc:
@@ -266,7 +232,8 @@ class DeliveryWorker:
                 self.scrub(f"{type(exc).__name__}: {exc}"),
             )
 
-    async def _attempt(self, row: Claimed, mutes: Mutes) -> Outcome:
+    async def _prepare(self, row: Claimed, mutes: Mutes) -> Ready | Outcome:
+        """The delivery ready to send, or why it ends (or waits) without a send."""
         sender = self.senders[row.channel]
         try:
             trigger = TriggerEvent.model_validate_json(row.payload)
@@ -293,18 +260,33 @@ class DeliveryWorker:
             conversation=alert.message_channel if alert else None,
             note=row.note,
         )
+        return Ready(row, trigger, account, recipient, attempt)
+
+    async def _send(self, bundle: Sequence[Ready]) -> Outcome:
+        """One message: of one delivery, or of a group's to one recipient."""
+        first = bundle[0]
+        sender = self.senders[first.row.channel]
         timeout = self.settings.delivery_timeout_seconds
         try:
             async with asyncio.timeout(timeout):
-                receipt = await sender.send(trigger, account, recipient, attempt)
+                if len(bundle) == 1:
+                    receipt = await sender.send(
+                        first.trigger, first.account, first.recipient, first.attempt
+                    )
+                else:
+                    receipt = await _as_group(sender).send_group(
+                        [(item.trigger, item.account) for item in bundle],
+                        first.recipient,
+                        _group_attempt(bundle),
+                    )
         except DeliveryError as exc:
             status = FAILED if exc.permanent else RETRY
-            return Outcome(status, recipient, exc.reason, exc.retry_after)
+            return Outcome(status, first.recipient, exc.reason, exc.retry_after, counts=exc.counts)
         except TimeoutError:
-            return Outcome(RETRY, recipient, f"no answer within {timeout:g}s")
+            return Outcome(RETRY, first.recipient, f"no answer within {timeout:g}s")
         except Exception as exc:  # anything unforeseen is retried, not lost
-            return Outcome(RETRY, recipient, f"{type(exc).__name__}: {exc}")
-        return Outcome(DELIVERED, recipient, receipt=receipt)
+            return Outcome(RETRY, first.recipient, f"{type(exc).__name__}: {exc}")
+        return Outcome(DELIVERED, first.recipient, receipt=receipt)
 
     async def _held_back(self, row: Claimed, trigger: TriggerEvent, mutes: Mutes) -> Outcome | None:
         """Why an alert or escalation is not sent after all: a silence or inhibition that
@@ -353,7 +335,7 @@ class DeliveryWorker:
         s, now = self.settings, utcnow()
         if status == DELIVERED:
             return await self._outcomes.store(
-                row, repository.delivered(outcome.recipient or "", now, outcome.receipt)
+                row, leases.delivered(outcome.recipient or "", now, outcome.receipt)
             )
         if status == RETRY:
             delay = outcome.retry_after
@@ -362,8 +344,8 @@ class DeliveryWorker:
                     row.attempts, s.delivery_backoff_base_seconds, s.delivery_backoff_max_seconds
                 )
             at = now + timedelta(seconds=delay)
-            return await self._outcomes.store(row, repository.retry(outcome.recipient, error, at))
-        return await self._outcomes.store(row, repository.final(status, outcome.recipient, error))
+            return await self._outcomes.store(row, leases.retry(outcome.recipient, error, at))
+        return await self._outcomes.store(row, leases.final(status, outcome.recipient, error))
 
     def _log(self, row: Claimed, status: str, recipient: str | None, error: str) -> None:
         kind = {RESOLVED: "resolved notice", ESCALATED: "escalation"}.get(row.notice, row.notice)
@@ -389,3 +371,29 @@ class DeliveryWorker:
             self.readiness.fail(READINESS_PART, reasons)
         else:
             self.readiness.ok(READINESS_PART)
+
+
+def _by_recipient(ready: list[Ready]) -> list[list[Ready]]:
+    """A group's deliveries by recipient: a group spanning accounts (group_by without
+    account_id) may reach several CSMs."""
+    bundles: dict[str, list[Ready]] = {}
+    for item in ready:
+        bundles.setdefault(item.recipient, []).append(item)
+    return list(bundles.values())
+
+
+def _group_attempt(bundle: Sequence[Ready]) -> Attempt:
+    """The try of a group's message: a retry if any of its rows was tried before, looking
+    back to the oldest."""
+    first = bundle[0].attempt
+    return Attempt(
+        max(item.attempt.number for item in bundle),
+        min(item.attempt.since for item in bundle),
+        first.receiver,
+    )
+
+
+def _as_group(sender: Sender) -> GroupSender:
+    if not isinstance(sender, GroupSender):  # grouping.py groups only channels that can
+        raise DeliveryError(f"the {sender.channel} channel cannot send a group", permanent=True)
+    return sender

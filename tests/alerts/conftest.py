@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,5 +31,17 @@ def alert_settings(
             "delivery_timeout_seconds": 2.0,
         }
         return settings_factory(**{**wired, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def routed(alert_settings: Callable[..., UpSettings], tmp_path: Path) -> Callable[..., UpSettings]:
+    """Settings with a routing file of the given text (and any other overrides)."""
+
+    def make(routes: str, **overrides: Any) -> UpSettings:
+        path = tmp_path / "routes.yaml"
+        path.write_text(routes)
+        return alert_settings(routes=str(path), **overrides)
 
     return make

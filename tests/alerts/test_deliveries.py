@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations import migrate
-from services.alerts import repository
+from services.alerts import leases, repository
 from shared.clock import utcnow
 from shared.contracts.triggers import TriggerEvent, parse_trigger
 from shared.db.engine import create_engine
@@ -48,11 +48,11 @@ async def test_lifecycle_on_sqlite(sqlite_engine: AsyncEngine) -> None:
 
     lease = timedelta(seconds=20)
 
-    async def claim(at: datetime) -> list[repository.Claimed]:
+    async def claim(at: datetime) -> list[leases.Claimed]:
         return [
             row
             for channel in ("email", "slack")
-            for row in await repository.claim_due(
+            for row in await leases.claim_due(
                 engine, now=at, lease=lease, limit=10, channel=channel
             )
         ]
@@ -65,12 +65,10 @@ async def test_lifecycle_on_sqlite(sqlite_engine: AsyncEngine) -> None:
     assert await claim(now) == []
 
     email, slack = sorted(claimed, key=lambda c: c.channel)
-    assert await repository.finish(
-        engine, [(email, repository.delivered("sam@v.example", now))]
-    ) == [True]
+    assert await leases.finish(engine, [(email, leases.delivered("sam@v.example", now))]) == [True]
     retry_at = now + timedelta(seconds=5)
-    failing = repository.retry("U1", "Slack HTTP 500", retry_at)
-    assert await repository.finish(engine, [(slack, failing)]) == [True]
+    failing = leases.retry("U1", "Slack HTTP 500", retry_at)
+    assert await leases.finish(engine, [(slack, failing)]) == [True]
     assert await repository.count_pending(engine) == 1
 
     assert await claim(now) == []
@@ -78,8 +76,8 @@ async def test_lifecycle_on_sqlite(sqlite_engine: AsyncEngine) -> None:
     [again] = await claim(later)
     assert (again.channel, again.attempts) == ("slack", 2)
     assert not again.in_doubt  # attempt 1 ended with an outcome: a retry
-    gone = repository.final(repository.FAILED, "U1", "channel_not_found")
-    assert await repository.finish(engine, [(again, gone)]) == [True]
+    gone = leases.final(leases.FAILED, "U1", "channel_not_found")
+    assert await leases.finish(engine, [(again, gone)]) == [True]
     statuses = {r["channel"]: r["status"] for r in await rows(engine)}
     assert statuses == {"email": "delivered", "slack": "failed"}
 
@@ -91,7 +89,7 @@ async def test_concurrent_claims_never_share_a_row_on_postgresql(engine: AsyncEn
     lease = timedelta(seconds=20)
     claims = await asyncio.gather(
         *(
-            repository.claim_due(engine, now=now, lease=lease, limit=25, channel="slack")
+            leases.claim_due(engine, now=now, lease=lease, limit=25, channel="slack")
             for _ in range(4)
         )
     )
@@ -103,19 +101,19 @@ async def test_an_expired_lease_lets_another_worker_take_over(engine: AsyncEngin
     now = utcnow()
     async with engine.begin() as conn:
         await repository.add(conn, triggers(1), ["email"], now)
-    [first] = await repository.claim_due(
+    [first] = await leases.claim_due(
         engine, now=now, lease=timedelta(seconds=1), limit=5, channel="email"
     )
     later = now + timedelta(seconds=2)
-    [second] = await repository.claim_due(
+    [second] = await leases.claim_due(
         engine, now=later, lease=timedelta(seconds=20), limit=5, channel="email"
     )
     assert second.attempts == 2
     # Nobody recorded how attempt 1 ended: it may have reached the receiver.
     assert second.in_doubt
     # The first worker's late answer no longer counts; the current holder's does.
-    late, current = (repository.delivered(r, later) for r in ("x@v.example", "y@v.example"))
-    assert await repository.finish(engine, [(first, late), (second, current)]) == [False, True]
+    late, current = (leases.delivered(r, later) for r in ("x@v.example", "y@v.example"))
+    assert await leases.finish(engine, [(first, late), (second, current)]) == [False, True]
     [stored] = await rows(engine)
     assert stored["recipient"] == "y@v.example"
 
@@ -125,9 +123,9 @@ async def test_each_channel_claims_only_its_own_rows(engine: AsyncEngine) -> Non
     async with engine.begin() as conn:
         await repository.add(conn, triggers(3), ["slack", "email"], now)
     lease = timedelta(seconds=20)
-    email = await repository.claim_due(engine, now=now, lease=lease, limit=2, channel="email")
+    email = await leases.claim_due(engine, now=now, lease=lease, limit=2, channel="email")
     assert [c.channel for c in email] == ["email", "email"]
-    slack = await repository.claim_due(engine, now=now, lease=lease, limit=9, channel="slack")
+    slack = await leases.claim_due(engine, now=now, lease=lease, limit=9, channel="slack")
     assert [c.channel for c in slack] == ["slack"] * 3
 
 
@@ -149,13 +147,10 @@ async def test_leases_run_on_the_database_clock(
     once: a claim takes the database's time, whatever the worker's clock says."""
     async with engine.begin() as conn:
         await repository.add(conn, triggers(1), ["email"], utcnow())
-    [held] = await repository.claim_due(
-        engine, lease=timedelta(seconds=20), limit=1, channel="email"
-    )
+    [held] = await leases.claim_due(engine, lease=timedelta(seconds=20), limit=1, channel="email")
     ahead = utcnow() + timedelta(hours=1)
     monkeypatch.setattr("shared.db.engine.utcnow", lambda: ahead)
     assert (
-        await repository.claim_due(engine, lease=timedelta(seconds=20), limit=1, channel="email")
-        == []
+        await leases.claim_due(engine, lease=timedelta(seconds=20), limit=1, channel="email") == []
     )
     assert held.attempts == 1

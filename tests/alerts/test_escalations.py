@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.slack import SlackServer
 from harness.waiting import wait_for
-from services.alerts import acknowledgements, repository, silences
+from services.alerts import acknowledgements, leases, repository, silences
 from services.alerts.routing.loading import parse_routes
 from services.cli import UpSettings
 from shared.clock import utcnow
@@ -50,19 +49,14 @@ def _critical(**overrides: object) -> dict:
     return trigger(type="champion_left", category="risk", severity="critical", **overrides)
 
 
-def _settings(alert_settings: Settings, tmp_path: Path, after: str) -> UpSettings:
-    (tmp_path / "routes.yaml").write_text(_routes(after))
-    return alert_settings(routes=str(tmp_path / "routes.yaml"), smtp_host=None)
-
-
 def _to_leads(slack_server: SlackServer, key: str) -> list[dict]:
     return [body for body in slack_for(slack_server, key) if body["channel"] == "C0LEADS"]
 
 
 async def test_an_unacknowledged_critical_alert_is_escalated_once_across_a_restart(
-    alert_settings: Settings, engine: AsyncEngine, slack_server: SlackServer, tmp_path: Path
+    routed: Settings, engine: AsyncEngine, slack_server: SlackServer
 ) -> None:
-    settings = _settings(alert_settings, tmp_path, "3s")
+    settings = routed(_routes("3s"), smtp_host=None)
     event, warning = _critical(), trigger()
     key = event["dedup_key"]
     async with running(settings, engine):
@@ -86,9 +80,9 @@ async def test_an_unacknowledged_critical_alert_is_escalated_once_across_a_resta
 
 
 async def test_an_acknowledgement_stops_the_escalation(
-    alert_settings: Settings, engine: AsyncEngine, slack_server: SlackServer, tmp_path: Path
+    routed: Settings, engine: AsyncEngine, slack_server: SlackServer
 ) -> None:
-    settings = _settings(alert_settings, tmp_path, "1h")
+    settings = routed(_routes("1h"), smtp_host=None)
     event = _critical()
     key = event["dedup_key"]
     async with running(settings, engine):
@@ -103,16 +97,16 @@ async def test_an_acknowledgement_stops_the_escalation(
     )
     # Two hours later (an injected clock), there is no escalation to send.
     later = utcnow() + timedelta(hours=2)
-    due = await repository.claim_due(
+    due = await leases.claim_due(
         engine, lease=timedelta(seconds=30), limit=10, channel="slack", now=later
     )
     assert [row.notice for row in due] == ["acked"]  # the message's edit, left by the stop
 
 
 async def test_an_alert_resolved_before_its_deadline_is_not_escalated(
-    alert_settings: Settings, engine: AsyncEngine, slack_server: SlackServer, tmp_path: Path
+    routed: Settings, engine: AsyncEngine, slack_server: SlackServer
 ) -> None:
-    settings = _settings(alert_settings, tmp_path, "1s")
+    settings = routed(_routes("1s"), smtp_host=None)
     event = _critical()
     key = event["dedup_key"]
     resolved = {**event, "status": "resolved", "resolved_at": event["fired_at"]}

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.slack import SlackServer
 from harness.waiting import wait_for
-from services.alerts import messages, repository
+from services.alerts import leases, messages, repository
 from services.alerts.models import Account
 from services.alerts.senders import Attempt, SlackSender
 from services.cli import UpSettings
@@ -71,7 +71,7 @@ async def in_doubt_email(engine: AsyncEngine, event: dict) -> None:
     now = utcnow()
     async with engine.begin() as conn:
         await repository.add(conn, [parsed(event)], ["email"], now)
-    await repository.claim_due(engine, now=now, lease=timedelta(0), limit=1, channel="email")
+    await leases.claim_due(engine, now=now, lease=timedelta(0), limit=1, channel="email")
 
 
 def mail_for(event: dict, settings: UpSettings) -> EmailMessage:

@@ -11,9 +11,9 @@ import pytest
 from services.alerts import messages
 from services.alerts.messages.slack import slack_blocks
 from services.alerts.models import Account
+from services.alerts.outcomes import backoff_seconds, scrubber
 from services.alerts.senders import DeliveryError
-from services.alerts.senders.slack import check_response
-from services.alerts.worker import backoff_seconds, scrubber
+from services.alerts.senders.slack_api import check_response
 from shared.contracts.messages import Rejected
 from shared.contracts.triggers import TriggerEvent, parse_trigger
 from tests.helpers.alert_factories import trigger

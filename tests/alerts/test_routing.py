@@ -253,13 +253,6 @@ async def test_pulse_routes_shows_the_built_in_routing_and_checks_a_file(tmp_pat
     )
 
 
-def test_the_parts_not_applied_yet_are_named() -> None:
-    assert parse_routes(ROUTES, "routes.yaml").not_applied() == [
-        "group_by, group_wait and group_interval (one message per trigger)",
-    ]
-    assert load_routes(None).not_applied() == []
-
-
 def test_an_inhibit_rule_mutes_within_one_account_only() -> None:
     text = ROUTES.replace(b"    equal: [account_id]", b"    equal: [tier]")
     assert _errors(text) == [

@@ -14,6 +14,7 @@ import asyncio
 import random
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ import pytest
 
 from harness.waiting import wait_for
 from services.alerts.settings import AlertsSettings
+from shared.contracts.triggers import CATEGORIES
 from shared.kafka import EmbeddedBroker
 from tests.helpers.fault_checks import assert_matches_workload, assert_same, once_each, resent
 from tests.helpers.fault_runs import Run, private_run
@@ -254,3 +256,67 @@ def per_account(
         if kinds is None or kind in kinds:
             types[account_id].append(kind)
     return {account_id: sorted(found) for account_id, found in sorted(types.items())}
+
+
+ROUTES = """\
+receivers:
+  - name: csm
+    slack: {channel: account_csm}
+    email: {to: account_csm}
+  - name: leads
+    slack: {channel: C0LEADS}
+  - name: head
+    slack: {channel: C0HEAD}
+route:
+  receiver: csm
+  routes:
+    - matchers: ['category="risk"']
+      receiver: leads
+      continue: true
+      group_by: [account_id]
+      group_wait: 1s
+      group_interval: 2s
+    - receiver: csm
+escalations:
+  - matchers: ['category="risk"']
+    after: 2s
+    receiver: head
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+async def test_kill_9_with_routes_groups_and_escalations_sends_each_once(
+    run: Run, tmp_path: Path
+) -> None:
+    """With a routing file (risk alerts also to the leads, grouped per account; escalated to
+    the head of CS when nobody acknowledges them in 2 s), kill -9 of `pulse up` at random
+    points: every alert reaches each of its receivers in exactly one message, every escalation
+    is sent once or ended by its alert resolving, and every ended alert's notices once."""
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(ROUTES)
+    result, deployment = await run_with_kills(run, ["up"], SMALL, PULSE_ROUTES=str(routes))
+    assert_matches_workload(once_each(result), SMALL)
+    assert_sent_once(run, result, deployment)
+
+    risk = {
+        key for key, (_, kind, _, _) in result["triggers"].items() if CATEGORIES[kind] == "risk"
+    }
+    assert risk, "the workload fires risk triggers"
+    to = {channel: {key for key, at in result["slack"] if at == channel} for channel in CHANNELS}
+    assert to["C0LEADS"] == risk
+    rows = defaultdict(set)
+    for key, _, notice, status, _, _ in result["deliveries"]:
+        rows[notice].add((key, status))
+    escalated = {key for key, status in rows["escalated"] if status == "delivered"}
+    assert {key for key, _ in rows["escalated"]} == risk
+    assert {status for _, status in rows["escalated"]} <= {"delivered", "skipped"}
+    assert to["C0HEAD"] == escalated
+    grouped = [m for m in run.slack.posted() if m.body["channel"] == "C0LEADS"]
+    print(
+        f"{len(risk)} risk alerts in {len(grouped)} messages to the leads, "
+        f"{len(escalated)} escalated"
+    )
+
+
+CHANNELS = ("C0LEADS", "C0HEAD")

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.slack import SlackServer
@@ -213,9 +213,15 @@ async def settle(
                     select(deliveries.c.status).where(deliveries.c.notice == "alert")
                 )
             )
+            alerted = await conn.scalar(
+                select(func.count(deliveries.c.dedup_key.distinct())).where(
+                    deliveries.c.notice == "alert"
+                )
+            )
+            # Resolved notices, escalations: each settled too.
             notices_pending = await conn.scalar(
                 select(deliveries.c.dedup_key)
-                .where((deliveries.c.notice == "resolved") & (deliveries.c.status == "pending"))
+                .where((deliveries.c.notice != "alert") & (deliveries.c.status == "pending"))
                 .limit(1)
             )
         if unpublished is not None:
@@ -224,10 +230,10 @@ async def settle(
             return NotYet(f"{len(missing)} triggers not seen on the topic, e.g. {min(missing)}")
         if lag := await behind("alerts", topics.triggers):
             return NotYet(f"alerts behind (stored, end): {lag}")
-        if statuses.get("pending") or statuses.total() != 2 * len(fired):
+        if statuses.get("pending") or alerted != len(fired):
             return NotYet(f"deliveries {dict(statuses)} for {len(fired)} triggers")
         if notices_pending is not None:
-            return NotYet(f"the resolved notice of {notices_pending} pending")
+            return NotYet(f"a notice of {notices_pending} pending")
         posted, mailed = len(slack.posted()), len(smtp.messages)
         if posted < len(fired) or mailed < len(fired):
             return NotYet(f"{posted} posted and {mailed} mailed for {len(fired)} triggers")
@@ -275,16 +281,24 @@ async def snapshot(
             (row.dedup_key, row.channel) for row in stored if row.in_doubt and row.notice == "alert"
         },
         "replies": Counter(
-            m.body["metadata"]["event_payload"]["dedup_key"] for m in slack.replies()
-        ),
-        "slack": Counter(
             (m.body["metadata"]["event_payload"]["dedup_key"], m.body["channel"])
+            for m in slack.replies()
+        ),
+        # Per alert, in whichever message it went (a group's message holds several).
+        "slack": Counter(
+            (key, m.body["channel"])
             for m in slack.posted()
+            for key in _keys_in(m.body["metadata"]["event_payload"])
         ),
         "email": Counter(
             (str(m.message["X-Pulse-Dedup-Key"]), tuple(m.rcpt_tos)) for m in smtp.messages
         ),
     }
+
+
+def _keys_in(payload: dict[str, Any]) -> list[str]:
+    keys: list[str] = payload.get("dedup_keys") or [payload["dedup_key"]]
+    return keys
 
 
 async def _get(api: httpx.AsyncClient, path: str) -> Any:

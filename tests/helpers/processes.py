@@ -33,12 +33,14 @@ def pulse_env(
     *, bootstrap: str, database_url: str, topics: Topics, group_prefix: str, **extra: str
 ) -> dict[str, str]:
     """A child's environment: none of the caller's PULSE_ variables, these settings, and
-    grouping and polling short so tests run in seconds."""
+    grouping and polling short so tests run in seconds (and Slack unpaced: tests send a
+    burst to one CSM; test_pace.py tests the pacing)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
     fast = {
         "PULSE_KAFKA_SESSION_TIMEOUT_MS": "6000",
         "PULSE_BATCH_MAX_WAIT_MS": "50",
         "PULSE_DELIVERY_POLL_SECONDS": "0.1",
+        "PULSE_SLACK_CHANNEL_INTERVAL_SECONDS": "0",
     }
     return processes.pulse_env(
         environ,

@@ -2,12 +2,13 @@
 Slack Block Kit (slack.py) and email (email.py). No I/O here, so every format is testable on
 its own and the same on a resend."""
 
-from services.alerts.messages.email import email_message
+from services.alerts.messages.email import email_group, email_message
 from services.alerts.messages.slack import (
     ACK_ACTION,
     SNOOZE_ACTION,
     SNOOZE_DAYS,
     event_type,
+    slack_group,
     slack_handled,
     slack_message,
     slack_resolved,
@@ -29,9 +30,11 @@ __all__ = [
     "account_link",
     "console_line",
     "details_text",
+    "email_group",
     "email_message",
     "event_type",
     "message_id",
+    "slack_group",
     "slack_handled",
     "slack_message",
     "slack_resolved",

@@ -4,15 +4,18 @@ shared channel). Pure functions."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from services.alerts.messages.text import (
+    about,
     account_facts,
     cut,
     escalation_text,
     health_text,
     links,
     title,
+    worst_severity,
 )
 from services.alerts.models import Account
 from services.alerts.notices import ALERT, RESOLVED
@@ -179,6 +182,59 @@ def _buttons(
             for action, text in ((ACK_ACTION, "Acknowledge"), (SNOOZE_ACTION, "Snooze 7 days"))
         ]
     return elements
+
+
+# At most this many alerts are shown in full in a group's message (Slack allows 50 blocks).
+GROUP_SHOWN = 12
+
+
+def slack_group(
+    alerts: Sequence[tuple[TriggerEvent, Account, str | None]],
+    channel: str,
+    receiver: str = CSM_RECEIVER,
+) -> dict[str, Any]:
+    """The chat.postMessage body of a group's alerts (each with its account and the link to
+    its page): one section per alert, oldest first, and metadata naming them all."""
+    first = alerts[0][0]
+    worst = worst_severity(trigger for trigger, _, _ in alerts)
+    whom = about(account for _, account, _ in alerts)
+    heading = f"{SEVERITY_EMOJI.get(worst, ':bell:')} {len(alerts)} alerts: {whom}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": cut(heading, _HEADER_MAX)}}
+    ]
+    for trigger, account, link in alerts[:GROUP_SHOWN]:
+        blocks += [{"type": "divider"}, _group_section(trigger, account, link)]
+    if len(alerts) > GROUP_SHOWN:
+        more = f"and {len(alerts) - GROUP_SHOWN} more: see each account's page"
+        blocks.append({"type": "context", "elements": [_mrkdwn(more)]})
+    one_account = len({account.name for _, account, _ in alerts}) == 1
+    summary = "; ".join(
+        title(t) if one_account else f"{account.name}: {title(t)}" for t, account, _ in alerts
+    )
+    metadata = _metadata(first, receiver, ALERT)
+    metadata["event_payload"]["dedup_keys"] = [t.dedup_key for t, _, _ in alerts]
+    metadata["event_payload"]["trigger_ids"] = [t.trigger_id for t, _, _ in alerts]
+    return {
+        "channel": channel,
+        "text": cut(escape(f"{len(alerts)} alerts: {whom}: {summary}"), _SECTION_MAX),
+        "blocks": blocks,
+        "metadata": metadata,
+        "unfurl_links": False,
+    }
+
+
+def _group_section(trigger: TriggerEvent, account: Account, link: str | None) -> dict[str, Any]:
+    lines = [
+        f"*{escape(account.name)}: {escape(title(trigger))}* ({escape(trigger.severity)})",
+        escape(trigger.summary),
+        f"Health {escape(health_text(trigger))}"
+        + "".join(f" · {name} {escape(value)}" for name, value in account_facts(account)),
+    ]
+    if trigger.playbook:
+        lines.append(f"*Next step:* {escape(trigger.playbook)}")
+    if found := links(account, link):
+        lines.append(" · ".join(f"<{url}|{name}>" for name, url in found))
+    return {"type": "section", "text": _mrkdwn(cut("\n".join(lines), _SECTION_MAX))}
 
 
 def slack_handled(blocks: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ account's facts and links. Pure functions, so every format is the same on a rese
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from urllib.parse import quote
 
 import orjson
@@ -141,3 +142,14 @@ def one_line(text: str) -> str:
 
 def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def worst_severity(triggers: Iterable[TriggerEvent]) -> str:
+    found = {trigger.severity for trigger in triggers}
+    return next((s for s in ("critical", "warning", "info") if s in found), "info")
+
+
+def about(accounts: Iterable[Account]) -> str:
+    """Whom a group's alerts are about: its account's name, or how many accounts."""
+    names = sorted({account.name for account in accounts})
+    return names[0] if len(names) == 1 else f"{len(names)} accounts"

@@ -115,16 +115,3 @@ class RoutingFile(_Strict):
     route: Route
     inhibit_rules: list[InhibitRule] = []
     escalations: list[Escalation] = []
-
-    def not_applied(self) -> list[str]:
-        """The parts of this file the alerts service reads but does not act on yet
-        (docs/alerting.md, "Where things stand")."""
-        parts = []
-        if _groups(self.route):
-            parts.append("group_by, group_wait and group_interval (one message per trigger)")
-        return parts
-
-
-def _groups(route: Route) -> bool:
-    grouping = (route.group_by, route.group_wait, route.group_interval)
-    return any(part is not None for part in grouping) or any(map(_groups, route.routes))

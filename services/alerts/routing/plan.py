@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from services.alerts import grouping
 from services.alerts.routing.matchers import Labels, match_all
 from services.alerts.routing.model import ACCOUNT_CSM, Receiver, RoutingFile
 from services.alerts.routing.tree import destinations
@@ -19,6 +20,11 @@ class Delivery:
     receiver: str
     channel: str
     target: str | None  # the receiver's channel or address; None: the account's CSM's
+    # The alert's group on this channel (grouping.py; None: a group of its own) and the
+    # route's timers.
+    group_key: str | None = None
+    group_wait: float = 0.0
+    group_interval: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,16 @@ def deliveries_of(
     for destination in destinations(routing.route, labels):
         for channel, target in _channels(receivers[destination.receiver]):
             if channel in channels:
-                found.append(Delivery(destination.receiver, channel, target))
+                found.append(
+                    Delivery(
+                        destination.receiver,
+                        channel,
+                        target,
+                        grouping.key_of(destination, labels, channel),
+                        destination.group_wait,
+                        destination.group_interval,
+                    )
+                )
         if CONSOLE in channels:  # nothing configured: each receiver's alerts are printed
             found.append(Delivery(destination.receiver, CONSOLE, None))
     return found

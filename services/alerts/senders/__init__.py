@@ -7,9 +7,10 @@ from collections.abc import Callable
 import httpx
 
 from services.alerts.routing.model import RoutingFile
-from services.alerts.senders.base import Attempt, DeliveryError, Receipt, Sender
+from services.alerts.senders.base import Attempt, DeliveryError, GroupSender, Receipt, Sender
 from services.alerts.senders.console import ConsoleSender
 from services.alerts.senders.email import EmailSender
+from services.alerts.senders.pace import Pace
 from services.alerts.senders.slack import SlackSender
 from services.alerts.senders.webhook import WebhookSender
 from services.alerts.settings import AlertsSettings
@@ -19,6 +20,7 @@ __all__ = [
     "ConsoleSender",
     "DeliveryError",
     "EmailSender",
+    "GroupSender",
     "Receipt",
     "Sender",
     "SlackSender",
@@ -42,6 +44,10 @@ def build(
             public_url=settings.public_url,
             buttons=bool(
                 settings.slack_signing_secret and settings.slack_signing_secret.get_secret_value()
+            ),
+            pace=Pace(
+                settings.slack_channel_interval_seconds,
+                wait_at_most=settings.delivery_timeout_seconds / 4,
             ),
         )
     if settings.smtp_host:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 
@@ -52,16 +53,23 @@ class DeliveryError(Exception):
 
     `permanent` means retrying cannot help (a wrong channel, a refused address): the delivery
     fails at once instead of retrying for hours. `retry_after` is the receiver's own wish for
-    when to try again (Slack's Retry-After), used instead of the backoff schedule.
+    when to try again (Slack's Retry-After), used instead of the backoff schedule. A send put
+    off before it was tried (`counts` false: paced) does not count towards giving up.
     """
 
     def __init__(
-        self, reason: str, *, permanent: bool = False, retry_after: float | None = None
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        counts: bool = True,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
+        self.counts = counts
 
 
 class Sender(Protocol):
@@ -80,6 +88,16 @@ class Sender(Protocol):
         """Deliver one notice of a trigger (attempt.notice: the alert, its escalation, its
         resolved notice...); the receiver's id of the message (Slack's), if any. Raise
         DeliveryError (or anything else: retried) on failure."""
+
+
+@runtime_checkable
+class GroupSender(Sender, Protocol):
+    """A channel that can send a group's alerts in one message (grouping.py)."""
+
+    async def send_group(
+        self, alerts: Sequence[tuple[TriggerEvent, Account]], recipient: str, attempt: Attempt
+    ) -> Receipt | None:
+        """Deliver the alerts, oldest first, in one message."""
 
 
 def retry_after_of(response: httpx.Response) -> float | None:

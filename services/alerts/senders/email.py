@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from email.message import EmailMessage
+from functools import partial
 
 import aiosmtplib
 from aiosmtplib.email import flatten_message
@@ -56,14 +58,34 @@ class EmailSender:
             notice=attempt.notice,
             note=attempt.note,
         )
+        return await self._mail(message, recipient, attempt)
+
+    async def send_group(
+        self, alerts: Sequence[tuple[TriggerEvent, Account]], recipient: str, attempt: Attempt
+    ) -> Receipt | None:
+        link = partial(messages.account_link, self.settings.public_url)
+        message = messages.email_group(
+            [(trigger, account, link(trigger.account_id)) for trigger, account in alerts],
+            sender=self.settings.email_from,
+            recipient=recipient,
+            receiver=attempt.receiver,
+        )
+        return await self._mail(message, recipient, attempt)
+
+    async def _mail(
+        self, message: EmailMessage, recipient: str, attempt: Attempt
+    ) -> Receipt | None:
+        s = self.settings
         # Without an archive a retry is sent again, with the same Message-ID (derived from
-        # the dedup_key), by which mail systems recognise a copy of a message they hold.
+        # the dedup_keys), by which mail systems recognise a copy of a message they hold.
         if (
             attempt.is_retry
             and self.archive
             and await self.archive.holds(str(message["Message-ID"]), attempt.since)
         ):
-            log.info("alerts: %s is in the email archive; not sending it again", trigger.dedup_key)
+            log.info(
+                "alerts: %s is in the email archive; not sending it again", message["Message-ID"]
+            )
             return None
         client = aiosmtplib.SMTP(
             hostname=s.smtp_host,

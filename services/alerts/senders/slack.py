@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -35,15 +37,13 @@ from services.alerts.messages import event_type
 from services.alerts.models import Account
 from services.alerts.notices import ALERT, RESOLVED, UPDATES
 from services.alerts.routing.model import CSM_RECEIVER
-from services.alerts.senders.base import Attempt, DeliveryError, Receipt, retry_after_of
+from services.alerts.senders.base import Attempt, DeliveryError, Receipt
+from services.alerts.senders.pace import Pace
+from services.alerts.senders.slack_api import check_response
 from shared.contracts.triggers import TriggerEvent
 
 log = logging.getLogger(__name__)
 
-# Slack error codes worth retrying (https://api.slack.com/methods/chat.postMessage#errors).
-TRANSIENT_ERRORS = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
 # How far back of the delivery's creation a lookup reaches (clock skew with Slack), and how
 # many pages of history it reads before it concludes the message is not there.
 LOOKUP_SLACK_SECONDS = 60
@@ -69,6 +69,7 @@ class SlackSender:
         default_channel: str | None,
         public_url: str | None,
         buttons: bool = False,
+        pace: Pace | None = None,
     ) -> None:
         self.client = client
         self.api_url = api_url.rstrip("/")
@@ -76,6 +77,7 @@ class SlackSender:
         self.default_channel = default_channel
         self.public_url = public_url
         self.buttons = buttons  # Acknowledge and Snooze (with the app's signing secret)
+        self.pace = pace or Pace(0, wait_at_most=0)
         # Posts whose attempt ended before Slack answered.
         self._unanswered: dict[_Post, asyncio.Task[Receipt | None]] = {}
 
@@ -88,16 +90,48 @@ class SlackSender:
         """Post the alert (or its escalation), or its resolved notice (in the alert's thread),
         or edit the alert's message (an update); where the message is."""
         if attempt.notice in UPDATES:
-            return await self._update(recipient, attempt)
-        post_of = _Post(trigger.dedup_key, attempt.receiver, attempt.notice, attempt.thread)
+            return await self._update(trigger, account, recipient, attempt)
+        post_of = _Post((trigger.dedup_key,), attempt.receiver, attempt.notice, attempt.thread)
+        body = self._body(trigger, account, recipient, attempt)
+        return await self._post_once(post_of, lambda _: body, recipient, attempt)
+
+    async def send_group(
+        self, alerts: Sequence[tuple[TriggerEvent, Account]], recipient: str, attempt: Attempt
+    ) -> Receipt | None:
+        """Post a group's alerts in one message (no buttons: each alert is acknowledged on
+        its page)."""
+        link = partial(messages.account_link, self.public_url)
+        shown = {t.dedup_key: (t, account, link(t.account_id)) for t, account in alerts}
+
+        def body(keys: tuple[str, ...]) -> dict[str, Any]:
+            return messages.slack_group([shown[key] for key in keys], recipient, attempt.receiver)
+
+        post_of = _Post(tuple(shown), attempt.receiver, ALERT, None)
+        return await self._post_once(post_of, body, recipient, attempt)
+
+    async def _post_once(
+        self,
+        post_of: _Post,
+        body: Callable[[tuple[str, ...]], dict[str, Any]],
+        recipient: str,
+        attempt: Attempt,
+    ) -> Receipt | None:
+        """Post the message (`body` of the alerts' dedup_keys) unless an earlier try of this
+        delivery did. A group's retry posts only the alerts no earlier message holds (an
+        alert may have joined the group since)."""
         landed, receipt = await self._earlier_post(post_of)
         if landed:
-            log.info("alerts: Slack took %s from an earlier attempt after all", post_of.key)
+            log.info("alerts: Slack took %s from an earlier attempt after all", post_of.name)
             return receipt
-        if attempt.is_retry and (found := await self._already_posted(post_of, recipient, attempt)):
-            log.info("alerts: %s was already in Slack; not posting it again", post_of.key)
-            return found
-        post = asyncio.create_task(self._post(trigger, account, recipient, attempt))
+        if attempt.is_retry:
+            found, covered = await self._already_posted(post_of, recipient, attempt)
+            missing = tuple(key for key in post_of.keys if key not in covered)
+            if not missing:
+                log.info("alerts: %s was already in Slack; not posting it again", post_of.name)
+                return found
+            post_of = replace(post_of, keys=missing)
+        await self.pace.wait_turn(recipient)
+        post = asyncio.create_task(self._post(post_of, body(post_of.keys), attempt))
         try:
             return await asyncio.shield(post)
         except asyncio.CancelledError:  # the worker's timeout: Slack may still take the post
@@ -121,29 +155,28 @@ class SlackSender:
             del self._unanswered[post_of]
         error = None if post.cancelled() else post.exception()
         if error is not None:
-            log.info("alerts: late answer to the post of %s: %s", post_of.key, self._scrub(error))
+            log.info("alerts: late answer to the post of %s: %s", post_of.name, self._scrub(error))
 
-    async def _post(
+    def _body(
         self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
-    ) -> Receipt | None:
+    ) -> dict[str, Any]:
         if attempt.notice == RESOLVED:
-            body = messages.slack_resolved(
+            return messages.slack_resolved(
                 trigger, account, recipient, attempt.receiver, attempt.thread
             )
-        else:
-            link = messages.account_link(self.public_url, trigger.account_id)
-            body = messages.slack_message(
-                trigger,
-                account,
-                recipient,
-                link,
-                attempt.receiver,
-                buttons=self.buttons,
-                notice=attempt.notice,
-                note=attempt.note,
-            )
+        return messages.slack_message(
+            trigger,
+            account,
+            recipient,
+            messages.account_link(self.public_url, trigger.account_id),
+            attempt.receiver,
+            buttons=self.buttons,
+            notice=attempt.notice,
+            note=attempt.note,
+        )
+
+    async def _post(self, post_of: _Post, body: dict[str, Any], attempt: Attempt) -> Receipt | None:
         answer = await self._call("chat.postMessage", json=body)
-        post_of = _Post(trigger.dedup_key, attempt.receiver, attempt.notice, attempt.thread)
         late = self._unanswered.get(post_of) is asyncio.current_task()
         if attempt.is_retry or late:
             await self._delete_if_second(post_of, answer, attempt.since)
@@ -152,7 +185,9 @@ class SlackSender:
             return None
         return Receipt(ts, conversation if isinstance(conversation, str) else None)
 
-    async def _update(self, recipient: str, attempt: Attempt) -> Receipt:
+    async def _update(
+        self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
+    ) -> Receipt:
         """Edit the alert's message (attempt.thread) to say what attempt.note says (who
         acknowledged or snoozed it), its buttons gone. The message is read back first: it
         may have been edited already (the button's own update, or other notes)."""
@@ -172,7 +207,10 @@ class SlackSender:
         if not found:
             raise DeliveryError("the alert's message is no longer in Slack", permanent=True)
         message = found[0]
-        blocks = messages.slack_handled(list(message.get("blocks") or []), attempt.note or "")
+        what = attempt.note or ""
+        if len(_keys_of(message)) > 1:  # a group's message: say which of its alerts
+            what = f"{account.name}: {messages.title(trigger)}: {what}"
+        blocks = messages.slack_handled(list(message.get("blocks") or []), what)
         await self._call(
             "chat.update",
             json={
@@ -194,44 +232,51 @@ class SlackSender:
             return
         try:
             posted = await self._posts_of(post_of, conversation, since)
-            if not any(Decimal(other) < Decimal(ts) for other in posted):
+            if not any(
+                Decimal(other) < Decimal(ts) and set(post_of.keys) <= keys for other, keys in posted
+            ):
                 return
             await self._call("chat.delete", data={"channel": conversation, "ts": ts})
         except DeliveryError as exc:  # the alert is in Slack either way
             log.warning(
-                "alerts: cannot check %s for a second message: %s", post_of.key, self._scrub(exc)
+                "alerts: cannot check %s for a second message: %s", post_of.name, self._scrub(exc)
             )
             return
-        log.warning("alerts: %s was in Slack twice; deleted the later message", post_of.key)
+        log.warning("alerts: %s was in Slack twice; deleted the later message", post_of.name)
 
     async def _already_posted(
         self, post_of: _Post, recipient: str, attempt: Attempt
-    ) -> Receipt | None:
-        """Where this post is if an earlier attempt put it in Slack."""
+    ) -> tuple[Receipt | None, set[str]]:
+        """Where an earlier attempt put this post in Slack, and which of its alerts (a
+        group's) it holds; nothing when none did."""
         try:
             conversation = await self._conversation_of(recipient)
             if conversation is None:
-                return None
+                return None, set()
             posted = await self._posts_of(post_of, conversation, attempt.since)
-            return Receipt(posted[0], conversation) if posted else None
+            covered = set().union(*(keys for _, keys in posted))
+            return (Receipt(posted[0][0], conversation) if posted else None), covered
         except DeliveryError as exc:
             if not exc.permanent:
                 raise  # Slack is in trouble: retry later rather than risk a second post
             log.warning(
                 "alerts: cannot look up %s in Slack (%s); posting it",
-                post_of.key,
+                post_of.name,
                 self._scrub(exc),
             )
-        return None
+        return None, set()
 
-    async def _posts_of(self, post_of: _Post, conversation: str, since: datetime) -> list[str]:
-        """The ts of each message in the conversation (a resolved notice: in the alert's
-        thread) carrying this key for this receiver, posted since `since`, oldest first."""
+    async def _posts_of(
+        self, post_of: _Post, conversation: str, since: datetime
+    ) -> list[tuple[str, set[str]]]:
+        """Each message in the conversation (a resolved notice: in the alert's thread) of
+        this receiver and notice carrying any of the post's keys, posted since `since`,
+        oldest first: its ts and the keys it carries."""
         oldest = _epoch(since) - LOOKUP_SLACK_SECONDS
         method, where = "conversations.history", {}
         if post_of.thread:
             method, where = "conversations.replies", {"ts": post_of.thread}
-        found: list[str] = []
+        found: list[tuple[str, set[str]]] = []
         cursor = ""
         for _ in range(LOOKUP_PAGES):
             page = await self._call(
@@ -245,11 +290,13 @@ class SlackSender:
                     **({"cursor": cursor} if cursor else {}),
                 },
             )
-            found += [str(m["ts"]) for m in page.get("messages") or [] if _carries(m, post_of)]
+            for message in page.get("messages") or []:
+                if keys := _carried(message, post_of):
+                    found.append((str(message["ts"]), keys))
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
             if not cursor:
                 break
-        return sorted(found, key=Decimal)
+        return sorted(found, key=lambda posted: Decimal(posted[0]))
 
     async def _conversation_of(self, recipient: str) -> str | None:
         """The conversation ID whose history holds what was posted to `recipient`."""
@@ -282,64 +329,47 @@ class SlackSender:
 class _Post:
     """One message of one delivery: an alert, its escalation or its resolved notice."""
 
-    key: str  # the dedup_key
+    keys: tuple[str, ...]  # the dedup_key; a group's message: its alerts'
     receiver: str
     notice: str  # services/alerts/notices.py
     thread: str | None  # the alert's ts, for the resolved notice
 
+    @property
+    def name(self) -> str:
+        """How the log names it."""
+        return self.keys[0] if len(self.keys) == 1 else f"the group of {', '.join(self.keys)}"
 
-def _carries(message: Any, post_of: _Post) -> bool:
+
+def _carried(message: Any, post_of: _Post) -> set[str]:
+    """Which of the post's keys the message carries, if it is of the post's receiver and
+    notice."""
     metadata = message.get("metadata") if isinstance(message, dict) else None
     if not isinstance(metadata, dict) or metadata.get("event_type") != event_type(post_of.notice):
-        return False
+        return set()
     payload = metadata.get("event_payload")
-    return (
+    if not (
         isinstance(payload, dict)
-        and payload.get("dedup_key") == post_of.key
         # Messages posted before receivers existed were the CSM's, and before escalations,
         # alerts.
         and payload.get("receiver", CSM_RECEIVER) == post_of.receiver
         and payload.get("notice", RESOLVED if post_of.notice == RESOLVED else ALERT)
         == post_of.notice
+    ):
+        return set()
+    return set(post_of.keys) & _keys_of(message)
+
+
+def _keys_of(message: Any) -> set[str]:
+    """The dedup_keys of the alerts a message carries (its metadata's)."""
+    payload = ((message.get("metadata") or {}) if isinstance(message, dict) else {}).get(
+        "event_payload"
     )
+    if not isinstance(payload, dict):
+        return set()
+    keys = payload.get("dedup_keys") or [payload.get("dedup_key")]
+    return {key for key in keys if isinstance(key, str)}
 
 
 def _epoch(moment: datetime) -> float:
     # SQLite hands back naive datetimes; everything stored is UTC.
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
-def check_response(response: httpx.Response) -> dict[str, Any]:
-    """Slack's answer, or DeliveryError unless Slack accepted the call."""
-    retry_after = retry_after_of(response)
-    if response.status_code == 429:
-        raise DeliveryError("Slack rate limit (HTTP 429)", retry_after=retry_after)
-    if response.status_code >= 500:
-        raise DeliveryError(f"Slack HTTP {response.status_code}: {_snippet(response)}")
-    if response.status_code != 200:
-        raise DeliveryError(
-            f"Slack HTTP {response.status_code}: {_snippet(response)}", permanent=True
-        )
-    data = _json(response)
-    if data is None:
-        raise DeliveryError(f"Slack answered with no JSON object: {_snippet(response)}")
-    if data.get("ok") is True:
-        return data
-    error = str(data.get("error") or "unknown_error")
-    raise DeliveryError(
-        f"Slack error: {error}",
-        permanent=error not in TRANSIENT_ERRORS,
-        retry_after=retry_after,
-    )
-
-
-def _json(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _snippet(response: httpx.Response) -> str:
-    return " ".join(response.text[:200].split()) or "(empty body)"
