@@ -6,7 +6,8 @@ Reading and decoding every record on every page cost ~150 ms at 10,000 accounts,
 in SQL alike (the record is JSON text); rows changed since the last read are a handful. A row
 is read again if its updated_at is within SETTLE_SECONDS of the previous read: a flush stamps
 updated_at before it commits, and instances' clocks differ a little. Every RELOAD_SECONDS the
-whole table is read again, so nothing missed can last.
+whole table is read again, in the background, so nothing missed can last; only the first read
+of the process is on a request's path.
 
 Looking for changes scans the table (10 ms at 10,000 accounts; an index on updated_at would
 cost every flush of scoring), so a listing read less than FRESH_SECONDS ago is used as it is:
@@ -15,6 +16,7 @@ a page may lag the database by that much."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,9 +27,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.tables import accounts
-from shared.clock import as_utc, utcnow
+from shared.clock import utcnow
 from shared.db.engine import read_rows
 
+log = logging.getLogger(__name__)
+
+LISTED = select(
+    accounts.c.account_id, accounts.c.name, accounts.c.score, accounts.c.band, accounts.c.profile
+)
 SETTLE_SECONDS = 10.0
 RELOAD_SECONDS = 300.0
 FRESH_SECONDS = 1.0
@@ -98,20 +105,29 @@ def choices_of(entries: list[Entry]) -> Choices:
 class Listing:
     """Every account's Entry, worst first (the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, fresh_seconds: float = FRESH_SECONDS, reload_seconds: float = RELOAD_SECONDS
+    ) -> None:
+        self.fresh_seconds = fresh_seconds
+        self.reload_seconds = reload_seconds
         self._entries: dict[str, Entry] = {}
         self._sorted: list[Entry] = []
-        self._read_at: datetime | None = None
-        self._loaded_at = 0.0  # monotonic, of the last full read
-        self._checked_at = -FRESH_SECONDS  # monotonic, of the last read
+        self._read_at: datetime | None = None  # when the last read began (database clock)
+        self._loaded_at = 0.0  # monotonic, of the last whole read
+        self._checked_at = -fresh_seconds  # monotonic, of the last read
         self._lock = asyncio.Lock()
         self._choices: Choices | None = None
+        self._reloading: asyncio.Task[None] | None = None
 
     async def current(self, engine: AsyncEngine) -> list[Entry]:
         async with self._lock:
-            if time.monotonic() - self._checked_at >= FRESH_SECONDS:
-                await self._refresh(engine)
-                self._checked_at = time.monotonic()
+            if self._read_at is None:  # the first read: nothing to show until it is done
+                self._take_whole(*await _whole(engine))
+            elif time.monotonic() - self._loaded_at > self.reload_seconds and not self._reloading:
+                # The whole table again, off the request's path: a page keeps its pace.
+                self._reloading = asyncio.create_task(self._reload(engine))
+            if time.monotonic() - self._checked_at >= self.fresh_seconds:
+                await self._read_changes(engine)
             return self._sorted
 
     def choices(self) -> Choices:
@@ -120,21 +136,43 @@ class Listing:
             self._choices = choices_of(self._sorted)
         return self._choices
 
-    async def _refresh(self, engine: AsyncEngine) -> None:
-        c = accounts.c
-        query = select(c.account_id, c.name, c.score, c.band, c.profile)
-        whole = self._read_at is None or time.monotonic() - self._loaded_at > RELOAD_SECONDS
+    async def _read_changes(self, engine: AsyncEngine) -> None:
+        assert self._read_at is not None
         started = utcnow()
-        if not whole:
-            assert self._read_at is not None
-            query = query.where(c.updated_at > self._read_at - timedelta(seconds=SETTLE_SECONDS))
-        rows = await read_rows(engine, query)
-        if whole:
-            self._entries = {}
-            self._loaded_at = time.monotonic()
+        since = self._read_at - timedelta(seconds=SETTLE_SECONDS)
+        rows = await read_rows(engine, LISTED.where(accounts.c.updated_at > since))
         changed = [e for e in map(entry_of, rows) if self._entries.get(e.account_id) != e]
-        self._entries.update((e.account_id, e) for e in changed)
-        if changed or whole:
-            self._sorted = sorted(self._entries.values(), key=lambda e: e.order)
-            self._choices = None
-        self._read_at = as_utc(started)
+        if changed:
+            self._entries.update((e.account_id, e) for e in changed)
+            self._sort()
+        self._read_at = started
+        self._checked_at = time.monotonic()
+
+    async def _reload(self, engine: AsyncEngine) -> None:
+        try:
+            entries, started = await _whole(engine)
+            async with self._lock:
+                self._take_whole(entries, started)
+        except Exception as exc:  # the listing read by changes goes on; the next try is due
+            log.warning("portfolio listing not reloaded: %s: %s", type(exc).__name__, exc)
+        finally:
+            self._reloading = None
+
+    def _take_whole(self, entries: dict[str, Entry], started: datetime) -> None:
+        self._entries = entries
+        self._sort()
+        self._loaded_at = time.monotonic()
+        # What changed while the table was read is read again at the next request.
+        self._read_at = min(self._read_at or started, started)
+        self._checked_at = -self.fresh_seconds
+
+    def _sort(self) -> None:
+        self._sorted = sorted(self._entries.values(), key=lambda e: e.order)
+        self._choices = None
+
+
+async def _whole(engine: AsyncEngine) -> tuple[dict[str, Entry], datetime]:
+    """Every account's entry, and when the read began."""
+    started = utcnow()
+    rows = await read_rows(engine, LISTED)
+    return {e.account_id: e for e in map(entry_of, rows)}, started
