@@ -5,29 +5,32 @@
 (function () {
   "use strict";
 
-  function refresh(element) {
-    if (document.hidden || element.contains(document.activeElement)) {
-      return Promise.resolve();
-    }
-    return fetch(element.dataset.refresh, {
-      credentials: "same-origin",
-      headers: { "X-Pulse-Fragment": "1" },
-    }).then(function (answer) {
-      if (answer.ok) {
-        return answer.text().then(function (html) {
-          element.innerHTML = html;
-          element.dataset.refreshedAt = new Date().toISOString();
-        });
+  function refresher(element) {
+    var last = null;
+    return function refresh() {
+      if (document.hidden || element.contains(document.activeElement)) {
+        return;
       }
-    }).catch(function () { /* offline for a moment: the next round tries again */ });
-  }
-
-  function start(element) {
-    var seconds = Number(element.dataset.every) || 10;
-    setInterval(function () { refresh(element); }, seconds * 1000);
+      fetch(element.dataset.refresh, {
+        credentials: "same-origin",
+        headers: { "X-Pulse-Fragment": "1" },
+      }).then(function (answer) {
+        return answer.ok ? answer.text() : null;
+      }).then(function (html) {
+        // Replaced only when it changed: a live region rewritten every few seconds for
+        // nothing would be noise to a screen reader.
+        if (html !== null && html !== last) {
+          element.innerHTML = html;
+          last = html;
+        }
+      }).catch(function () { /* offline for a moment: the next round tries again */ });
+    };
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("[data-refresh]").forEach(start);
+    document.querySelectorAll("[data-refresh]").forEach(function (element) {
+      var seconds = Number(element.dataset.every) || 10;
+      setInterval(refresher(element), seconds * 1000);
+    });
   });
 })();
