@@ -80,3 +80,19 @@ async def test_revoking_the_token_ends_its_sessions(
         after = await client.get("/ui/alerts?type=health_red")
     assert after.status_code == 303
     assert after.headers["location"] == "/ui/sign-in?next=%2Fui%2Falerts%3Ftype%3Dhealth_red"
+
+
+async def test_an_open_install_shows_pages_and_refuses_in_html(
+    pages_of: Callable[..., httpx.AsyncClient],
+) -> None:
+    async with pages_of("http://127.0.0.1:8080") as client:
+        portfolio = await client.get("/ui")
+        unknown = await client.get("/ui/accounts/nobody")
+        garbled = await client.get("/ui/accounts/a%00b")
+        forged = await client.post("/ui/silences", data={"hours": "1", "type": "health_red"})
+    assert portfolio.status_code == 200 and "No account matches" in portfolio.text
+    for refused, status in ((unknown, 404), (garbled, 404), (forged, 403)):
+        assert refused.status_code == status
+        assert refused.headers["content-type"].startswith("text/html")
+    assert "has never been named" in unknown.text
+    assert "without a valid CSRF token" in forged.text

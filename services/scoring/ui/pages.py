@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from services.scoring.api.deps import Reads, ScorecardInUse
-from services.scoring.api.params import ACCOUNT_ID_MAX, NO_NUL
+from services.scoring.api.params import ACCOUNT_ID_MAX
 from services.scoring.ui.access import CurrentViewer, PageRefused
 from services.scoring.ui.account_view import load_account
 from services.scoring.ui.feed import (
@@ -73,8 +71,11 @@ async def account(
     viewer: CurrentViewer,
     reads: Reads,
     scorecard: ScorecardInUse,
-    account_id: Annotated[str, Path(min_length=1, max_length=ACCOUNT_ID_MAX, pattern=NO_NUL)],
+    account_id: str,
 ) -> HTMLResponse:
+    # Checked here rather than by FastAPI, whose refusal would be JSON.
+    if len(account_id) > ACCOUNT_ID_MAX or "\x00" in account_id:
+        raise PageRefused(404, "No account has such an id.")
     now = utcnow()
     shown = await load_account(reads, account_id, scorecard, now)
     return page(request, "account.html", viewer=viewer, now=now, notice=_notice(request), **shown)
