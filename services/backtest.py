@@ -154,7 +154,14 @@ async def read_from_beginning(
         ends = await reader.end_offsets(partitions)
         await reader.seek_to_beginning(*partitions)
         merge = _Merge(reader, ends)
-        total, meter = max(1, sum(ends[tp] - begins[tp] for tp in partitions)), _Meter(progress)
+        held = sum(ends[tp] - begins[tp] for tp in partitions)
+        if progress is not None:
+            print(
+                f"pulse backtest: {held} records in {len(partitions)} partitions of "
+                f"{', '.join(sorted(counts))}",
+                file=progress,
+            )
+        total, meter = max(1, held), _Meter(progress)
         for tp in partitions:
             await merge.refill(tp)
         while record := merge.pop():

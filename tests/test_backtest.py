@@ -112,7 +112,7 @@ async def test_a_backtest_of_the_topics_fires_what_the_same_events_in_a_file_fir
         "backtest", "--input", str(EVENTS), "--compare", str(EAGER), "--json", env={}
     )
     from_file = json.loads(filed.out)
-    assert from_topics["events"] == from_file["events"] == 84, read.err
+    assert from_topics["events"] == from_file["events"] == 84, (read.err, from_topics)
     assert from_topics["rejected"] == {}  # the file's bad lines never made it to a topic
     assert [c["fired"] for c in from_topics["scorecards"]] == [
         c["fired"] for c in from_file["scorecards"]
