@@ -152,7 +152,12 @@ async def read_from_beginning(
         reader.assign(partitions)
         begins = await reader.beginning_offsets(partitions)
         ends = await reader.end_offsets(partitions)
-        await reader.seek_to_beginning(*partitions)
+        # Positions set outright: seek_to_beginning only asks for a reset, and the reset to
+        # the latest offset that assign() started may answer after it and win (aiokafka's
+        # fetcher applies whichever reset answers to a partition still awaiting one): then
+        # nothing is read.
+        for tp in partitions:
+            reader.seek(tp, begins[tp])
         merge = _Merge(reader, ends)
         held = sum(ends[tp] - begins[tp] for tp in partitions)
         if progress is not None:

@@ -76,6 +76,9 @@ class Observer:
             enable_auto_commit=False,
             group_id=None,
             fetch_max_wait_ms=50,  # not Kafka's 500: the driver waits on what this reads
+            # assign() starts a reset of its own, which can answer after seek_to_beginning's
+            # and win: it must go to the beginning too (services/backtest.py).
+            auto_offset_reset="earliest",
         )
         await self._consumer.start()
         parts = [

@@ -21,7 +21,10 @@ SENTINEL = b"sentinel"
 
 async def dead_letters_before_the_sentinel(bootstrap: str, topic: str) -> list[ConsumerRecord]:
     """Everything on the dead-letter topic up to a sentinel sent after it: what is there."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # earliest: assign()'s own reset may answer after seek_to_beginning's, and win.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         tp = TopicPartition(topic, 0)

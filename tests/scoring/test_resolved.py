@@ -61,7 +61,10 @@ async def _whole_topic(settings: UpSettings, broker: EmbeddedBroker) -> list[dic
     """Every event on cs.triggers, read to its end offsets."""
     topic = settings.topics.triggers
     parts = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
-    reader = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None)
+    # earliest: assign()'s own reset may answer after seek_to_beginning's, and win.
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=broker.bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
     await reader.start()
     try:
         reader.assign(parts)
