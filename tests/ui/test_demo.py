@@ -47,9 +47,9 @@ async def _photograph(page: Page, portfolio: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.goto(portfolio)
     await expect(page.locator(".band-red").first).to_have_text("Red")  # a word, not a colour
+    await page.screenshot(path=SCREENSHOTS / "portfolio.png")
     await page.keyboard.press("Tab")
     await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
-    await page.screenshot(path=SCREENSHOTS / "portfolio.png")
     await page.locator("table.portfolio tbody tr th a").first.click()
     await expect(page.get_by_role("heading", name="Health, part by part")).to_be_visible()
     await page.screenshot(path=SCREENSHOTS / "account.png")
