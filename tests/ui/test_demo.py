@@ -15,6 +15,7 @@ from tests.helpers.browser import PHONE, SCREENSHOTS
 from tests.helpers.processes import PulseProcess, new_user_env
 
 PRINTED = re.compile(r"^Portfolio: (http://\S+/ui)$", re.MULTILINE)
+DEMO_ACCOUNTS = 30  # pulse up --demo's default
 
 
 async def test_the_demo_prints_a_portfolio_that_fills_within_a_minute(
@@ -29,7 +30,7 @@ async def test_the_demo_prints_a_portfolio_that_fills_within_a_minute(
         portfolio = found.group(1)
         await wait_for(
             lambda: _listed(page, portfolio), timeout=60 - (time.monotonic() - started),
-            interval=1, what="a populated portfolio within a minute of starting",
+            interval=1, what="the demo's 30 accounts in the portfolio within a minute",
         )  # fmt: skip
         await _photograph(page, portfolio)
         await _readable_on_a_phone(chromium, portfolio)
@@ -39,7 +40,7 @@ async def test_the_demo_prints_a_portfolio_that_fills_within_a_minute(
 
 async def _listed(page: Page, portfolio: str) -> bool:
     await page.goto(portfolio)
-    return await page.locator("table.portfolio tbody tr[data-account]").count() > 0
+    return await page.locator("table.portfolio tbody tr[data-account]").count() == DEMO_ACCOUNTS
 
 
 async def _photograph(page: Page, portfolio: str) -> None:
