@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts import escalations, inhibition, leases, repository, silences
+from services.alerts.bundles import Ready, as_group, by_recipient, group_attempt
 from services.alerts.inhibition import Firing
 from services.alerts.leases import DELIVERED, FAILED, SILENCED, SKIPPED, Claimed
 from services.alerts.metrics import DELIVERIES, DELIVERIES_IN_DOUBT, DELIVERIES_PENDING
@@ -37,7 +38,7 @@ from services.alerts.repository import why_muted
 from services.alerts.routing.loading import BUILT_IN_ROUTING
 from services.alerts.routing.model import RoutingFile
 from services.alerts.routing.plan import labels_of
-from services.alerts.senders import Attempt, DeliveryError, GroupSender, Sender
+from services.alerts.senders import Attempt, DeliveryError, LooksBack, Sender
 from services.alerts.settings import AlertsSettings
 from services.alerts.silences import Silence
 from shared.clock import utcnow
@@ -55,17 +56,6 @@ class Mutes:
     routing: RoutingFile
     in_force: list[Silence]
     firing: Firing
-
-
-@dataclass(frozen=True)
-class Ready:
-    """A delivery ready to go: what, to whom, as which try."""
-
-    row: Claimed
-    trigger: TriggerEvent
-    account: Account
-    recipient: str
-    attempt: Attempt
 
 
 class DeliveryWorker:
@@ -213,7 +203,7 @@ class DeliveryWorker:
                 ends.append(self._finish(row, prepared))
             else:
                 ready.append(prepared)
-        for bundle in _by_recipient(ready):
+        for bundle in by_recipient(ready):
             outcome = await self._send(bundle)
             ends += [self._finish(item.row, outcome) for item in bundle]
         await asyncio.gather(*ends)
@@ -234,7 +224,6 @@ class DeliveryWorker:
 
     async def _prepare(self, row: Claimed, mutes: Mutes) -> Ready | Outcome:
         """The delivery ready to send, or why it ends (or waits) without a send."""
-        sender = self.senders[row.channel]
         try:
             trigger = TriggerEvent.model_validate_json(row.payload)
         except ValidationError as exc:
@@ -246,7 +235,13 @@ class DeliveryWorker:
                 return after
             alert = after
         elif stopped := await self._held_back(row, trigger, mutes):
-            return stopped
+            return await self._unless_sent(row, trigger, stopped)
+        return self._ready(row, trigger, alert)
+
+    def _ready(
+        self, row: Claimed, trigger: TriggerEvent, alert: repository.SentAlert | None
+    ) -> Ready | Outcome:
+        sender = self.senders[row.channel]
         account = Account.of(trigger)
         recipient = row.target or sender.recipient(account)
         if recipient is None:
@@ -262,6 +257,29 @@ class DeliveryWorker:
         )
         return Ready(row, trigger, account, recipient, attempt)
 
+    async def _unless_sent(self, row: Claimed, trigger: TriggerEvent, stopped: Outcome) -> Outcome:
+        """A delivery in doubt that is no longer to be sent (silenced, acknowledged, resolved
+        since) may have been sent by the attempt that died: asked, the receiver says which,
+        and the row tells the truth."""
+        sender = self.senders[row.channel]
+        if not row.in_doubt or not isinstance(sender, LooksBack):
+            return stopped
+        ready = self._ready(row, trigger, None)
+        if isinstance(ready, Outcome):
+            return stopped
+        try:
+            found = await sender.sent_before(
+                ready.trigger, ready.account, ready.recipient, ready.attempt
+            )
+        except DeliveryError as exc:
+            if exc.permanent:
+                return stopped
+            return Outcome(RETRY, ready.recipient, exc.reason, exc.retry_after, counts=False)
+        if found is None:
+            return stopped
+        receipt = found if found.ts else None
+        return Outcome(DELIVERED, ready.recipient, receipt=receipt)
+
     async def _send(self, bundle: Sequence[Ready]) -> Outcome:
         """One message: of one delivery, or of a group's to one recipient."""
         first = bundle[0]
@@ -274,10 +292,10 @@ class DeliveryWorker:
                         first.trigger, first.account, first.recipient, first.attempt
                     )
                 else:
-                    receipt = await _as_group(sender).send_group(
+                    receipt = await as_group(sender).send_group(
                         [(item.trigger, item.account) for item in bundle],
                         first.recipient,
-                        _group_attempt(bundle),
+                        group_attempt(bundle),
                     )
         except DeliveryError as exc:
             status = FAILED if exc.permanent else RETRY
@@ -371,29 +389,3 @@ class DeliveryWorker:
             self.readiness.fail(READINESS_PART, reasons)
         else:
             self.readiness.ok(READINESS_PART)
-
-
-def _by_recipient(ready: list[Ready]) -> list[list[Ready]]:
-    """A group's deliveries by recipient: a group spanning accounts (group_by without
-    account_id) may reach several CSMs."""
-    bundles: dict[str, list[Ready]] = {}
-    for item in ready:
-        bundles.setdefault(item.recipient, []).append(item)
-    return list(bundles.values())
-
-
-def _group_attempt(bundle: Sequence[Ready]) -> Attempt:
-    """The try of a group's message: a retry if any of its rows was tried before, looking
-    back to the oldest."""
-    first = bundle[0].attempt
-    return Attempt(
-        max(item.attempt.number for item in bundle),
-        min(item.attempt.since for item in bundle),
-        first.receiver,
-    )
-
-
-def _as_group(sender: Sender) -> GroupSender:
-    if not isinstance(sender, GroupSender):  # grouping.py groups only channels that can
-        raise DeliveryError(f"the {sender.channel} channel cannot send a group", permanent=True)
-    return sender

@@ -7,15 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.slack import SlackServer
 from harness.waiting import wait_for
-from services.alerts import acknowledgements, leases, repository, silences
+from services.alerts import acknowledgements, inhibition, leases, repository, silences
+from services.alerts.models import Account
 from services.alerts.routing.loading import parse_routes
+from services.alerts.senders import Attempt, SlackSender
 from services.cli import UpSettings
 from shared.clock import utcnow
 from tests.helpers.alert_factories import (
+    TOKEN,
     finished,
     notice,
     parsed,
@@ -137,3 +141,38 @@ async def test_a_silenced_alert_is_not_escalated(engine: AsyncEngine) -> None:
         await repository.add(conn, [event], ["slack"], now, routing, in_force)
     escalation = await notice(engine, event.dedup_key, "escalated")
     assert escalation is not None and escalation["status"] == "silenced"
+
+
+async def test_an_escalation_in_doubt_that_slack_has_is_recorded_sent(
+    routed: Settings, engine: AsyncEngine, slack_server: SlackServer
+) -> None:
+    """A worker posted the escalation and died before storing it; meanwhile the alert
+    resolved. The retry must not record `skipped` for a message the head of CS has: Slack is
+    asked first, and the row says delivered."""
+    settings = routed(_routes("1s"), smtp_host=None)
+    event = parsed(_critical())
+    now = utcnow()
+    async with engine.begin() as conn:
+        await repository.add(
+            conn, [event], ["slack"], now, parse_routes(_routes("1s").encode(), "routes.yaml")
+        )
+    later = now + timedelta(seconds=2)  # an injected clock: the escalation is due
+    claimed = await leases.claim_due(
+        engine, lease=timedelta(0), limit=10, channel="slack", now=later
+    )
+    assert {row.notice for row in claimed} == {"alert", "escalated"}  # both died in flight
+    async with httpx.AsyncClient() as client:
+        dead = SlackSender(
+            client, api_url=slack_server.url, token=TOKEN, default_channel=None, public_url=None
+        )
+        escalation = Attempt(1, now, "cs-leads", notice="escalated", note="not acknowledged")
+        await dead.send(event, Account.of(event), "C0LEADS", escalation)
+    async with engine.begin() as conn:
+        ended = event.model_copy(update={"status": "resolved"})
+        await inhibition.record(conn, [ended], utcnow())
+
+    async with running(settings, engine):
+        await wait_for(lambda: settled(engine, event.dedup_key, "escalated"), what="its retry")
+    stored = await notice(engine, event.dedup_key, "escalated")
+    assert stored is not None and (stored["status"], stored["in_doubt"]) == ("delivered", True)
+    assert len(_to_leads(slack_server, event.dedup_key)) == 1

@@ -7,7 +7,14 @@ from collections.abc import Callable
 import httpx
 
 from services.alerts.routing.model import RoutingFile
-from services.alerts.senders.base import Attempt, DeliveryError, GroupSender, Receipt, Sender
+from services.alerts.senders.base import (
+    Attempt,
+    DeliveryError,
+    GroupSender,
+    LooksBack,
+    Receipt,
+    Sender,
+)
 from services.alerts.senders.console import ConsoleSender
 from services.alerts.senders.email import EmailSender
 from services.alerts.senders.pace import Pace
@@ -21,6 +28,7 @@ __all__ = [
     "DeliveryError",
     "EmailSender",
     "GroupSender",
+    "LooksBack",
     "Receipt",
     "Sender",
     "SlackSender",

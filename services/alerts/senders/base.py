@@ -100,6 +100,17 @@ class GroupSender(Sender, Protocol):
         """Deliver the alerts, oldest first, in one message."""
 
 
+@runtime_checkable
+class LooksBack(Sender, Protocol):
+    """A channel that can tell whether an earlier attempt's message reached the receiver."""
+
+    async def sent_before(
+        self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
+    ) -> Receipt | None:
+        """Where the receiver keeps this notice, if an earlier attempt sent it; else None.
+        Raise DeliveryError when the receiver cannot be asked now."""
+
+
 def retry_after_of(response: httpx.Response) -> float | None:
     """The receiver's Retry-After, in seconds (None when it gives none we can read)."""
     try:

@@ -95,6 +95,17 @@ class SlackSender:
         body = self._body(trigger, account, recipient, attempt)
         return await self._post_once(post_of, lambda _: body, recipient, attempt)
 
+    async def sent_before(
+        self, trigger: TriggerEvent, account: Account, recipient: str, attempt: Attempt
+    ) -> Receipt | None:
+        """The message of this notice an earlier attempt posted, alone or in a group's."""
+        post_of = _Post((trigger.dedup_key,), attempt.receiver, attempt.notice, attempt.thread)
+        landed, receipt = await self._earlier_post(post_of)
+        if landed:
+            return receipt or Receipt("")
+        found, covered = await self._already_posted(post_of, recipient, attempt)
+        return found if trigger.dedup_key in covered else None
+
     async def send_group(
         self, alerts: Sequence[tuple[TriggerEvent, Account]], recipient: str, attempt: Attempt
     ) -> Receipt | None:
