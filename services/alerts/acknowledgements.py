@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.alerts import escalations, silences
+from services.alerts.leases import DELIVERED, PENDING
 from services.alerts.notices import ACKED, ALERT, SNOOZED
 from services.alerts.tables import acknowledgements, deliveries
 from shared.clock import as_utc
@@ -82,7 +83,7 @@ async def _update_messages(
             (c.trigger_id == trigger_id)
             & (c.notice == ALERT)
             & (c.channel == "slack")
-            & c.status.in_(("pending", "delivered"))
+            & c.status.in_((PENDING, DELIVERED))
         )
     )
     rows = [
@@ -91,7 +92,7 @@ async def _update_messages(
             "notice": notice,
             "note": note,
             "trigger_id": trigger_id,
-            "status": "pending",
+            "status": PENDING,
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,

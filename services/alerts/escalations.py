@@ -14,11 +14,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.alerts.leases import PENDING, SKIPPED
 from services.alerts.notices import ESCALATED
 from services.alerts.routing.plan import Escalation
 from services.alerts.tables import acknowledgements, alert_states, deliveries
-
-PENDING, SKIPPED = "pending", "skipped"
 
 
 def note_of(after: float) -> str:
