@@ -12,7 +12,9 @@ moves because the customer did something, or because what they did has aged out 
 
 Scoring evaluates health at every event that starts an account's day (most events, when
 accounts are many and each sends a few a day), so the components take what compute_health
-works out once (the day, who is engaged, whether anyone was ever active) as arguments.
+works out once (the day, who is engaged, whether anyone was ever active) as arguments, and
+a component's words depend on its numbers alone: they are written once per distinct numbers
+(lru_cache), and the tuples returned are shared between accounts, never changed.
 """
 
 from __future__ import annotations
@@ -103,8 +105,14 @@ NO_ACTIVITY: Component = (None, "no login or usage yet", {})
 def adoption(state: AccountState, today: int, window_days: int, core: CoreFeatures) -> Component:
     if not state.features:
         return None, "no feature usage reported", {}
-    used = core_features_used(state, today, window_days, core)
-    kind = "core features" if core.globs else "features"
+    return _adoption(
+        core_features_used(state, today, window_days, core), bool(core.globs), window_days
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _adoption(used: int, core: bool, window_days: int) -> Component:
+    kind = "core features" if core else "features"
     return (
         round(100 * min(used, ADOPTION_TARGET) / ADOPTION_TARGET),
         f"{used} {kind} used in the last {window_days} days ({ADOPTION_TARGET} or more wanted)",
@@ -121,6 +129,7 @@ def core_features_used(
     return len([f for f in recent if core.match(f)]) if core.globs else len(recent)
 
 
+@functools.lru_cache(maxsize=256)
 def engagement(engaged: int, active: bool, window_days: int, wanted: int) -> Component:
     if not active:
         return NO_ACTIVITY
@@ -137,7 +146,13 @@ def activity(state: AccountState, today: int, active: bool) -> Component:
         return NO_ACTIVITY
     observed = min(ACTIVITY_WINDOW_DAYS, today - day_of(state.first_seen) + 1)
     days = state.activity
-    active_days = len([d for d in range(today - observed + 1, today + 1) if d in days])
+    return _activity(
+        len([d for d in range(today - observed + 1, today + 1) if d in days]), observed
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _activity(active_days: int, observed: int) -> Component:
     return (
         round(100 * active_days / observed),
         f"active on {active_days} of the last {observed} days",
@@ -153,8 +168,14 @@ def relationship(people: Roster, active: bool) -> Component:
         return NO_ACTIVITY
     if not people.known:
         return None, "no department or role known (send stakeholder records)", {}
-    departments = sorted({d for p in people.engaged if (d := p.get("department"))})
-    champion, sponsor = people.presence["champion"], people.presence["executive_sponsor"]
+    departments = tuple(sorted({d for p in people.engaged if (d := p.get("department"))}))
+    return _relationship(
+        departments, people.presence["champion"], people.presence["executive_sponsor"]
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _relationship(departments: tuple[str, ...], champion: str, sponsor: str) -> Component:
     score = (
         BREADTH_POINTS * min(len(departments), BREADTH_TARGET) / BREADTH_TARGET
         + CHAMPION_POINTS * _PRESENCE_SHARE[champion]
@@ -165,7 +186,7 @@ def relationship(people: Roster, active: bool) -> Component:
         round(score),
         f"{named} ({BREADTH_TARGET} or more wanted); {_said('champion', champion)}; "
         f"{_said('executive sponsor', sponsor)}",
-        {"departments": departments, "champion": champion, "executive_sponsor": sponsor},
+        {"departments": list(departments), "champion": champion, "executive_sponsor": sponsor},
     )
 
 
@@ -201,15 +222,22 @@ def support(state: AccountState, today: int) -> Component:
             opened += 1
             penalty += SUPPORT_PENALTY[ticket["priority"]]
             urgent += ticket["priority"] in ("urgent", "high")
+    recent, baseline = ticket_rate(state, today)
+    recent_csat = [score for ts, score in state.csat[-3:] if day_of(ts) >= oldest]
+    csat = round(sum(recent_csat) / len(recent_csat), 1) if recent_csat else None
+    return _support(penalty, opened, urgent, recent, baseline, csat)
+
+
+@functools.lru_cache(maxsize=1024)
+def _support(
+    penalty: int, opened: int, urgent: int, recent: int, baseline: float, csat: float | None
+) -> Component:
     why = f"{opened} open tickets updated in the last {SUPPORT_WINDOW_DAYS} days"
     if urgent:
         why += f" ({urgent} high or urgent)"
-    recent, baseline = ticket_rate(state, today)
     if recent >= RATE_MIN_TICKETS and recent >= RATE_FACTOR * baseline:
         penalty += RATE_PENALTY
         why += f", {recent} tickets opened in {RATE_DAYS} days (usually {baseline:g})"
-    recent_csat = [score for ts, score in state.csat[-3:] if day_of(ts) >= oldest]
-    csat = round(sum(recent_csat) / len(recent_csat), 1) if recent_csat else None
     if csat is not None and csat <= 2:
         penalty += LOW_CSAT_PENALTY
         why += f", low satisfaction (CSAT {csat:.1f})"
