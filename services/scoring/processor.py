@@ -29,6 +29,7 @@ from services.scoring.accounts.packing import times_of
 from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState, DedupWindow, is_explained
 from services.scoring.accounts.ticking import tick_time
+from services.scoring.accounts.time import day_of
 from services.scoring.accounts.watermark import WaitingAccounts, Watermarks
 from services.scoring.batch import BatchWork
 from services.scoring.health.history import Point, chart
@@ -163,23 +164,29 @@ class ScoringProcessor:
         """Judge the waiting accounts the watermark has moved for, in the batch."""
         for state, times in self.waiting.ready(self.accounts, work.started):
             try:
-                work.fired += self._judge(state, work.scorecard, times)
+                fired, points = self._judge(state, work.scorecard, times)
             except Exception:  # its events are applied and stored; the next one judges it
                 log.exception("the rules could not judge account %s", state.account_id)
                 continue
+            work.fired += fired
+            work.points += points
             work.dirty[state.account_id] = state
-            if point := chart(state, "signal", None):
-                work.points.append(point)
 
     def _judge(
         self, state: AccountState, scorecard: Scorecard, times: list[float]
-    ) -> list[TriggerEvent]:
-        """Judge the account at each time, in order; its health is then its clock's."""
+    ) -> tuple[list[TriggerEvent], list[Point]]:
+        """Judge the account at each time, in order, charting its health at each (the cause:
+        the latest event of that day); its health is then its clock's."""
         card = card_of(state, scorecard)
-        fired = [t for at in times for t in evaluate(state, at, card)]
+        fired, points = [], []
+        for at in times:
+            fired += evaluate(state, at, card)
+            if point := chart(state, "signal", state.causes.get(day_of(at)), at):
+                points.append(point)
+        state.causes = {day: cause for day, cause in state.causes.items() if day in state.waiting}
         if state.waiting:
-            refresh_health(state, card)
-        return fired
+            state.health_stale = True  # judged at a past day: scored at its clock when stored
+        return fired, points
 
     def _undo(self, state: AccountState, work: BatchWork) -> None:
         """Put an account back as it was before the signal that failed: as last packed, with
@@ -259,11 +266,11 @@ class ScoringProcessor:
         }:
             scorecard = self.scorecard.current
 
-            def judge(state: AccountState) -> list[TriggerEvent]:
+            def judge(state: AccountState) -> tuple[list[TriggerEvent], list[Point]]:
                 return self._judge(state, scorecard, ready[state.account_id])
 
             # Their waiting days were taken off already: each is stored, changed or not.
-            await self._store_visits(list(ready), judge, "signal", fence, store_all=True)
+            await self._store_visits(list(ready), judge, fence, store_all=True)
             self._gauge()
 
     def _gauge(self) -> None:
@@ -290,41 +297,40 @@ class ScoringProcessor:
         scorecard = self.scorecard.current
         live_window = self.settings.live_window_seconds
 
-        def visit(state: AccountState) -> list[TriggerEvent]:
+        def visit(state: AccountState) -> tuple[list[TriggerEvent], list[Point]]:
             if state.waiting:  # the watermark's to judge, in order (_ready)
-                return []
+                return [], []
             watermark = self.watermarks.of(state.partition, wall)
             moved = tick_time(times_of(state), wall, live_window, watermark)
             if moved is None:  # filed under a day that has nothing for it any more
-                return []
+                return [], []
             state.advance(moved)
-            return evaluate(state, state.now, card_of(state, scorecard))
+            fired = evaluate(state, state.now, card_of(state, scorecard))
+            return fired, [point] if (point := chart(state, "tick", None)) else []
 
-        await self._store_visits(account_ids, visit, "tick", fence)
+        await self._store_visits(account_ids, visit, fence)
 
     async def _store_visits(
         self,
         account_ids: list[str],
-        visit: Callable[[AccountState], list[TriggerEvent]],
-        kind: str,
+        visit: Callable[[AccountState], tuple[list[TriggerEvent], list[Point]]],
         fence: OffsetMoves,
         store_all: bool = False,
     ) -> None:
-        """Evaluate accounts outside a batch (`visit`), and store what changed (or all, with
-        `store_all`) with `fence`."""
+        """Evaluate accounts outside a batch (`visit`: the triggers fired and the history
+        points charted), and store what changed (or all, with `store_all`) with `fence`."""
         scorecard = self.scorecard.current
         states = [self.accounts.borrow(a) for a in account_ids]
         dirty, fired, kept, points = [], [], [], []
         for state in states:
             before = _judged(state)
             try:
-                fired_now = visit(state)
+                fired_now, charted = visit(state)
             except Exception:  # one account's fault must not stop every account's tick
                 log.exception("the tick could not evaluate account %s", state.account_id)
                 self._put_back(state)
                 continue
-            if point := chart(state, kind, None):
-                points.append(point)
+            points += charted
             fired += fired_now
             kept.append(state)
             if store_all or _judged(state) != before:

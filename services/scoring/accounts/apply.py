@@ -96,7 +96,8 @@ def _apply(
         return _apply_record(state, signal, scorecard, judge_until)
     rules = card_of(state, scorecard)
     ts = float(signal["ts"])
-    quiet = is_quiet(state, signal, ts, rules)
+    deferred = bool(state.waiting) or max(state.now, ts) > judge_until
+    quiet = not deferred and is_quiet(state, signal, ts, rules)
     state.advance(ts)
     state.newest = max(state.newest, ts)
     touched: list[str] = []
@@ -111,18 +112,20 @@ def _apply(
         _apply_survey(state, signal, ts)
     else:
         raise ValueError(f"unknown signal kind {signal['kind']!r}")
-    if state.waiting or state.now > judge_until:
-        fired = _defer(state, touched, ts, rules)
+    if deferred:
+        fired = _defer(state, signal["signal_id"], touched, ts, rules)
     elif quiet:
         return _quiet_limits(state, touched, ts, rules)
     else:
         fired = evaluate(state, state.now, rules, metrics=touched, metrics_at=ts)
     if signal["kind"] == "support":
-        if trigger := feature_requested(state, signal, rules):
-            fired.append(trigger)
-        if opened and (trigger := support_spike(state, ts, rules)):
-            fired.append(trigger)
+        moments = [feature_requested(state, signal, rules)]
+        if opened:
+            moments.append(support_spike(state, ts, rules))
+        fired += _with_health(state, [t for t in moments if t], rules)
     elif signal["kind"] == "survey":
+        if state.health_stale:  # a promoter counts on a green account
+            refresh_health(state, rules)
         fired += survey_answered(state, signal, respondent_of(signal), rules)
     return fired
 
@@ -182,26 +185,36 @@ def _quiet_limits(
     state: AccountState, metrics: list[str], ts: float, rules: Card
 ) -> list[TriggerEvent]:
     state.health_stale = True
-    fired = [t for m in metrics for t in check_plan_limits(state, m, ts, rules)]
-    if fired:  # rare: bring health up to date for the snapshot the trigger carries
-        refresh_health(state, rules)
-        fired = [trigger.model_copy(update={"health": health_of(state)}) for trigger in fired]
-    return fired
+    return _with_health(
+        state, [t for m in metrics for t in check_plan_limits(state, m, ts, rules)], rules
+    )
 
 
-def _defer(state: AccountState, metrics: list[str], ts: float, rules: Card) -> list[TriggerEvent]:
+def _with_health(state: AccountState, fired: list[TriggerEvent], rules: Card) -> list[TriggerEvent]:
+    """The triggers with the account's health after the event, brought up to date if it lags
+    (rare: only when something fired)."""
+    if not fired or not state.health_stale:
+        return fired
+    refresh_health(state, rules)
+    return [trigger.model_copy(update={"health": health_of(state)}) for trigger in fired]
+
+
+def _defer(
+    state: AccountState, signal_id: str, metrics: list[str], ts: float, rules: Card
+) -> list[TriggerEvent]:
     """Leave the event's day for the processor to judge later (and remember that an event on
-    a past day changed what the day rules read); health is the account's at once."""
+    a past day changed what the day rules read). Health is scored when the rules judge, or
+    when the account is stored, whichever comes first (health_stale)."""
     day = day_of(ts)
     # Judged at the day's latest event: whatever became true during the day (a plan limit
     # reached by the day's last usage event, say) has, as live processing judging each event
     # would have found it on that day.
-    state.waiting[day] = max(state.waiting.get(day, ts), ts)
+    if ts >= state.waiting.get(day, ts):
+        state.waiting[day] = ts
+        state.causes[day] = signal_id
     if day < day_of(state.now):
         state.judged = (-1, None)
-    fired = [t for m in metrics for t in check_plan_limits(state, m, ts, rules)]
-    refresh_health(state, rules)
-    return [t.model_copy(update={"health": health_of(state)}) for t in fired]
+    return _quiet_limits(state, metrics, ts, rules)
 
 
 def refresh_health(state: AccountState, rules: Card) -> None:
@@ -359,7 +372,7 @@ def _apply_record(
         # A new plan can put any metric over (or back under) its limit, in the current period.
         limits = list(state.plan.get("limits", {}))
         if state.waiting or state.now > judge_until:
-            return ended + _defer(state, limits, state.now, rules)
+            return ended + _defer(state, signal["signal_id"], limits, state.now, rules)
         return ended + evaluate(state, state.now, rules, metrics=limits, metrics_at=state.now)
     person = state.person(email=signal["email"])
     role_before = person.get("role")
@@ -367,10 +380,10 @@ def _apply_record(
         person[key] = body.get(key)
     rules = card_of(state, scorecard)
     fired = (
-        _defer(state, [], state.now, rules)
+        _defer(state, signal["signal_id"], [], state.now, rules)
         if state.waiting or state.now > judge_until
         else evaluate(state, state.now, rules)
     )
     if trigger := champion_left(state, person, role_before, rules):
-        fired.append(trigger)
+        fired += _with_health(state, [trigger], rules)
     return fired

@@ -112,6 +112,9 @@ class AccountState:
     # Days whose events the rules have not judged yet (the clock is past the watermark,
     # accounts/watermark.py): day -> the time of its latest such event.
     waiting: dict[int, float] = field(default_factory=dict)
+    # Never stored: the signal_id of each waiting day's latest event, the cause of the history
+    # point its judgement charts (health/history.py); an account packed meanwhile charts none.
+    causes: dict[int, str] = field(default_factory=dict)
     by_user: dict[str, str] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)
     # Only a merge can leave the indexes other than reindex() would build them.

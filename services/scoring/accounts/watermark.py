@@ -105,7 +105,8 @@ class WaitingAccounts:
                 DAYS_WAITED.inc(len(times))
                 if state.now <= watermark:
                     state.waiting.clear()
-                    times.append(state.now)
+                    if not times or times[-1] < state.now:
+                        times.append(state.now)
                 self.note(state)
                 ready.append((state, times))
         return ready

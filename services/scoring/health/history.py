@@ -18,10 +18,18 @@ TREND_KEYS = {f"d{days}": days for days in TREND_DAYS}
 Point = dict[str, Any]  # a health_history row
 
 
-def chart(state: AccountState, kind: str, cause: str | None) -> Point | None:
-    """The point to store if health changed since the last one, else None. `kind`: signal
-    (cause: its signal_id) or tick; a change under a new scorecard version is the
-    scorecard's (cause: the version)."""
+def chart(
+    state: AccountState, kind: str, cause: str | None, at: float | None = None
+) -> Point | None:
+    """The point to store if health, judged at event time `at` (the account's clock by
+    default), changed since the last one, else None. `kind`: signal (cause: its signal_id) or
+    tick; a change under a new scorecard version is the scorecard's (cause: the version). A
+    day before the last point's is not charted: a late event judged on a past day does not
+    rewrite the history, the account's next judgement at its clock charts what it changed."""
+    at = state.now if at is None else at
+    today = day_of(at)
+    if state.daily and today < next(reversed(state.daily)):
+        return None
     score, band = state.health["score"], state.health["band"]
     version = state.health.get("scorecard_version")
     last = state.last_point
@@ -30,11 +38,11 @@ def chart(state: AccountState, kind: str, cause: str | None) -> Point | None:
     if last and last[2] != version:
         kind, cause = "scorecard", version
     state.last_point = [score, band, version]
-    _remember_day(state, score)
+    _remember_day(state, today, score)
     components = {name: c["score"] for name, c in state.health["components"].items()}
     return {
         "account_id": state.account_id,
-        "at": from_ts(state.now),
+        "at": from_ts(at),
         "score": score,
         "band": band,
         "components": orjson.dumps(components).decode(),
@@ -53,13 +61,12 @@ def trend(state: AccountState) -> dict[str, int | None]:
 
 
 def _change(daily: dict[int, Any], score: int, day: int) -> int | None:
-    # The days ascend, as the account's event time only grows: the newest at or before `day`.
+    # The days ascend (chart never goes back before the last): the newest at or before `day`.
     then = next((s for d, s in reversed(daily.items()) if d <= day), None)
     return None if then is None else int(score - then)
 
 
-def _remember_day(state: AccountState, score: Any) -> None:
-    today = day_of(state.now)
+def _remember_day(state: AccountState, today: int, score: Any) -> None:
     new_day = today not in state.daily
     state.daily[today] = score
     if new_day:
