@@ -17,7 +17,7 @@ carry expansion_gated while the adoption gate is shut.
 from __future__ import annotations
 
 from services.scoring.accounts import daymask
-from services.scoring.accounts.state import DAY_MASKS, AccountState, Person
+from services.scoring.accounts.state import ACTIVITY_DAYS, DAY_MASKS, AccountState, Person
 from services.scoring.accounts.time import DAY, date_of, day_of, month_of
 from services.scoring.health.score import core_features, core_features_used
 from services.scoring.scorecard.model import Card
@@ -131,6 +131,9 @@ def check_login_frequency_up(state: AccountState, at: float, card: Card) -> Trig
     if cooling_down(state, "login_frequency_up", at, rule.cooldown_days):
         return None
     today = day_of(at)
+    recent = _events_on(state, today - RECENT_DAYS[1], today - RECENT_DAYS[0])
+    if recent is not None and recent < rule.min_users * rule.daily_days:
+        return None  # too few logins in the account to be daily for min_users people
     if not _remembered(state, "logins", today - HABIT_DAYS[1]):
         return None
     daily = [p for p in state.people.values() if _went_daily(p, today, rule.daily_days)]
@@ -170,6 +173,12 @@ def check_seat_growth(state: AccountState, at: float, card: Card) -> TriggerEven
     if cooling_down(state, "seat_growth", at, rule.cooldown_days):
         return None
     today = day_of(at)
+    events_now, events_before = (
+        _events_on(state, today - 30, today - 1),
+        _events_on(state, today - 60, today - 31),
+    )
+    if (events_now is not None and events_now < 1 + rule.min_added) or events_before == 0:
+        return None  # too little activity for that many active people
     now = before = 0
     width = DAY_MASKS["act"]
     for person in state.people.values():
@@ -193,6 +202,16 @@ def check_seat_growth(state: AccountState, at: float, card: Card) -> TriggerEven
         "expansion_gated": not adoption_gate_open(state, at, card),
     }
     return fire_news(state, card, "seat_growth", date_of(at), at, summary, details)
+
+
+def _events_on(state: AccountState, first: int, last: int) -> int | None:
+    """Activity events on days first..last (None if the account no longer keeps them all).
+    Every day a person was active, or logged in, counted an event there: the people's rules
+    need at least so many, and most accounts have far fewer, so they are ruled out without
+    going through every person's days."""
+    if first < day_of(state.now) - ACTIVITY_DAYS:
+        return None
+    return sum(events for day, events in state.activity.items() if first <= day <= last)
 
 
 def _remembered(state: AccountState, mask: str, first_day: int) -> bool:
