@@ -18,7 +18,7 @@ from migrations import schema
 from services.scoring.accounts.state import AccountState
 from services.scoring.processor import ScoringProcessor
 from services.scoring.settings import ScoringSettings
-from services.scoring.tables import accounts, triggers
+from services.scoring.tables import accounts, health_history, triggers
 from shared.offsets import OffsetMoves
 
 PARTITIONS = 4
@@ -175,6 +175,7 @@ async def _run(
         "sent": producer.sent,
         "accounts": await _table(engine, accounts, exclude="updated_at"),
         "triggers": await _table(engine, triggers),
+        "points": await _points(engine),
     }
 
 
@@ -192,6 +193,16 @@ async def _table(engine: AsyncEngine, table: Any, exclude: str = "") -> list[tup
     columns = [c for c in table.c if c.name != exclude]
     async with engine.connect() as conn:
         rows = await conn.execute(select(*columns).order_by(*table.primary_key.columns))
+        return [tuple(row) for row in rows]
+
+
+async def _points(engine: AsyncEngine) -> list[tuple[Any, ...]]:
+    """Each account's history as charted, in order (ids go on counting across runs; the tick
+    visits accounts in an order of its own)."""
+    columns = [c for c in health_history.c if c.name != "id"]
+    order = (health_history.c.account_id, health_history.c.id)
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(*columns).order_by(*order))
         return [tuple(row) for row in rows]
 
 
@@ -220,7 +231,7 @@ async def test_any_hot_limit_gives_exactly_what_keeping_every_account_decoded_gi
         dead = ScoringSettings().topics.dead_letter
         assert any(topic == dead for topic, _ in decoded["sent"]), seed
         for hot in (3, 0):
-            for part in ("states", "sent", "accounts", "triggers"):
+            for part in ("states", "sent", "accounts", "triggers", "points"):
                 assert runs[hot][part] == decoded[part], (seed, hot, part)
     # Across the seeds, the rules over days and the ticket spike fired too.
     assert {"support_spike", "low_adoption", "usage_decline"} <= seen

@@ -112,8 +112,8 @@ class AccountState:
     # Days whose events the rules have not judged yet (the clock is past the watermark,
     # accounts/watermark.py): day -> the time of its latest such event.
     waiting: dict[int, float] = field(default_factory=dict)
-    # Never stored: the signal_id of each waiting day's latest event, the cause of the history
-    # point its judgement charts (health/history.py); an account packed meanwhile charts none.
+    # The signal_id of each waiting day's latest event: the cause of the history point its
+    # judgement charts (health/history.py). Stored only while days wait.
     causes: dict[int, str] = field(default_factory=dict)
     by_user: dict[str, str] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)
@@ -291,6 +291,8 @@ class AccountState:
             "last_point": self.last_point,
             "daily": list(self.daily.items()),
         }
+        if self.causes:
+            data["causes"] = list(self.causes.items())
         if self.merged and (self.by_user, self.by_email) != self._indexes():
             # Sorted: only lookups use them, so their order must not make two equal states
             # pack differently.
@@ -328,6 +330,7 @@ class AccountState:
             seen_since=data.get("seen_since", 0.0),
             rules=data["rules"],
             waiting={int(day): at for day, at in data.get("waiting", ())},
+            causes={int(day): cause for day, cause in data.get("causes", ())},
             recent_records=data["recent_records"],
             health=data["health"],
             health_stale=data["health_stale"],

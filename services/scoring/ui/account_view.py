@@ -121,8 +121,8 @@ def _shown(score: Any) -> str:
 
 
 def _cause(cause: dict[str, Any]) -> str:
-    if cause["kind"] == "signal":
-        return f"event {cause.get('signal_id')}"
+    if cause["kind"] == "signal":  # points charted before their causes were kept have none
+        return f"event {cause['signal_id']}" if cause.get("signal_id") else "events"
     if cause["kind"] == "scorecard":
         return f"scorecard {cause.get('version')}"
     return "time passing (no event)"
