@@ -3,7 +3,8 @@
 Per batch: decode every signal, apply it to the in-memory account (pure functions), then
 store the touched accounts, the new triggers and dead letters (outboxes) and the offsets in
 one transaction, and only then relay them to their topics. Accounts not used lately are kept
-as bytes (accounts/cache.py).
+as bytes (accounts/cache.py). Between batches, the tick and the idle topics' judgements
+(visits.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,10 +25,8 @@ from services.scoring.accounts import repository
 from services.scoring.accounts.apply import apply_signal, card_of, evaluate, refresh_health
 from services.scoring.accounts.cache import AccountCache
 from services.scoring.accounts.layout import PartitionLayout
-from services.scoring.accounts.packing import times_of
 from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState, DedupWindow, is_explained
-from services.scoring.accounts.ticking import tick_time
 from services.scoring.accounts.time import day_of
 from services.scoring.accounts.watermark import WaitingAccounts, Watermarks
 from services.scoring.batch import BatchWork
@@ -43,6 +41,7 @@ from services.scoring.relay import Relay
 from services.scoring.scorecard.live import LiveScorecard
 from services.scoring.scorecard.loading import Scorecard
 from services.scoring.settings import ScoringSettings
+from services.scoring.visits import Visits
 from shared.contracts.signals import decode_signal
 from shared.contracts.triggers import TriggerEvent
 from shared.deadletter import DeadLetterOutbox
@@ -53,10 +52,9 @@ from shared.streaming import Batch, Commit
 log = logging.getLogger(__name__)
 
 YIELD_EVERY = 200
-TICK_CHUNK = 2000  # live accounts the tick decodes, and stores, at a time
 
 
-class ScoringProcessor:
+class ScoringProcessor(Visits):
     def __init__(
         self,
         settings: ScoringSettings,
@@ -78,8 +76,8 @@ class ScoringProcessor:
             engine, producer, topic=settings.topics.dead_letter, service="scoring"
         )
         self.relay = Relay(engine, producer, settings.topics.triggers, self.dead_letters)
-        self._tick_round: tuple[float, list[str]] | None = None  # (wall, accounts left)
-        self._held: list[str] = []  # due, but the watermark has not reached their next day
+        self._tick_round = None
+        self._held = []
         self.watermarks = Watermarks(settings.watermark_idle_seconds)
         self.waiting = WaitingAccounts(self.watermarks)
 
@@ -230,128 +228,9 @@ class ScoringProcessor:
         work.dirty.clear()
         self.accounts.evict(keep, {row["account_id"]: row["state"] for row in built})
 
-    async def tick(self, fence: OffsetMoves) -> bool:
-        """Time passes for live accounts and new ones even when they send nothing: evaluate
-        them at the wall clock once it has left their day (accounts/ticking.py). Accounts
-        replaying old history are left to their own event time.
-
-        A round visits its due accounts at most TICK_CHUNK per call, so the loop (and its
-        heartbeat) goes on between chunks; True while the round has accounts left. Each
-        chunk's write carries `fence`, the owned partitions' offsets unmoved: an instance
-        that lost its partitions without noticing fails it instead of overwriting the new
-        owner's accounts. With none live, one empty write still runs: an idle scoring notices
-        a lost database."""
-        if self._tick_round is None:
-            wall = self.clock()
-            await self.idle(fence)
-            await repository.prune_history(self.engine, wall)
-            self._tick_round = (wall, self._due(wall))
-        wall, remaining = self._tick_round
-        chunk, rest = remaining[:TICK_CHUNK], remaining[TICK_CHUNK:]
-        self._tick_round = (wall, rest) if rest else None
-        # Accounts of partitions given up since the round began are another instance's now.
-        await self._tick([a for a in chunk if a in self.accounts], wall, fence)
-        if rest:
-            return True
-        await self.relay_pending()
-        return False
-
-    async def idle(self, fence: OffsetMoves) -> None:
-        """Judge the waiting accounts whose topics went idle since the last batch (a turn
-        that brought no record, or the tick), stored with `fence`."""
-        if not self.waiting:
-            return
-        if ready := {
-            s.account_id: times for s, times in self.waiting.ready(self.accounts, self.clock())
-        }:
-            scorecard = self.scorecard.current
-
-            def judge(state: AccountState) -> tuple[list[TriggerEvent], list[Point]]:
-                return self._judge(state, scorecard, ready[state.account_id])
-
-            # Their waiting days were taken off already: each is stored, changed or not.
-            await self._store_visits(list(ready), judge, fence, store_all=True)
-            self._gauge()
-
     def _gauge(self) -> None:
         ACCOUNTS_LOADED.set(len(self.accounts))
         ACCOUNTS_WAITING.set(len(self.waiting))
-
-    def _due(self, wall: float) -> list[str]:
-        """The accounts to visit in this round: those due, unless their partition's topics
-        have not reached their next day yet (a backfill under way): those are held, without
-        being decoded, and looked at again next round."""
-        ready, held = [], []
-        for account_id in dict.fromkeys([*self._held, *self.accounts.due(wall)]):
-            entry = self.accounts.entries.get(account_id)
-            if entry is None:  # another instance's now
-                continue
-            if entry.due <= self.watermarks.of(entry.partition, wall):
-                ready.append(account_id)
-            else:
-                held.append(account_id)
-        self._held = held
-        return ready
-
-    async def _tick(self, account_ids: list[str], wall: float, fence: OffsetMoves) -> None:
-        scorecard = self.scorecard.current
-        live_window = self.settings.live_window_seconds
-
-        def visit(state: AccountState) -> tuple[list[TriggerEvent], list[Point]]:
-            if state.waiting:  # the watermark's to judge, in order (_ready)
-                return [], []
-            watermark = self.watermarks.of(state.partition, wall)
-            moved = tick_time(times_of(state), wall, live_window, watermark)
-            if moved is None:  # filed under a day that has nothing for it any more
-                return [], []
-            state.advance(moved)
-            fired = evaluate(state, state.now, card_of(state, scorecard))
-            return fired, [point] if (point := chart(state, "tick", None)) else []
-
-        await self._store_visits(account_ids, visit, fence)
-
-    async def _store_visits(
-        self,
-        account_ids: list[str],
-        visit: Callable[[AccountState], tuple[list[TriggerEvent], list[Point]]],
-        fence: OffsetMoves,
-        store_all: bool = False,
-    ) -> None:
-        """Evaluate accounts outside a batch (`visit`: the triggers fired and the history
-        points charted), and store what changed (or all, with `store_all`) with `fence`."""
-        scorecard = self.scorecard.current
-        states = [self.accounts.borrow(a) for a in account_ids]
-        dirty, fired, kept, points = [], [], [], []
-        for state in states:
-            before = _judged(state)
-            try:
-                fired_now, charted = visit(state)
-            except Exception:  # one account's fault must not stop every account's tick
-                log.exception("the tick could not evaluate account %s", state.account_id)
-                self._put_back(state)
-                continue
-            points += charted
-            fired += fired_now
-            kept.append(state)
-            if store_all or _judged(state) != before:
-                dirty.append(state)
-        rows, failed = self._rows(dirty, scorecard)
-        unstored = {state.account_id for state, _ in failed}
-        points = [p for p in points if p["account_id"] not in unstored]
-        for state, _ in failed:
-            self._put_back(state)
-        for row in rows:
-            if row["account_id"] in self.accounts.hot:
-                self.accounts.packed(row["account_id"], row["state"])
-        self.accounts.give_back(s for s in kept if s.account_id not in unstored)
-        await self._write(rows, fired, fence, points=points)
-
-    def _put_back(self, state: AccountState) -> None:
-        """Leave an account the tick failed on as it was before the tick, due again."""
-        if state.account_id in self.accounts.hot:
-            self.accounts.restore(state.account_id, state.partition)
-        else:
-            self.accounts.refile(state.account_id)
 
     async def relay_pending(self) -> None:
         await self.relay.pending()
@@ -396,8 +275,3 @@ class ScoringProcessor:
         await self.relay.triggers(new)
         if letters:
             await self.relay.letters()
-
-
-def _judged(state: AccountState) -> tuple[Any, ...]:
-    """What a visit outside a batch may change that must be stored."""
-    return state.health.get("score"), orjson.dumps(state.rules), tuple(state.waiting)

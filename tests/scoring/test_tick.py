@@ -10,9 +10,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.signals import account_record, at, login
-from services.scoring.processor import TICK_CHUNK, ScoringProcessor
+from services.scoring.processor import ScoringProcessor
 from services.scoring.settings import ScoringSettings
 from services.scoring.tables import accounts, triggers
+from services.scoring.visits import TICK_CHUNK
 from shared.db.tables import consumer_offsets
 from shared.kafka import EmbeddedBroker, create_producer
 from shared.offsets import Fenced, OffsetMoves
