@@ -174,7 +174,8 @@ class ScoringProcessor(Visits):
         self, state: AccountState, scorecard: Scorecard, times: list[float]
     ) -> tuple[list[TriggerEvent], list[Point]]:
         """Judge the account at each time, in order, charting its health at each (the cause:
-        the latest event of that day); its health is then its clock's."""
+        the latest event of that day). With days still waiting, its health is left stale:
+        scored at its clock when the account is stored."""
         card = card_of(state, scorecard)
         fired, points = [], []
         for at in times:

@@ -115,7 +115,7 @@ def _apply(
     if deferred:
         fired = _defer(state, signal["signal_id"], touched, ts, rules)
     elif quiet:
-        return _quiet_limits(state, touched, ts, rules)
+        return _limits_only(state, touched, ts, rules)
     else:
         fired = evaluate(state, state.now, rules, metrics=touched, metrics_at=ts)
     if signal["kind"] == "support":
@@ -181,9 +181,11 @@ def _fresh_feature(state: AccountState, signal: EventSignal, today: int, rules: 
     return state.features.get(feature, 0.0) < first_ts
 
 
-def _quiet_limits(
+def _limits_only(
     state: AccountState, metrics: list[str], ts: float, rules: Card
 ) -> list[TriggerEvent]:
+    """Judge only the plan limits of `metrics`, and leave health to be scored later (a quiet
+    event, or one behind the watermark)."""
     state.health_stale = True
     return _with_health(
         state, [t for m in metrics for t in check_plan_limits(state, m, ts, rules)], rules
@@ -214,7 +216,7 @@ def _defer(
         state.causes[day] = signal_id
     if day < day_of(state.now):
         state.judged = (-1, None)
-    return _quiet_limits(state, metrics, ts, rules)
+    return _limits_only(state, metrics, ts, rules)
 
 
 def refresh_health(state: AccountState, rules: Card) -> None:
