@@ -382,15 +382,13 @@ async def test_the_clock_tick_fires_a_time_driven_trigger_for_a_live_account(
     # for a second.
     settings = settings_factory(api_port=free_port(), tick_seconds=0.5, watermark_idle_seconds=1)
     today = time.time() // 86400 * 86400
-    since = today - 7 * 86400 + 60  # the episode began a week ago...
+    # No record, so no start_date: the grace fortnight runs from the first activity, and the
+    # tick has no onboarding span to judge the account in before its logins are applied.
+    first = today - 21 * 86400 + 60
+    since = today - 7 * 86400 + 60  # the grace's end: the episode began a week ago...
     last = today - 1  # ...and the last event, a second before midnight, held it six days
     async with scoring(settings, engine) as api:
-        onboarded = date_of(today - 60 * 86400)  # long past the grace fortnight
-        await send(
-            account_record("solo", start_date=onboarded),
-            {**login("solo", "u1", 0), "ts": since},
-            {**login("solo", "u1", 0), "ts": last},
-        )
+        await send(*({**login("solo", "u1", 0), "ts": ts} for ts in (first, since, last)))
 
         async def by_the_tick() -> list[Any]:
             return (await _json(api, "/v1/triggers?account_id=solo"))["triggers"]
