@@ -139,7 +139,7 @@ class ScoringProcessor(Visits):
             arrived = record.timestamp / 1000
             health = state.health
             ts = cast(dict[str, Any], signal).get("ts")  # records have none
-            if isinstance(ts, float | int) and math.isfinite(ts):  # a bad one is dead-lettered
+            if isinstance(ts, (float, int)) and math.isfinite(ts):  # a bad one is dead-lettered
                 self.watermarks.observe(partition, signal["kind"], float(ts), work.started)
             judge_until = self.watermarks.of(partition, work.started)
             work.fired += apply_signal(
@@ -182,7 +182,8 @@ class ScoringProcessor(Visits):
             fired += evaluate(state, at, card)
             if point := chart(state, "signal", state.causes.get(day_of(at)), at):
                 points.append(point)
-        state.causes = {day: cause for day, cause in state.causes.items() if day in state.waiting}
+        if state.causes:
+            state.causes = {d: cause for d, cause in state.causes.items() if d in state.waiting}
         if state.waiting:
             state.health_stale = True  # judged at a past day: scored at its clock when stored
         return fired, points

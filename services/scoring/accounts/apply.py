@@ -21,7 +21,7 @@ from services.scoring.accounts.state import (
     signal_key,
 )
 from services.scoring.accounts.time import DAY, day_of, month_of
-from services.scoring.health.score import compute_health, core_features, is_engaged, roster
+from services.scoring.health.score import compute_health, is_engaged, roster
 from services.scoring.scorecard.loading import Scorecard
 from services.scoring.scorecard.model import Card
 from services.scoring.triggers.days import check_days
@@ -236,7 +236,9 @@ def evaluate(
     """Recompute health at event time `at`, then run the rules: plan limits for `metrics` in
     the period of `metrics_at` (an event's own time), and the time-dependent ones at `at`.
     Health comes first so every trigger carries the health the account has after the event."""
-    people = roster(state, at, rules.rules.single_threaded.engaged_window_days)
+    people = roster(
+        state, at, rules.rules.single_threaded.engaged_window_days, rules.rules.champion_quiet.roles
+    )
     state.health = compute_health(state, at, rules, people)
     state.health_stale = False
     fired = [t for m in metrics for t in check_plan_limits(state, m, metrics_at, rules)]
@@ -247,7 +249,7 @@ def evaluate(
             fired.append(trigger)
         late = metrics_at > 0.0 and day_of(metrics_at) < day_of(at)
         fired += check_days(state, at, rules, late)
-        fired += check_champion_quiet(state, at, rules)
+        fired += check_champion_quiet(state, at, rules, people.keys)
         fired += check_renewal(state, at, rules)
         fired += check_onboarding(state, at, rules)
         # Last: the expansion signals fired just now count.
@@ -277,9 +279,7 @@ def _apply_usage(state: AccountState, signal: UsageSignal, ts: float, rules: Car
         touched.append("seats")
     if feature := signal.get("feature"):
         state.features[feature] = max(state.features.get(feature, 0.0), ts)
-        if ts < state.firsts.get("core", ts + 1) and core_features(
-            tuple(rules.core_features)
-        ).match(feature):
+        if ts < state.firsts.get("core", ts + 1) and rules.core.match(feature):
             state.firsts["core"] = ts
     if metric := signal.get("metric"):
         value = float(signal["value"])

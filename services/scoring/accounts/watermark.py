@@ -91,7 +91,7 @@ class WaitingAccounts:
         and the times to judge each at, in order: the latest event of each such day (by then
         the day holds all live processing would have judged it on), and its clock once the
         watermark has reached it. Their days are taken off AccountState.waiting."""
-        ready = []
+        ready, days = [], 0
         for partition, waiting in self._first.items():
             watermark = self.watermarks.of(partition, now)
             for account_id in [a for a, first in waiting.items() if first <= watermark]:
@@ -102,11 +102,12 @@ class WaitingAccounts:
                 times = sorted(at for at in state.waiting.values() if at <= watermark)
                 for at in times:
                     del state.waiting[day_of(at)]
-                DAYS_WAITED.inc(len(times))
+                days += len(times)
                 if state.now <= watermark:
                     state.waiting.clear()
                     if not times or times[-1] < state.now:
                         times.append(state.now)
                 self.note(state)
                 ready.append((state, times))
+        DAYS_WAITED.inc(days)
         return ready

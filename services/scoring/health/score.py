@@ -19,14 +19,13 @@ a component's words depend on its numbers alone: they are written once per disti
 
 from __future__ import annotations
 
-import fnmatch
 import functools
-import re
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from services.scoring.accounts.state import AccountState, Person
 from services.scoring.accounts.time import DAY, day_of
-from services.scoring.scorecard.model import Card
+from services.scoring.scorecard.model import Card, CoreFeatures
 
 ACTIVITY_WINDOW_DAYS = 14
 ADOPTION_TARGET = 5
@@ -60,18 +59,22 @@ def is_engaged(person: Person, today: int, window_days: int) -> bool:
 
 
 class Roster(NamedTuple):
-    """Who is engaged, and whether a champion and an executive sponsor are there (engaged,
-    not engaged or none): one pass over the account's people per evaluation."""
+    """Who is engaged, whether a champion and an executive sponsor are there (engaged, not
+    engaged or none), and who holds a key role: one pass over the account's people per
+    evaluation, for health and the rules that read people."""
 
     engaged: list[Person]
     presence: dict[str, str]
     known: bool  # anyone with a department or a role other than user
+    keys: list[Person]  # with a role of `key_roles` and an email, not gone
 
 
-def roster(state: AccountState, at: float, window_days: int) -> Roster:
+def roster(
+    state: AccountState, at: float, window_days: int, key_roles: Sequence[str] = ()
+) -> Roster:
     # is_engaged, inlined and in seconds: this runs at every evaluation, for every person.
     first_ts = (day_of(at) - window_days + 1) * DAY
-    engaged = []
+    engaged, keys = [], []
     presence = {"champion": "none", "executive_sponsor": "none"}
     known = False
     for person in state.people.values():
@@ -84,7 +87,9 @@ def roster(state: AccountState, at: float, window_days: int) -> Roster:
             presence[role] = "not engaged"
         if not known and (person.get("department") or (role and role != "user")):
             known = True
-    return Roster(engaged, presence, known)
+        if role in key_roles and not gone and person.get("email"):
+            keys.append(person)
+    return Roster(engaged, presence, known, keys)
 
 
 def engaged_people(state: AccountState, at: float, window_days: int) -> list[Person]:
@@ -297,23 +302,6 @@ def sentiment(state: AccountState, today: int) -> Component:
     return round(sum(parts) / len(parts)), why, inputs
 
 
-class CoreFeatures:
-    """The scorecard's core_features globs, compiled once per scorecard."""
-
-    def __init__(self, globs: tuple[str, ...]) -> None:
-        self.globs = globs
-        pattern = "|".join(fnmatch.translate(g) for g in globs)
-        self._match = re.compile(pattern).match if globs else None
-
-    def match(self, feature: str) -> bool:
-        return self._match is None or self._match(feature) is not None
-
-
-@functools.lru_cache(maxsize=64)
-def core_features(globs: tuple[str, ...]) -> CoreFeatures:
-    return CoreFeatures(globs)
-
-
 def band_of(score: int | None, red_below: int, green_from: int) -> str:
     if score is None:
         return "none"
@@ -335,9 +323,7 @@ def compute_health(
     active = has_activity(state, today)
     adoption_window = card.rules.low_adoption.window_days
     parts = {
-        "adoption": adoption(
-            state, today, adoption_window, core_features(tuple(card.core_features))
-        ),
+        "adoption": adoption(state, today, adoption_window, card.core),
         "engagement": engagement(
             len(people.engaged), active, window, card.rules.single_threaded.min_engaged
         ),

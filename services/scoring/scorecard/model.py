@@ -8,7 +8,9 @@ quotes is an error, not a number), unknown keys are errors, and thresholds have 
 
 from __future__ import annotations
 
+import fnmatch
 import functools
+import re
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -210,6 +212,18 @@ TriggerType = Literal[
 ]
 
 
+class CoreFeatures:
+    """The scorecard's core_features globs, compiled once per scorecard."""
+
+    def __init__(self, globs: tuple[str, ...]) -> None:
+        self.globs = globs
+        pattern = "|".join(fnmatch.translate(g) for g in globs)
+        self._match = re.compile(pattern).match if globs else None
+
+    def match(self, feature: str) -> bool:
+        return self._match is None or self._match(feature) is not None
+
+
 class Card(_Strict):
     """The scorecard one tier's accounts are judged by, with the version of the file it came
     from (set by loading.py, never by the file)."""
@@ -220,6 +234,11 @@ class Card(_Strict):
     rules: Rules
     playbooks: dict[TriggerType, str]
     version: str = Field(default="", exclude=True)
+
+    @functools.cached_property
+    def core(self) -> CoreFeatures:
+        """core_features, compiled: scoring matches features against them at every event."""
+        return CoreFeatures(tuple(self.core_features))
 
     @field_validator("plans")
     @classmethod

@@ -19,7 +19,7 @@ from __future__ import annotations
 from services.scoring.accounts import daymask
 from services.scoring.accounts.state import ACTIVITY_DAYS, DAY_MASKS, AccountState, Person
 from services.scoring.accounts.time import DAY, date_of, day_of, month_of
-from services.scoring.health.score import core_features, core_features_used
+from services.scoring.health.score import core_features_used
 from services.scoring.scorecard.model import Card
 from services.scoring.triggers.rules import (
     activate,
@@ -63,10 +63,11 @@ def check_low_adoption(state: AccountState, at: float, card: Card) -> TriggerEve
     rule = card.rules.low_adoption
     if not rule.enabled or not state.start or not state.features:
         return None
-    core = core_features(tuple(card.core_features))
-    used = core_features_used(state, day_of(at), rule.window_days, core)
-    if used >= rule.min_core_features or day_of(at) < day_of(state.start) + rule.after_days:
+    if day_of(at) < day_of(state.start) + rule.after_days:
         return end_episode(state, card, "low_adoption", at)  # None unless one was on
+    used = core_features_used(state, day_of(at), rule.window_days, card.core)
+    if used >= rule.min_core_features:
+        return end_episode(state, card, "low_adoption", at)
     if is_active(state, "low_adoption"):
         return None
     summary = (
@@ -92,9 +93,12 @@ def check_usage_decline(state: AccountState, at: float, card: Card) -> TriggerEv
     rule = card.rules.usage_decline
     if not rule.enabled:
         return None
+    active = is_active(state, "usage_decline")
+    if not active and sum(state.activity.values()) < 2 * rule.min_baseline:
+        return None  # too few events kept for a baseline that high (most accounts)
     recent, before = _recent_and_baseline(state, day_of(at))
     baseline = before / 2
-    if is_active(state, "usage_decline"):
+    if active:
         if recent < (1 - rule.rearm_drop) * baseline:
             return None
         return end_episode(state, card, "usage_decline", at)
@@ -131,6 +135,8 @@ def check_login_frequency_up(state: AccountState, at: float, card: Card) -> Trig
     if cooling_down(state, "login_frequency_up", at, rule.cooldown_days):
         return None
     today = day_of(at)
+    if _kept(state, today - RECENT_DAYS[1]) and len(state.activity) < rule.daily_days:
+        return None  # fewer days with any activity than one daily person needs
     recent = _events_on(state, today - RECENT_DAYS[1], today - RECENT_DAYS[0])
     if recent is not None and recent < rule.min_users * rule.daily_days:
         return None  # too few logins in the account to be daily for min_users people
@@ -173,6 +179,8 @@ def check_seat_growth(state: AccountState, at: float, card: Card) -> TriggerEven
     if cooling_down(state, "seat_growth", at, rule.cooldown_days):
         return None
     today = day_of(at)
+    if not state.first_seen or day_of(state.first_seen) > today - 31:
+        return None  # no one was active 31..60 days ago: nothing to grow from
     events_now, events_before = (
         _events_on(state, today - 30, today - 1),
         _events_on(state, today - 60, today - 31),
@@ -209,9 +217,14 @@ def _events_on(state: AccountState, first: int, last: int) -> int | None:
     Every day a person was active, or logged in, counted an event there: the people's rules
     need at least so many, and most accounts have far fewer, so they are ruled out without
     going through every person's days."""
-    if first < day_of(state.now) - ACTIVITY_DAYS:
+    if not _kept(state, first):
         return None
     return sum(events for day, events in state.activity.items() if first <= day <= last)
+
+
+def _kept(state: AccountState, day: int) -> bool:
+    """Whether the account still keeps its activity on `day` (and every day after it)."""
+    return day >= day_of(state.now) - ACTIVITY_DAYS
 
 
 def _remembered(state: AccountState, mask: str, first_day: int) -> bool:

@@ -28,6 +28,10 @@ def check_renewal(state: AccountState, at: float, card: Card) -> list[TriggerEve
     renewal = (state.profile or {}).get("renewal_date")
     if not renewal:
         return []
+    days = card.rules.renewal_window.days
+    ends = start_of_date(renewal)
+    if not ends - days * DAY <= at < ends:
+        return []
     done: dict[str, str] = state.rules.get("renewal", {})
     band = state.health.get("band")
     window = card.rules.renewal_window.enabled and done.get("window") != renewal
@@ -36,9 +40,7 @@ def check_renewal(state: AccountState, at: float, card: Card) -> list[TriggerEve
         and band not in ("green", "none", None)
         and done.get("at_risk") != renewal
     )
-    days = card.rules.renewal_window.days
-    ends = start_of_date(renewal)
-    if not (window or at_risk) or not ends - days * DAY <= at < ends:
+    if not (window or at_risk):
         return []
     days_left = day_of(ends) - day_of(at)
     score = state.health.get("score")

@@ -24,14 +24,19 @@ from services.scoring.triggers.rules import activate, end_episode, fire_news
 from shared.contracts.triggers import TriggerEvent
 
 
-def check_champion_quiet(state: AccountState, at: float, card: Card) -> list[TriggerEvent]:
+def check_champion_quiet(
+    state: AccountState, at: float, card: Card, keys: list[Person] | None = None
+) -> list[TriggerEvent]:
+    """`keys`, when the caller has it, is roster(...).keys for the rule's roles."""
     rule = card.rules.champion_quiet
     today = day_of(at)
     quiet: dict[str, list[Any]] = state.rules.get("champion_quiet", {})
-    fired = _end_episodes(state, quiet, today, at, card)
+    fired = _end_episodes(state, quiet, today, at, card) if quiet else []
     if not rule.enabled:
         return fired
-    for person in [p for p in state.people.values() if _is_key(p, rule.roles)]:
+    if keys is None:
+        keys = [p for p in state.people.values() if _is_key(p, rule.roles)]
+    for person in keys:
         email = person["email"]
         last = last_active(person, today)
         if email in quiet or last is None or today - last < rule.quiet_days:

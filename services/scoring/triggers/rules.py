@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from services.scoring.accounts.state import AccountState, Person
 from services.scoring.accounts.time import DAY, date_of, day_of, months_in, period_of
-from services.scoring.health.score import core_features, core_features_used, engaged_people
+from services.scoring.health.score import core_features_used, engaged_people
 from services.scoring.scorecard.model import Card, TriggerType
 from shared.clock import from_ts, iso
 from shared.contracts.triggers import CATEGORIES, TriggerAccount, TriggerEvent, TriggerHealth
@@ -227,8 +227,7 @@ ADOPTION_GATE_DAYS = 30
 def adoption_gate_open(state: AccountState, at: float, card: Card) -> bool:
     """The playbooks' rule before any expansion move: at least expansion_ready's
     min_core_features core features used in the last 30 days."""
-    core = core_features(tuple(card.core_features))
-    used = core_features_used(state, day_of(at), ADOPTION_GATE_DAYS, core)
+    used = core_features_used(state, day_of(at), ADOPTION_GATE_DAYS, card.core)
     return used >= card.rules.expansion_ready.min_core_features
 
 
