@@ -32,6 +32,7 @@ def usage(account: str, day: float, **fields: Any) -> dict[str, Any]:
         "signal_id": f"u-{next(_ids)}",
         "account_id": account,
         "ts": at(day),
+        "mode": "delta",  # ingest always writes it: the contract's default
         **fields,
     }
 

@@ -72,7 +72,7 @@ def _valid(rng: random.Random, account: str, day: float) -> dict[str, Any]:
             user_id=rng.choice([user, None]),
             metric=rng.choice(["api_calls", "seats", None]),
             value=rng.choice([5, 40, 300]),
-            mode=rng.choice(["absolute", None, None, None]),
+            mode=rng.choice(["absolute", "delta", "delta", "delta"]),
             feature=rng.choice(["a", "b", "c", None]),
         )
     elif roll < 0.65:
