@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.scoring.accounts import repository
 from services.scoring.accounts.apply import card_of, evaluate
 from services.scoring.accounts.cache import AccountCache
-from services.scoring.accounts.packing import times_of
+from services.scoring.accounts.packing import pack_account, times_of
 from services.scoring.accounts.repository import AccountRow
 from services.scoring.accounts.state import AccountState
 from services.scoring.accounts.ticking import tick_time
@@ -175,11 +175,21 @@ class Visits:
         points = [p for p in points if p["account_id"] not in unstored]
         for state, _ in failed:
             self._put_back(state)
-        for row in rows:
-            if row["account_id"] in self.accounts.hot:
-                self.accounts.packed(row["account_id"], row["state"])
+        self._packed(kept, rows, unstored)
         self.accounts.give_back(s for s in kept if s.account_id not in unstored)
         await self._write(rows, fired, fence, points=points)
+
+    def _packed(
+        self, visited: list[AccountState], rows: list[AccountRow], unstored: set[str]
+    ) -> None:
+        """Note what the visited accounts kept decoded are now, for a signal that fails next
+        to put its account back to: the row's bytes, or for one not stored (the tick moved
+        its clock and nothing it judges changed) its bytes packed now."""
+        stored = {row["account_id"]: row["state"] for row in rows}
+        for state in visited:
+            account_id = state.account_id
+            if account_id in self.accounts.hot and account_id not in unstored:
+                self.accounts.packed(account_id, stored.get(account_id) or pack_account(state))
 
     def _put_back(self, state: AccountState) -> None:
         """Leave an account the tick failed on as it was before the tick, due again."""

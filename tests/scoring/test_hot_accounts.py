@@ -241,3 +241,39 @@ async def tick_round(processor: ScoringProcessor) -> None:
     """A whole round of the tick, as the loop drives it (a chunk a turn)."""
     while await processor.tick(OffsetMoves("g")):
         pass
+
+
+async def test_a_signal_that_fails_after_the_tick_keeps_what_the_tick_did(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    """The tick moves a new account's clock through its onboarding days and stores nothing
+    while nothing it judges changes (no event yet, its first milestones judged); a signal
+    that fails next puts the account back as it was just before that signal, the tick's
+    move included, kept decoded or not."""
+    for hot in (10**9, 0):
+        await _empty(engine)
+        moved, after = await _tick_then_fail(engine, database_url, hot)
+        assert moved >= at(5), hot  # the tick did move it
+        assert after == moved, hot
+
+
+async def _tick_then_fail(engine: AsyncEngine, url: str, hot: int) -> tuple[float, float]:
+    """The account's clock after the tick, and after a signal that failed then."""
+    wall = [at(0)]
+    settings = ScoringSettings(database_url=url, scoring_hot_accounts=hot)
+    processor = ScoringProcessor(settings, engine, cast(Any, Producer()), clock=lambda: wall[0])
+    await processor.assign([TopicPartition(TOPIC, p) for p in range(PARTITIONS)])
+    new = account_record("a5", {"api_calls": 1000}, start_date="2026-09-01")
+    await (await processor.process(_batch(new, 0), OffsetMoves("g")))()
+    for day in (4, 5):  # the first judges the 24- and 72-hour milestones, and is stored
+        wall[0] = at(day)
+        await tick_round(processor)
+    moved = processor.accounts.borrow("a5").now
+    broken = {**usage("a5", 6, metric="api_calls"), "value": "lots"}
+    await (await processor.process(_batch(broken, 1), OffsetMoves("g")))()
+    return moved, processor.accounts.borrow("a5").now
+
+
+def _batch(signal: dict[str, Any], offset: int) -> dict[TopicPartition, list[ConsumerRecord]]:
+    record = _record(signal, offset)
+    return {TopicPartition(TOPIC, record.partition): [record]}
