@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.health_load import HealthLoad
 from bench.phases import Latency, Memory, Raw, Throughput
+from services.scoring.compiled import is_compiled
 from shared.errors import ConfigurationError
 
 PLOT_NEEDS = "--plot needs matplotlib: pip install 'accountpulse[bench]'"
@@ -49,6 +50,7 @@ def machine(postgres_version: str, broker: str) -> dict[str, Any]:
         "memory_bytes": _memory_bytes(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
+        "scoring_core": "compiled (mypyc)" if is_compiled() else "plain Python",
         "platform": platform.platform(),
         "postgresql": postgres_version,
         "broker": broker,
@@ -169,7 +171,8 @@ def table(doc: dict[str, Any]) -> str:
         f"AccountPulse benchmark: {sizes['accounts']:,} accounts, {sizes['events']:,} events "
         f"+ {sizes['records']:,} records = {sizes['messages']:,} input messages (seed "
         f"{doc['seed']}); every input message counts as one event in the rates",
-        f"{host['cpu_count']} cores ({host['cpu_model']}), {memory}, Python {host['python']}, "
+        f"{host['cpu_count']} cores ({host['cpu_model']}), {memory}, Python {host['python']} "
+        f"(scoring's core {host.get('scoring_core', 'plain Python')}), "
         f"PostgreSQL {host['postgresql']}, broker {host['broker']}; took "
         f"{doc['duration_seconds']:,.0f} s",
         "",

@@ -15,12 +15,22 @@ from harness.slack import SlackServer
 from harness.topics import named_topics
 from migrations import schema
 from services.cli import UpSettings
+from services.scoring.compiled import stale_sources
 from shared.config import Topics
 from shared.db.engine import create_engine
 from shared.kafka import EmbeddedBroker, ensure_topics
 from tests.helpers.database import fresh_database
 from tests.helpers.servers import MailArchiveServer, SmtpServer
 from tests.helpers.transport import Certs, make_certs, openssl_missing
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if stale := stale_sources():
+        raise pytest.UsageError(
+            f"{', '.join(stale)} changed since scoring's core was compiled, and the compiled "
+            "module would run instead: build it again (pip install -e .), or remove the "
+            "compiled modules (git clean -fX services) to run it as plain Python"
+        )
 
 
 @pytest.fixture(scope="session")

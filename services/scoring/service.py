@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.scoring.accounts.layout import PartitionLayout
 from services.scoring.api.app import create_app
 from services.scoring.api.bind import check_bind
+from services.scoring.compiled import is_compiled
 from services.scoring.processor import ScoringProcessor
 from services.scoring.scorecard.live import LiveScorecard
 from services.scoring.settings import ScoringSettings
@@ -52,6 +53,7 @@ async def run_scoring(
     topic = settings.topics.signals
     layout = PartitionLayout(engine, topic, lambda: len(consumer.partitions_for_topic(topic) or ()))
     processor = ScoringProcessor(settings, engine, producer, scorecard=scorecard, layout=layout)
+    log.info("scoring's core runs %s", "compiled (mypyc)" if is_compiled() else "as plain Python")
     loop = ConsumerLoop(
         name="scoring",
         consumer=consumer,
