@@ -5,7 +5,6 @@ event time) from the scores of the days it changed.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import orjson
@@ -72,7 +71,7 @@ def _remember_day(state: AccountState, today: int, score: Any) -> None:
     state.daily[today] = score
     if new_day:
         # Days older than the longest trend go, but the last of them: the score on that day.
-        # The days ascend (chart never goes back before the last), so they go from the front.
+        # The days ascend: chart never goes back before the last.
         oldest = today - max(TREND_DAYS)
-        while len(state.daily) > 1 and list(itertools.islice(state.daily, 2))[1] < oldest:
-            del state.daily[next(iter(state.daily))]
+        for day in [d for d in state.daily if d < oldest][:-1]:
+            del state.daily[day]

@@ -25,17 +25,16 @@ from shared.contracts.triggers import TriggerEvent
 
 
 def check_champion_quiet(
-    state: AccountState, at: float, card: Card, keys: list[Person] | None = None
+    state: AccountState, at: float, card: Card, keys: list[Person]
 ) -> list[TriggerEvent]:
-    """`keys`, when the caller has it, is roster(...).keys for the rule's roles."""
+    """`keys`: the people holding one of the rule's roles (roster(...).keys, found in the
+    evaluation's one pass over the account's people)."""
     rule = card.rules.champion_quiet
     today = day_of(at)
     quiet: dict[str, list[Any]] = state.rules.get("champion_quiet", {})
     fired = _end_episodes(state, quiet, today, at, card) if quiet else []
     if not rule.enabled:
         return fired
-    if keys is None:
-        keys = [p for p in state.people.values() if _is_key(p, rule.roles)]
     for person in keys:
         email = person["email"]
         last = last_active(person, today)
